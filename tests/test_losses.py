@@ -1,0 +1,123 @@
+"""Center loss and InfoNCE (xmr_core/losses.py)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from xmr_core.losses import CenterLoss, info_nce
+
+
+def test_center_loss_value_and_facenet_update_with_repeated_label():
+    cl = CenterLoss(num_classes=3, dim=2, alpha=0.5)
+    assert torch.equal(cl.centers, torch.zeros(3, 2))
+    assert "centers" in cl.state_dict() and len(list(cl.parameters())) == 0
+    x = torch.tensor([[1.0, 2.0], [3.0, 4.0], [-2.0, 2.0]], requires_grad=True)
+    y = torch.tensor([0, 0, 2])
+    loss = cl(x, y)
+    # mean of squares against the zero centres: (1+4+9+16+4+4)/6
+    assert loss.item() == pytest.approx(38 / 6)
+    # diff_i = (1-a)(c_yi - x_i); c_yi -= diff_i, both rows of label 0 subtract
+    # c0 = 0 - (0.5*(0-[1,2]) + 0.5*(0-[3,4])) = [2, 3];  c2 = [-1, 1];  c1 untouched
+    assert torch.allclose(cl.centers, torch.tensor([[2.0, 3.0], [0.0, 0.0], [-1.0, 1.0]]))
+    loss.backward()  # the in-place update did not break autograd
+    assert torch.allclose(x.grad, 2 * x.detach() / 6)
+
+    # second batch: loss uses the centres before this batch's update
+    loss2 = cl(torch.tensor([[4.0, 5.0]]), torch.tensor([0]))
+    assert loss2.item() == pytest.approx(((4 - 2) ** 2 + (5 - 3) ** 2) / 2)
+    assert torch.allclose(cl.centers[0], torch.tensor([3.0, 4.0]))  # [2,3] - 0.5*([2,3]-[4,5])
+
+
+def test_center_loss_eval_does_not_update_and_default_alpha():
+    cl = CenterLoss(4, 3)
+    assert cl.alpha == 0.95
+    cl.eval()
+    cl(torch.ones(2, 3), torch.tensor([1, 1]))
+    assert torch.equal(cl.centers, torch.zeros(4, 3))
+    cl.train()
+    cl(torch.ones(1, 3), torch.tensor([1]))
+    assert torch.allclose(cl.centers[1], torch.full((3,), 0.05))
+
+
+def test_center_loss_accepts_bf16_features():
+    cl = CenterLoss(2, 4)
+    loss = cl(torch.ones(2, 4, dtype=torch.bfloat16), torch.tensor([0, 1]))
+    assert loss.dtype == torch.float32 and cl.centers.dtype == torch.float32
+
+
+def test_softmax_plus_center_loss_falls_on_toy_problem():
+    torch.manual_seed(0)
+    n = 64
+    y = torch.arange(n) % 2
+    x = torch.randn(n, 2) * 0.5 + torch.stack([y * 3.0 - 1.5, torch.zeros(n)], 1)  # separable
+    net = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 4))
+    clf = nn.Linear(4, 2)
+    cl = CenterLoss(2, 4)  # alpha 0.95: ~8 repeats a label, 8 * 0.05 < 2 keeps the update stable
+    opt = torch.optim.Adam(list(net.parameters()) + list(clf.parameters()), lr=1e-2)
+    history, center_hist = [], []
+    for step in range(60):
+        idx = torch.randperm(n)[:16]
+        feats = net(x[idx])
+        c = cl(feats, y[idx])
+        loss = F.cross_entropy(clf(feats), y[idx]) + 0.1 * c
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        history.append(loss.item())
+        center_hist.append(c.item())
+    assert sum(history[-5:]) / 5 < 0.5 * sum(history[:5]) / 5
+    assert (clf(net(x)).argmax(1) == y).float().mean() > 0.95
+    assert center_hist[-1] < 1.0
+    assert not torch.allclose(cl.centers[0], cl.centers[1])  # the centres have moved apart
+
+
+def test_center_update_with_many_repeats_is_facenet_exact():
+    # a label repeated k times moves k * (1 - alpha) of the way (facenet scatter_sub)
+    cl = CenterLoss(1, 1, alpha=0.95)
+    cl.centers.fill_(1.0)
+    cl(torch.zeros(8, 1), torch.zeros(8, dtype=torch.long))
+    assert cl.centers.item() == pytest.approx(1.0 - 8 * 0.05 * 1.0)
+
+
+def _info_nce_loop(u, v, yl, tl, t):
+    u, v = F.normalize(u, dim=1), F.normalize(v, dim=1)
+    s = u @ v.t() / t
+    i2t = [-(F.log_softmax(s[i], 0)[tl == yl[i]]).mean() for i in range(len(u)) if (tl == yl[i]).any()]
+    t2i = [-(F.log_softmax(s[:, j], 0)[yl == tl[j]]).mean() for j in range(len(v)) if (yl == tl[j]).any()]
+    return 0.5 * (torch.stack(i2t).mean() + torch.stack(t2i).mean())
+
+
+def test_info_nce_matches_formula_and_prefers_aligned():
+    torch.manual_seed(0)
+    img = F.normalize(torch.randn(6, 16), dim=1)
+    yl = torch.arange(6)
+    tl = torch.arange(6).repeat_interleave(2)  # two captions per image
+    txt = img[tl] + 0.1 * torch.randn(12, 16)
+    aligned = info_nce(img, txt, yl, tl, 0.1)
+    assert aligned.item() == pytest.approx(_info_nce_loop(img, txt, yl, tl, 0.1).item(), rel=1e-5)
+    shuffled = info_nce(img, txt[torch.randperm(12)], yl, tl, 0.1)
+    assert aligned.item() < shuffled.item()
+    # an image without captions in the batch is ignored on the image side
+    yl2 = torch.tensor([0, 1, 2, 3, 4, 5, 99])
+    img2 = torch.cat([img, torch.randn(1, 16)])
+    assert info_nce(img2, txt, yl2, tl, 0.1).item() == pytest.approx(
+        _info_nce_loop(img2, txt, yl2, tl, 0.1).item(), rel=1e-5)
+
+
+def test_info_nce_edge_cases():
+    # one pair: the only candidate is the positive, loss 0
+    assert info_nce(torch.randn(1, 4), torch.randn(1, 4), torch.tensor([3]), torch.tensor([3]), 0.1).item() == 0
+    # no positives at all: 0 and still differentiable
+    a = torch.randn(2, 4, requires_grad=True)
+    loss = info_nce(a, torch.randn(3, 4), torch.tensor([0, 1]), torch.tensor([5, 6, 7]), 0.1)
+    loss.backward()
+    assert loss.item() == 0 and a.grad is not None
+    # two orthogonal perfect pairs: loss = log(1 + e^{-1/T})
+    e = torch.eye(2)
+    t = 0.5
+    val = info_nce(e, e, torch.tensor([0, 1]), torch.tensor([0, 1]), t).item()
+    assert val == pytest.approx(math.log(1 + math.exp(-1 / t)), rel=1e-5)

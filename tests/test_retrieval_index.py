@@ -1,0 +1,121 @@
+"""ExactIndex / FaissIndex against a brute-force numpy reference."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xmr_core.retrieval.index import ExactIndex, FaissIndex, Index, faiss_available, make_index
+
+
+def _unit(rng: np.random.Generator, n: int, d: int = 16) -> np.ndarray:
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _brute(q: np.ndarray, g: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    d = np.sqrt(np.maximum(((q[:, None, :].astype(np.float64) - g[None, :, :]) ** 2).sum(-1), 0))
+    ids = np.argsort(d, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(d, ids, 1), ids
+
+
+def test_exact_matches_bruteforce():
+    rng = np.random.default_rng(0)
+    g, q = _unit(rng, 300), _unit(rng, 50)
+    index = ExactIndex()
+    index.add(g)
+    assert isinstance(index, Index) and len(index) == 300
+    d, i = index.search(q, 10)
+    bd, bi = _brute(q, g, 10)
+    assert d.shape == (50, 10) and d.dtype == np.float32 and i.dtype == np.int64
+    np.testing.assert_array_equal(i, bi)
+    np.testing.assert_allclose(d, bd, atol=1e-5)  # L2, not squared
+
+
+def test_non_unit_vectors_use_true_l2():
+    rng = np.random.default_rng(1)
+    g = rng.standard_normal((200, 8)).astype(np.float32) * rng.uniform(0.1, 3, (200, 1)).astype(np.float32)
+    q = rng.standard_normal((20, 8)).astype(np.float32)
+    d, i = make_index(g).search(q, 7)
+    bd, bi = _brute(q, g, 7)
+    np.testing.assert_array_equal(i, bi)
+    np.testing.assert_allclose(d, bd, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("qc,gc", [(1, 1), (3, 7), (16, 64), (7, 1000)])
+def test_tiny_chunks_same_result(qc, gc):
+    rng = np.random.default_rng(2)
+    g, q = _unit(rng, 130), _unit(rng, 23)
+    full = ExactIndex()
+    full.add(g)
+    ref_d, ref_i = full.search(q, 9)
+    small = ExactIndex(query_chunk=qc, gallery_chunk=gc)
+    small.add(g[:50])
+    small.add(g[50:])  # incremental add keeps ids
+    d, i = small.search(q, 9)
+    np.testing.assert_array_equal(i, ref_i)
+    np.testing.assert_allclose(d, ref_d, atol=1e-6)
+
+
+@pytest.mark.parametrize("gc", [1000, 4, 3])
+def test_ties_broken_by_smaller_id(gc):
+    base = np.eye(4, dtype=np.float32)
+    # rows 0..3 are distinct axes; rows 4..9 duplicate axis 0 -> exact distance ties
+    g = np.concatenate([base, np.repeat(base[:1], 6, axis=0)])
+    index = ExactIndex(gallery_chunk=gc)
+    index.add(g)
+    d, i = index.search(base[:1], 5)
+    assert i[0].tolist() == [0, 4, 5, 6, 7]
+    assert np.allclose(d[0], 0)
+    d, i = index.search(base[1:2], 3)  # 0, 2, 3 and duplicates all at sqrt(2): smallest ids
+    assert i[0].tolist() == [1, 0, 2]
+
+
+def test_k_clamped_and_empty():
+    rng = np.random.default_rng(3)
+    index = ExactIndex()
+    d, i = index.search(_unit(rng, 2), 5)
+    assert d.shape == (2, 0)
+    index.add(_unit(rng, 3))
+    d, i = index.search(_unit(rng, 2), 5)
+    assert i.shape == (2, 3) and sorted(i[0].tolist()) == [0, 1, 2]
+    with pytest.raises(ValueError):
+        index.search(np.zeros((1, 5), np.float32), 1)
+
+
+def test_make_index_errors():
+    with pytest.raises(ValueError):
+        make_index(np.zeros((2, 3), np.float32), backend="nope")
+    if not faiss_available():
+        with pytest.raises(ImportError, match="faiss"):
+            make_index(np.zeros((2, 3), np.float32), backend="faiss")
+
+
+@pytest.mark.skipif(not faiss_available(), reason="faiss not installed")
+def test_exact_vs_faiss_flat():
+    rng = np.random.default_rng(4)
+    g, q = _unit(rng, 2000, 32), _unit(rng, 300, 32)
+    e = make_index(g, backend="exact")
+    f = make_index(g, backend="faiss", kind="flat")
+    assert isinstance(f, FaissIndex) and f.resolved_kind == "flat" and isinstance(f, Index)
+    ed, ei = e.search(q, 10)
+    fd, fi = f.search(q, 10)
+    np.testing.assert_allclose(ed, fd, atol=1e-5)
+    # identical neighbours except where float32 rounding swaps a near-tie
+    agree = ei == fi
+    assert agree.mean() > 0.999
+    # rows whose distances are well separated (no near-tie) must agree exactly
+    sep = (np.diff(ed, axis=1) > 1e-5).all(1)
+    assert (agree.all(1) | ~sep).all()
+
+
+@pytest.mark.skipif(not faiss_available(), reason="faiss not installed")
+def test_faiss_ivf_recall():
+    rng = np.random.default_rng(5)
+    g, q = _unit(rng, 3000, 16), _unit(rng, 100, 16)
+    f = FaissIndex(kind="ivf", nprobe=64)
+    f.add(g)
+    assert f.resolved_kind == "ivf"
+    fd, fi = f.search(q, 5)
+    _, bi = _brute(q, g, 5)
+    recall = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(fi.tolist(), bi.tolist())])
+    assert recall > 0.95

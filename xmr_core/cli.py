@@ -1,0 +1,212 @@
+"""Command line: ``python -m xmr_core <command> ...``.
+
+    python -m xmr_core demo                       # build checkpoints/demo (data, training, evaluation, t-SNE)
+    python -m xmr_core data info demo             # images/captions per split of a dataset
+    python -m xmr_core encode "a dog runs" --out dog.png
+    python -m xmr_core train --dataset DATASET.json --images-dir DIR --name NAME
+    python -m xmr_core embed --run checkpoints/NAME
+    python -m xmr_core evaluate --run checkpoints/NAME [--json]
+    python -m xmr_core tsne --run checkpoints/NAME
+    python -m xmr_core export --run checkpoints/NAME --format parquet
+
+Every command reports bad input as one line on stderr (no traceback) and exits non-zero.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import XmrError
+
+
+def _add_dataset_args(p: argparse.ArgumentParser, required: bool = False) -> None:
+    p.add_argument("--dataset", required=required, default=None,
+                   help="'demo', a Karpathy-split JSON, a COCO captions_*.json, or a CSV (image,caption)")
+    p.add_argument("--images-dir", default=None, help="folder the dataset's image file names are relative to")
+    p.add_argument("--skip-missing", action="store_true", help="leave out images whose files are missing")
+
+
+# ---- data / encode -------------------------------------------------------------
+def cmd_data_info(a: argparse.Namespace) -> int:
+    from .data import load_dataset
+
+    ds = load_dataset(a.dataset, a.images_dir, a.skip_missing)
+    summary = ds.summary()
+    if a.json:
+        print(json.dumps({"dataset": ds.name, "source": ds.source, "splits": summary,
+                          "missing": len(ds.missing)}))
+        return 0
+    print(f"dataset {ds.name}  ({ds.source})")
+    print(f"{'split':<10}{'images':>10}{'captions':>10}")
+    for split, d in summary.items():
+        print(f"{split:<10}{d['images']:>10}{d['captions']:>10}")
+    print(f"{'total':<10}{len(ds.images):>10}{len(ds.captions):>10}")
+    if ds.missing:
+        print(f"skipped {len(ds.missing)} missing image files, e.g. {ds.missing[:3]}")
+    return 0
+
+
+def _encoder_from(a: argparse.Namespace):
+    from .text.encoder import TextEncoder
+    from .text.vectors import load_vectors
+
+    if a.run:
+        from .run import load_encoder
+
+        return load_encoder(a.run)
+    if a.vectors:
+        return TextEncoder(load_vectors(a.vectors))
+    from .run import demo_encoder
+
+    return demo_encoder()
+
+
+def cmd_encode(a: argparse.Namespace) -> int:
+    from PIL import Image
+
+    enc = _encoder_from(a)
+    img, lay = enc.encode(a.sentence, strict=True)
+    out = Path(a.out)
+    Image.fromarray(img).save(out)
+    rec = lay.to_dict()
+    if a.json:
+        print(json.dumps({"out": str(out), **rec}))
+    else:
+        print(f"wrote {out} ({img.shape[1]}x{img.shape[0]})")
+        for p in lay.placed:
+            print(f"  {p.word:<16} block at x={p.x:<4} y={p.y:<4} ({p.w}x{p.h} px)")
+        print(f"  out of vocabulary: {', '.join(lay.oov) or '-'}")
+        print(f"  dropped (no room): {', '.join(lay.dropped) or '-'}")
+    return 0
+
+
+# ---- training and evaluation ------------------------------------------------------
+def cmd_train(a: argparse.Namespace) -> int:
+    from .train import main_from_args
+
+    return main_from_args(a)
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    from .demo_run import build_demo
+
+    build_demo(fast=a.fast, out=a.out, force=a.force)
+    return 0
+
+
+def cmd_embed(a: argparse.Namespace) -> int:
+    from .embed import embed_split
+    from .run import load_run
+
+    run = load_run(a.run)
+    path = embed_split(run, a.dataset, a.split, images_dir=a.images_dir, skip_missing=a.skip_missing,
+                       force=a.force)
+    print(f"embeddings: {path}")
+    return 0
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from .evaluate import evaluate_run, format_table
+
+    metrics = evaluate_run(a.run, dataset=a.dataset, split=a.split, images_dir=a.images_dir,
+                           skip_missing=a.skip_missing, backend=a.backend)
+    print(json.dumps(metrics, indent=1) if a.json else format_table(metrics))
+    return 0
+
+
+def cmd_tsne(a: argparse.Namespace) -> int:
+    from .evaluate import tsne_run
+
+    png = tsne_run(a.run, dataset=a.dataset, split=a.split, images_dir=a.images_dir, out=a.out)
+    print(f"t-SNE map: {png}")
+    return 0
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    from .export import export_run
+
+    paths = export_run(a.run, fmt=a.format, dataset=a.dataset, split=a.split, images_dir=a.images_dir, out=a.out)
+    for p in paths:
+        print(p)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m xmr_core", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("data", help="inspect a dataset")
+    dsub = p.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+    q = dsub.add_parser("info", help="images and captions per split")
+    q.add_argument("dataset", help="'demo', a Karpathy JSON, a COCO captions JSON, or a CSV")
+    q.add_argument("--images-dir", default=None)
+    q.add_argument("--skip-missing", action="store_true")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_data_info)
+
+    p = sub.add_parser("encode", help="paint a sentence as an encoded-text image")
+    p.add_argument("sentence")
+    p.add_argument("--out", default="encoded.png", help="PNG to write (default encoded.png)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--run", default=None, help="use this run's word vectors (checkpoints/NAME)")
+    g.add_argument("--vectors", default=None, help="word2vec binary/text file")
+    p.add_argument("--json", action="store_true", help="print the layout record as JSON")
+    p.set_defaults(func=cmd_encode)
+
+    p = sub.add_parser("demo", help="generate the demo data, train, evaluate: checkpoints/demo")
+    p.add_argument("--fast", action="store_true", help="a tiny, quick run (tests)")
+    p.add_argument("--out", default=None, help="run folder (default checkpoints/demo, or demo-fast)")
+    p.add_argument("--force", action="store_true", help="rebuild even if the run exists")
+    p.set_defaults(func=cmd_demo)
+
+    from .train import add_train_args
+
+    p = sub.add_parser("train", help="train a model and write a run bundle",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_train_args(p)
+    p.set_defaults(func=cmd_train)
+
+    for name, func, hlp in (("embed", cmd_embed, "embed a split's images and captions into the run"),
+                            ("evaluate", cmd_evaluate, "Recall@K both ways, semantic metric, report.md"),
+                            ("tsne", cmd_tsne, "t-SNE map of a split (cached in the run) and its PNG")):
+        p = sub.add_parser(name, help=hlp)
+        p.add_argument("--run", required=True, help="run bundle folder (checkpoints/NAME)")
+        _add_dataset_args(p)
+        p.add_argument("--split", default="test", help="split to use (default test)")
+        if name == "embed":
+            p.add_argument("--force", action="store_true", help="recompute even if cached")
+        if name == "evaluate":
+            p.add_argument("--json", action="store_true", help="print metrics as JSON")
+            p.add_argument("--backend", choices=["exact", "faiss", "auto"], default="exact")
+        if name == "tsne":
+            p.add_argument("--out", default=None, help="PNG path (default RUN/tsne/<dataset>-<split>.png)")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("export", help="export embeddings (parquet, TensorBoard projector)")
+    p.add_argument("--run", required=True)
+    p.add_argument("--format", choices=["parquet", "projector"], required=True)
+    _add_dataset_args(p)
+    p.add_argument("--split", default="test")
+    p.add_argument("--out", default=None, help="output folder (default RUN/export)")
+    p.set_defaults(func=cmd_export)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
+    a = ap.parse_args(argv)
+    try:
+        return int(a.func(a) or 0)
+    except XmrError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+"""The embedded demo dataset: synthetic scenes of coloured shapes with human-like captions.
+
+Nothing is downloaded: ``generate_demo`` draws scenes of 1-3 shapes (6 shapes,
+8 colours, 3 sizes, 9 positions, 5 backgrounds) and writes five captions per
+image from many templates and synonyms. The content space is deliberately
+small enough that *other* images show the same content described in other
+words ("a crimson disc on the left" vs "red circle at the left side"), which is
+what makes semantically-right-but-unpaired retrievals real here, as they are in
+Flickr30K. Output is a Karpathy-layout JSON + PNGs, deterministic for a seed.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from .dataset import Dataset
+
+DEMO_VERSION = 1  # bump when the generator's output changes
+
+SHAPES = {  # name -> synonyms used in captions
+    "circle": ["circle", "disc", "round shape", "dot", "circle"],
+    "square": ["square", "box", "block", "square"],
+    "triangle": ["triangle", "triangular shape", "wedge", "triangle"],
+    "star": ["star", "star shape", "five pointed star"],
+    "diamond": ["diamond", "rhombus", "diamond shape"],
+    "hexagon": ["hexagon", "six sided shape", "hexagon"],
+}
+COLOURS = {  # name -> (RGB, synonyms)
+    "red": ((220, 30, 40), ["red", "crimson", "scarlet", "red"]),
+    "green": ((40, 170, 60), ["green", "emerald", "green"]),
+    "blue": ((35, 70, 215), ["blue", "navy", "cobalt", "blue"]),
+    "yellow": ((240, 210, 30), ["yellow", "golden", "lemon", "yellow"]),
+    "orange": ((250, 130, 20), ["orange", "tangerine", "orange"]),
+    "purple": ((130, 45, 170), ["purple", "violet", "lilac", "purple"]),
+    "pink": ((245, 120, 180), ["pink", "rose", "pink"]),
+    "black": ((25, 25, 25), ["black", "dark", "jet black"]),
+}
+SIZES = {  # name -> (fraction of the canvas, synonyms)
+    "small": (0.16, ["small", "little", "tiny"]),
+    "medium": (0.26, ["medium", "mid sized", "moderate"]),
+    "large": (0.38, ["large", "big", "huge"]),
+}
+POSITIONS = {  # name -> (cx, cy as fractions, phrases)
+    "top left": (0.25, 0.25, ["in the top left corner", "at the upper left", "top left"]),
+    "top": (0.5, 0.22, ["at the top", "near the top edge", "up top"]),
+    "top right": (0.75, 0.25, ["in the top right corner", "at the upper right", "top right"]),
+    "left": (0.22, 0.5, ["on the left", "at the left side", "to the left"]),
+    "center": (0.5, 0.5, ["in the middle", "in the centre", "at the center"]),
+    "right": (0.78, 0.5, ["on the right", "at the right side", "to the right"]),
+    "bottom left": (0.25, 0.75, ["in the bottom left corner", "at the lower left", "bottom left"]),
+    "bottom": (0.5, 0.78, ["at the bottom", "near the bottom edge", "down below"]),
+    "bottom right": (0.75, 0.75, ["in the bottom right corner", "at the lower right", "bottom right"]),
+}
+BACKGROUNDS = {  # name -> (RGB, phrases)
+    "white": ((250, 250, 250), ["on a white background", "on plain white", "against white"]),
+    "grey": ((175, 175, 180), ["on a grey background", "on a gray backdrop", "against grey"]),
+    "sky": ((170, 210, 245), ["on a light blue background", "against a pale sky blue", "on sky blue"]),
+    "sand": ((235, 215, 170), ["on a sandy background", "on beige", "against a sand coloured backdrop"]),
+    "mint": ((190, 235, 200), ["on a mint background", "on pale green", "against a light green backdrop"]),
+}
+NUMBER = {1: ["one", "a single", "one"], 2: ["two", "a pair of", "two"], 3: ["three", "a group of three", "three"]}
+
+
+@dataclass(frozen=True)
+class Thing:
+    shape: str
+    colour: str
+    size: str
+    position: str
+
+
+def _scene(rng: random.Random) -> tuple[str, list[Thing]]:
+    n = rng.choices([1, 2, 3], weights=[0.45, 0.35, 0.2])[0]
+    positions = rng.sample(list(POSITIONS), n)
+    things = [Thing(rng.choice(list(SHAPES)), rng.choice(list(COLOURS)), rng.choice(list(SIZES)), p)
+              for p in positions]
+    return rng.choice(list(BACKGROUNDS)), things
+
+
+def _polygon(cx: float, cy: float, r: float, n: int, rot: float) -> list[tuple[float, float]]:
+    return [(cx + r * math.cos(rot + 2 * math.pi * k / n), cy + r * math.sin(rot + 2 * math.pi * k / n))
+            for k in range(n)]
+
+
+def render_scene(background: str, things: list[Thing], size: int, rng: random.Random) -> Image.Image:
+    """Draw a scene; positions and sizes are jittered so no two images are identical."""
+    im = Image.new("RGB", (size, size), BACKGROUNDS[background][0])
+    d = ImageDraw.Draw(im)
+    for t in things:
+        fx, fy, _ = POSITIONS[t.position]
+        cx = (fx + rng.uniform(-0.05, 0.05)) * size
+        cy = (fy + rng.uniform(-0.05, 0.05)) * size
+        r = SIZES[t.size][0] * size / 2 * rng.uniform(0.9, 1.1)
+        col = COLOURS[t.colour][0]
+        col = tuple(max(0, min(255, c + rng.randint(-12, 12))) for c in col)
+        if t.shape == "circle":
+            d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=col)
+        elif t.shape == "square":
+            d.polygon(_polygon(cx, cy, r * 1.2, 4, math.pi / 4 + rng.uniform(-0.15, 0.15)), fill=col)
+        elif t.shape == "triangle":
+            d.polygon(_polygon(cx, cy, r * 1.2, 3, -math.pi / 2 + rng.uniform(-0.15, 0.15)), fill=col)
+        elif t.shape == "diamond":
+            pts = [(cx, cy - r * 1.25), (cx + r * 0.8, cy), (cx, cy + r * 1.25), (cx - r * 0.8, cy)]
+            d.polygon(pts, fill=col)
+        elif t.shape == "hexagon":
+            d.polygon(_polygon(cx, cy, r * 1.1, 6, rng.uniform(0, 0.5)), fill=col)
+        elif t.shape == "star":
+            rot = -math.pi / 2 + rng.uniform(-0.2, 0.2)
+            pts = []
+            for k in range(10):
+                rr = r * 1.25 if k % 2 == 0 else r * 0.5
+                a = rot + math.pi * k / 5
+                pts.append((cx + rr * math.cos(a), cy + rr * math.sin(a)))
+            d.polygon(pts, fill=col)
+    return im
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
+def _describe_thing(t: Thing, rng: random.Random, with_pos: bool, with_size: bool) -> str:
+    colour = rng.choice(COLOURS[t.colour][1])
+    shape = rng.choice(SHAPES[t.shape])
+    size = rng.choice(SIZES[t.size][1]) if with_size else ""
+    words = " ".join(w for w in (size, colour, shape) if w)
+    phrase = f"{_article(words)} {words}"
+    if with_pos:
+        phrase += " " + rng.choice(POSITIONS[t.position][2])
+    return phrase
+
+
+def _join(parts: list[str], rng: random.Random) -> str:
+    if len(parts) == 1:
+        return parts[0]
+    conj = rng.choice(["and", "and", "plus", "next to"]) if len(parts) == 2 else "and"
+    return ", ".join(parts[:-1]) + f" {conj} " + parts[-1]
+
+
+def make_captions(background: str, things: list[Thing], rng: random.Random, n: int = 5) -> list[str]:
+    """Five different human-like captions of one scene, from many templates."""
+    bg = BACKGROUNDS[background][1]
+    templates = [
+        lambda: f"{_join([_describe_thing(t, rng, True, True) for t in things], rng)} {rng.choice(bg)}",
+        lambda: f"there is {_join([_describe_thing(t, rng, True, False) for t in things], rng)}",
+        lambda: f"a picture of {_join([_describe_thing(t, rng, False, True) for t in things], rng)} {rng.choice(bg)}",
+        lambda: (f"{rng.choice(NUMBER[len(things)])} {'shape' if len(things) == 1 else 'shapes'} "
+                 f"{rng.choice(bg)}: {_join([_describe_thing(t, rng, False, False) for t in things], rng)}"),
+        lambda: f"{_join([_describe_thing(t, rng, True, rng.random() < 0.5) for t in reversed(things)], rng)}",
+        lambda: (f"this image shows {_join([_describe_thing(t, rng, rng.random() < 0.5, True) for t in things], rng)}"),
+        lambda: f"{rng.choice(bg)} we see {_join([_describe_thing(t, rng, True, False) for t in things], rng)}",
+        lambda: f"simple drawing with {_join([_describe_thing(t, rng, False, False) for t in things], rng)}",
+    ]
+    out: list[str] = []
+    order = rng.sample(range(len(templates)), len(templates))
+    k = 0
+    while len(out) < n:
+        cap = templates[order[k % len(order)]]()
+        k += 1
+        cap = " ".join(cap.replace(" :", ":").split())
+        if cap not in out or k > 4 * n:
+            out.append(cap)
+    return out
+
+
+def default_demo_dir() -> Path:
+    """Where the demo dataset is written: ``$XMR_DATA_DIR/demo`` or ``<repo>/data/demo``."""
+    base = os.environ.get("XMR_DATA_DIR")
+    if base:
+        return Path(base) / "demo"
+    return Path(__file__).resolve().parents[2] / "data" / "demo"
+
+
+def generate_demo(out_dir: str | Path | None = None, n_images: int = 3000, seed: int = 0,
+                  image_size: int = 128, n_val: int = 200, n_test: int = 200, progress: bool = False) -> Path:
+    """Write the demo dataset (PNGs + ``dataset_demo.json``) and return the JSON path.
+
+    Deterministic for ``(n_images, seed, image_size)``; splits: the last
+    ``n_test`` images are test, the ``n_val`` before them val, the rest train.
+    """
+    if n_images < n_val + n_test + 10:
+        raise ValueError(f"n_images={n_images} must exceed n_val + n_test + 10 = {n_val + n_test + 10}")
+    out = Path(out_dir) if out_dir else default_demo_dir()
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    items = []
+    it = range(n_images)
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(it, desc="demo images", unit="img")
+    for i in it:
+        srng = random.Random(rng.getrandbits(64))
+        background, things = _scene(srng)
+        im = render_scene(background, things, image_size, srng)
+        fname = f"scene_{i:05d}.png"
+        im.save(out / "images" / fname, compress_level=1)
+        split = "train" if i < n_images - n_val - n_test else "val" if i < n_images - n_test else "test"
+        caps = make_captions(background, things, srng)
+        items.append({
+            "filename": fname, "imgid": i, "split": split,
+            "sentences": [{"raw": c, "sentid": i * 5 + j} for j, c in enumerate(caps)],
+            "scene": {"background": background,
+                      "things": [t.__dict__ for t in things]},
+        })
+    meta = {"dataset": "demo", "version": DEMO_VERSION, "seed": seed, "n_images": n_images,
+            "image_size": image_size, "images": items}
+    path = out / "dataset_demo.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta))
+    os.replace(tmp, path)  # atomic: a half-written dataset is never picked up
+    return path
+
+
+def load_demo(n_images: int = 3000, seed: int = 0, out_dir: str | Path | None = None,
+              progress: bool = False) -> Dataset:
+    """The demo dataset, generated on first use (or when its parameters changed)."""
+    from .loaders import load_karpathy
+
+    out = Path(out_dir) if out_dir else default_demo_dir()
+    path = out / "dataset_demo.json"
+    ok = False
+    if path.exists():
+        try:
+            head = json.loads(path.read_text())
+            ok = (head.get("version"), head.get("seed"), head.get("n_images")) == (DEMO_VERSION, seed, n_images)
+        except (OSError, json.JSONDecodeError):
+            ok = False
+    if not ok:
+        generate_demo(out, n_images=n_images, seed=seed, progress=progress)
+    ds = load_karpathy(path, out / "images")
+    ds.source = f"demo:{n_images}" if n_images != 3000 else "demo"
+    return ds

@@ -1,0 +1,224 @@
+"""Run bundles: the single hand-off between training and everything downstream.
+
+    checkpoints/NAME/
+      config.json        every config (encoding, model, train), the dataset reference, code version
+      model.pt           the network's state_dict (tensors only; loaded with weights_only=True)
+      vectors.bin        Word2Vec vectors (word2vec binary format, no pickle)
+      encoder.json       encoding config + per-dimension colour scaling
+      train_log.csv      one row an epoch (loss, center loss, samples/s, val R@K)
+      last.pt            full training state for --resume (optional; not needed to use the run)
+      metrics.json, report.md, embeddings/, tsne/, export/   written by evaluation
+
+``load_run(path)`` validates the bundle and returns a ready ``Run``.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import pickle
+import subprocess
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import __version__
+from .config import EncodingConfig, ModelConfig, TrainConfig, from_dict
+from .errors import RunError, XmrError
+
+REQUIRED = ("config.json", "model.pt", "vectors.bin", "encoder.json")
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[1]
+
+
+def checkpoints_dir() -> Path:
+    """``$XMR_CHECKPOINTS`` or ``<repo>/checkpoints``."""
+    return Path(os.environ.get("XMR_CHECKPOINTS") or repo_root() / "checkpoints")
+
+
+def list_runs(root: str | Path | None = None) -> list[Path]:
+    """Every folder under ``root`` that holds a run bundle's config and weights."""
+    root = Path(root) if root else checkpoints_dir()
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and (p / "config.json").is_file()
+                  and (p / "model.pt").is_file())
+
+
+def _code_version() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo_root(), capture_output=True,
+                             text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{__version__}+{sha}" if sha else __version__
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1))
+    os.replace(tmp, path)
+
+
+def write_bundle_meta(run_dir: str | Path, config: dict[str, Any]) -> None:
+    """Write ``config.json`` (adds the code version and time)."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = dict(config)
+    config.setdefault("code_version", _code_version())
+    config.setdefault("created", datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    write_json_atomic(run_dir / "config.json", config)
+
+
+def save_weights(run_dir: str | Path, net: torch.nn.Module) -> None:
+    """``model.pt``: the network's state_dict (fp32 tensors), written atomically."""
+    from .train import atomic_save
+
+    atomic_save({k: v.detach().cpu() for k, v in net.state_dict().items()}, Path(run_dir) / "model.pt")
+
+
+def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Load weights safely; truncated, foreign or malicious files give a ``RunError``."""
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise RunError(f"{path}: missing") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, AttributeError) as e:
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise RunError(f"{path}: not a loadable weights file (truncated, corrupt, or holding objects other "
+                       f"than tensors, which are refused for safety): {first}") from None
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise RunError(f"{path}: expected a state_dict (a dict of tensors)")
+    return sd
+
+
+@dataclass
+class Run:
+    """A loaded run bundle: configs, text encoder, network and paths."""
+
+    path: Path
+    config: dict[str, Any]
+    encoding: EncodingConfig
+    model_cfg: ModelConfig
+    train_cfg: TrainConfig
+    encoder: Any            # xmr_core.text.encoder.TextEncoder
+    embedder: Any           # xmr_core.model.Embedder
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def dataset_spec(self) -> str:
+        return str(self.config["dataset"]["spec"])
+
+    @property
+    def images_dir(self) -> str | None:
+        return self.config["dataset"].get("images_dir")
+
+    def dataset(self, spec: str | None = None, images_dir: str | None = None, skip_missing: bool = False):
+        """The dataset the run was trained on (or another one)."""
+        from .data import load_dataset
+
+        if spec is None:
+            spec, images_dir = self.dataset_spec, self.images_dir
+        return load_dataset(spec, images_dir, skip_missing)
+
+    @cached_property
+    def metrics(self) -> dict[str, Any] | None:
+        p = self.path / "metrics.json"
+        return json.loads(p.read_text()) if p.is_file() else None
+
+    def train_log(self) -> list[dict[str, Any]]:
+        p = self.path / "train_log.csv"
+        if not p.is_file():
+            return []
+        with open(p, newline="") as f:
+            rows = list(csv.DictReader(f))
+        return [{k: _num(v) for k, v in r.items()} for r in rows]
+
+
+def _num(v: str) -> Any:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return v
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        cfg = json.loads((path / "config.json").read_text())
+        for k in ("encoding", "model", "train", "dataset"):
+            if k not in cfg:
+                raise KeyError(k)
+        return cfg
+    except json.JSONDecodeError as e:
+        raise RunError(f"{path / 'config.json'}: malformed JSON ({e.msg}, line {e.lineno})") from None
+    except KeyError as e:
+        raise RunError(f"{path / 'config.json'}: missing section {e}") from None
+
+
+def load_encoder(path: str | Path):
+    """Just the run's text encoder (word vectors + colour scaling)."""
+    from .text.encoder import TextEncoder
+
+    path = Path(path)
+    if not path.is_dir():
+        raise RunError(f"{path}: no such run folder")
+    try:
+        return TextEncoder.load(path)
+    except XmrError as e:
+        raise RunError(str(e)) from None
+
+
+def load_run(path: str | Path, device: str = "cpu") -> Run:
+    """Open and validate a run bundle; returns configs, encoder and a ready ``Embedder``."""
+    from .model import Embedder, InceptionResNetV1
+
+    path = Path(path)
+    if not path.is_dir():
+        raise RunError(f"{path}: no such run folder (train one, or run `python -m xmr_core demo`)")
+    missing = [f for f in REQUIRED if not (path / f).is_file()]
+    if missing:
+        raise RunError(f"{path}: incomplete run bundle, missing {', '.join(missing)}")
+    cfg = _read_config(path)
+    try:
+        enc_cfg = from_dict(EncodingConfig, cfg["encoding"])
+        model_cfg = from_dict(ModelConfig, cfg["model"])
+        train_cfg = from_dict(TrainConfig, cfg["train"])
+    except (TypeError, ValueError) as e:
+        raise RunError(f"{path / 'config.json'}: invalid config ({e})") from None
+    encoder = load_encoder(path)
+    sd = load_state_dict(path / "model.pt")
+    net = InceptionResNetV1(model_cfg)
+    try:
+        net.load_state_dict(sd, strict=True)
+    except RuntimeError as e:
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()][1:3]
+        raise RunError(f"{path}: model.pt does not match config.json's model settings "
+                       f"(width {model_cfg.width}, embedding {model_cfg.embedding_size}): {' '.join(lines)[:300]}"
+                       ) from None
+    net.eval()
+    embedder = Embedder(net, encoder, model_cfg, device=device, text_crop=train_cfg.crop)
+    return Run(path, cfg, enc_cfg, model_cfg, train_cfg, encoder, embedder)
+
+
+def demo_encoder():
+    """The demo run's encoder, or one fitted on the demo's training captions if there is no demo run."""
+    demo = checkpoints_dir() / "demo"
+    if (demo / "encoder.json").is_file():
+        return load_encoder(demo)
+    from .data.demo import load_demo
+    from .text.encoder import TextEncoder
+    from .train import recipe
+
+    enc_cfg = recipe("demo")[0]
+    ds = load_demo().split("train")
+    return TextEncoder.fit([c.text for c in ds.captions], enc_cfg)

@@ -1,0 +1,65 @@
+"""Word vectors: train gensim Word2Vec on the training captions, save/load them safely.
+
+Vectors are stored in the word2vec *binary* format (``save_word2vec_format``),
+never with gensim's pickle-based ``.save``, so a run bundle holds no pickles.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+from gensim.models import KeyedVectors, Word2Vec
+
+from ..config import EncodingConfig
+from ..errors import XmrError
+from .tokenize import tokenize
+
+
+def train_word2vec(captions: Iterable[str], cfg: EncodingConfig) -> KeyedVectors:
+    """Train Word2Vec on captions (tokenised with the one tokeniser).
+
+    One worker thread, so that a seed gives the same vectors every time.
+    """
+    sentences = [t for t in (tokenize(c) for c in captions) if t]
+    if not sentences:
+        raise XmrError("no words to train Word2Vec on: every caption is empty")
+    model = Word2Vec(
+        sentences=sentences, vector_size=cfg.vector_size, window=cfg.w2v_window,
+        min_count=cfg.w2v_min_count, sg=cfg.w2v_sg, epochs=cfg.w2v_epochs,
+        seed=cfg.seed, workers=1,
+    )
+    return model.wv
+
+
+def save_vectors(kv: KeyedVectors, path: str | Path) -> None:
+    """Write vectors in word2vec binary format, atomically."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    kv.save_word2vec_format(str(tmp), binary=True)
+    os.replace(tmp, path)
+
+
+def load_vectors(path: str | Path) -> KeyedVectors:
+    """Load word vectors: word2vec binary (``.bin``) or text (``.txt``/``.vec``, header line optional)."""
+    path = Path(path)
+    if not path.is_file():
+        raise XmrError(f"{path}: word-vector file not found")
+    binary = path.suffix.lower() not in (".txt", ".vec", ".w2v")
+    try:
+        kv = KeyedVectors.load_word2vec_format(str(path), binary=binary)
+    except Exception as first:  # noqa: BLE001 - gensim raises many types for bad files
+        try:  # a text file without the "<count> <dim>" header line
+            if binary:
+                raise first
+            kv = KeyedVectors.load_word2vec_format(str(path), binary=False, no_header=True)
+        except Exception:  # noqa: BLE001
+            raise XmrError(
+                f"{path}: not a word2vec {'binary' if binary else 'text'} file ({type(first).__name__}: {first})"
+            ) from None
+    if len(kv) == 0:
+        raise XmrError(f"{path}: the vector file holds no words")
+    if not np.isfinite(kv.vectors).all():
+        raise XmrError(f"{path}: the vectors contain NaN or infinite values")
+    return kv
