@@ -195,3 +195,20 @@ def test_topk_helpers_agree_with_ranks():
     _, iids = t2i_topk(img, cap, 5)
     hit = gt_mask_t2i(np.arange(500), iids, ci).any(1)
     np.testing.assert_array_equal(hit, t2i_ranks(img, cap, ci) < 5)
+
+
+def test_modality_gap_diagnostics():
+    from xmr_core.retrieval.diagnostics import modality_gap
+
+    rng = np.random.default_rng(6)
+    img, cap, ci = _paired(rng, 40, noise=0.05)
+    near = modality_gap(img, cap, ci)
+    assert near["n_images"] == 40 and near["n_captions"] == 200
+    assert near["mean_cos_pair"] > 0.9 and near["pair_closer_than_other_image"] > 0.9
+    assert near["mean_dist_pair"] < near["mean_dist_nearest_other_image"]
+    # shift every caption far along one axis: a large gap, captions cluster together
+    shifted = cap + 3.0 * np.eye(16, dtype=np.float32)[0]
+    far = modality_gap(img, shifted, ci)
+    assert far["centroid_distance"] > near["centroid_distance"] + 0.5
+    assert far["nearest_is_same_modality"] > 0.9 and far["mean_cos_text_text"] > far["mean_cos_image_image"]
+    assert 0.0 <= far["text_centroid_norm"] <= 1.0

@@ -135,7 +135,7 @@ class TrainConfig:
     workers: int = 0                # DataLoader worker processes (0 = in the main process)
     threads: int = 0                # torch intra-op threads (0 = torch's default)
     amp: str = "auto"               # "auto" (bf16 on CPU where faster, fp16/bf16 on CUDA), "bf16", "off"
-    channels_last: bool = True      # NHWC memory format (faster for convs on CPU and CUDA)
+    channels_last: str = "auto"     # NHWC memory format: "auto" (CUDA only: measured far slower on CPU here), "on", "off"
     compile: bool = False           # torch.compile the model (CUDA only by default)
     val_every: int = 1              # validate R@K every N epochs (0 = never)
     val_images: int = 200           # val images used for the periodic R@K (subsample for speed)

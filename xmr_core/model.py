@@ -18,18 +18,20 @@ embedding_size=512))`` with ``strict=True`` and gives the same outputs
 ``forward`` returns the pre-normalisation embedding (what the softmax classifier and
 center loss see); ``embed`` L2-normalises it (what retrieval uses).
 
-Speed on CPU (``benchmarks/bench_train_step.py``, batch 45, full width, a 2-core
-x86 machine shared with other jobs, quick mode, samples/s of one training step):
+Speed on CPU (``benchmarks/bench_train_step.py --quick``, batch 45, full width, a
+2-core AVX2 x86 machine (no AVX512-BF16 / AMX) shared with other jobs, so the fp32
+spread is wide; samples/s of one training step, median [min, max]):
 
-    size   ours fp32   ours channels_last+bf16   facenet-pytorch fp32
-    128      14.6             24.2                      14.6
-    160      10.1             17.0                       9.6
+    size   ours fp32          ours channels_last+bf16   facenet-pytorch fp32
+    128    8.3 [1.3, 15.4]    0.6 [0.6, 0.7]            9.1 [1.6, 16.6]
+    160    1.3 [1.3, 1.4]     0.3 [0.3, 0.3]            1.5 [1.4, 1.7]
 
-Recommendation: train with bf16 autocast + channels_last on CPUs that have it
-(``TrainConfig.amp="auto"``, ``channels_last=True``): about 1.65x fp32 here; our fp32
-and facenet-pytorch's fp32 are the same speed. Inference in ``Embedder`` stays fp32
-by default (``amp=False``) so stored embeddings do not depend on bf16 rounding;
-``Embedder(..., amp=True)`` trades that for the same speed-up.
+Recommendation: on CPUs WITHOUT native bf16 (no ``avx512_bf16`` / ``amx_bf16`` flag in
+/proc/cpuinfo; ``torch.backends.cpu.get_cpu_capability()`` says "AVX2" here) train in
+fp32: bf16 autocast is emulated and 5-10x SLOWER. Use bf16 autocast + channels_last
+only on CPUs with those flags or on CUDA (SPEC §8's prototypes measured ~2x there). Our fp32
+network runs at facenet-pytorch's speed (same modules). ``Embedder`` is fp32 by
+default (``amp=False``), which also keeps stored embeddings free of bf16 rounding.
 """
 from __future__ import annotations
 
@@ -405,10 +407,12 @@ class Embedder:
 
     def __init__(self, model: InceptionResNetV1, text_encoder: Any = None,
                  cfg: ModelConfig | None = None, device: str | torch.device | None = "cpu",
-                 amp: bool = False, channels_last: bool = True, text_crop: int = 0):
+                 amp: bool = False, channels_last: bool | None = None, text_crop: int = 0):
         self.cfg = cfg if cfg is not None else getattr(model, "cfg", ModelConfig())
         self.device = resolve_device(device)
-        self.channels_last = channels_last
+        # None = auto: channels_last on CUDA only; on the 2-core AVX2 CPU here it measured
+        # ~25x slower than NCHW for the narrow demo network (see train._use_channels_last).
+        self.channels_last = (self.device.type == "cuda") if channels_last is None else channels_last
         self.model = model.to(self.device)
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)

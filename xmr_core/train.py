@@ -194,11 +194,22 @@ def _amp_dtype(tcfg: TrainConfig, device: torch.device) -> torch.dtype | None:
         return None
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    # CPU: bf16 autocast measured 1.65x fp32 on this kind of machine (model.py docstring);
-    # "auto" uses it only where the CPU has native bf16 support (AVX512-BF16/AMX).
+    # CPU: bf16 autocast is emulated without AVX512-BF16/AMX and measured 5-10x *slower*
+    # than fp32 on the 2-core AVX2 machine here (model.py docstring), so "auto" uses it
+    # only where the CPU has native bf16 support.
     if tcfg.amp == "bf16":
         return torch.bfloat16
     return torch.bfloat16 if _cpu_has_bf16() else None
+
+
+def _use_channels_last(tcfg: TrainConfig, device: torch.device) -> bool:
+    # NHWC helps cuDNN; on the 2-core AVX2 CPU here it measured ~25x slower than NCHW
+    # in fp32 for the narrow demo network (oneDNN reorders around every small conv).
+    if tcfg.channels_last in ("on", "1", "true", True):
+        return True
+    if tcfg.channels_last in ("off", "0", "false", False):
+        return False
+    return device.type == "cuda"
 
 
 def _cpu_has_bf16() -> bool:
@@ -270,7 +281,8 @@ def validate(embedder: Embedder, ds: Dataset, n_images: int, seed: int = 0) -> d
     out.update({f"val_t2i_R@{k}": m["t2i"][f"R@{k}"] for k in (1, 5, 10)})
     out["val_rsum"] = m["rsum"]
     gap = modality_gap(ie, ce, cmap)
-    out["val_cos_img_txt"] = float(gap.get("mean_cos_image_caption", float("nan")))
+    out["val_cos_img_txt"] = float(gap.get("mean_cos_cross", float("nan")))
+    out["val_cos_pair"] = float(gap.get("mean_cos_pair", float("nan")))
     return out
 
 
@@ -378,7 +390,8 @@ def train(run_dir: str | Path, dataset: str, images_dir: str | None = None,
         total_steps = min(total_steps, t.max_steps)
 
     module = TrainModule(model_cfg, n_classes).to(device)
-    if t.channels_last:
+    channels_last = _use_channels_last(t, device)
+    if channels_last:
         module = module.to(memory_format=torch.channels_last)
     centers = CenterLoss(n_classes, model_cfg.embedding_size, alpha=t.center_loss_alpha).to(device)
     opt = torch.optim.Adam(module.parameters(), lr=t.lr, weight_decay=t.weight_decay)
@@ -425,7 +438,7 @@ def train(run_dir: str | Path, dataset: str, images_dir: str | None = None,
 
         bar = tqdm(total=total_steps, initial=step, unit="step", desc=f"train {run_dir.name}", dynamic_ncols=True)
     interrupted = False
-    embedder = Embedder(module.net, encoder, model_cfg, device=device, channels_last=t.channels_last,
+    embedder = Embedder(module.net, encoder, model_cfg, device=device, channels_last=channels_last,
                         text_crop=t.crop)
     t_run = time.time()
     with _Stop() as stop:
@@ -442,7 +455,7 @@ def train(run_dir: str | Path, dataset: str, images_dir: str | None = None,
             for imgs, il, txts, tl in loader:
                 x = torch.cat([imgs, txts]).to(device, non_blocking=True)
                 y = torch.cat([il, tl]).to(device, non_blocking=True)
-                if t.channels_last:
+                if channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 for g in opt.param_groups:
                     g["lr"] = t.lr * _lr_factor(t, step, total_steps)
@@ -572,7 +585,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
         "center_loss_factor": "weight of center loss", "center_loss_alpha": "centre update alpha (facenet 0.95)",
         "contrastive_weight": "in-batch image<->caption InfoNCE weight (0 = paper)",
         "temperature": "InfoNCE temperature", "seed": "random seed", "workers": "DataLoader workers",
-        "threads": "torch threads (0 = default)", "amp": "auto | bf16 | off", "channels_last": "1/0",
+        "threads": "torch threads (0 = default)", "amp": "auto | bf16 | off", "channels_last": "auto | on | off",
         "compile": "torch.compile (1/0)", "val_every": "validate every N epochs (0 = never)",
         "val_images": "val images for the periodic R@K", "max_steps": "stop after N steps (0 = no limit)",
         "device": "auto | cpu | cuda", "crop": "random crop side (config-2: 227)",

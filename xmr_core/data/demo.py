@@ -218,12 +218,26 @@ def generate_demo(out_dir: str | Path | None = None, n_images: int = 3000, seed:
     return path
 
 
+def demo_splits(n_images: int) -> tuple[int, int]:
+    """(n_val, n_test) for a demo of ``n_images``: 200 each, or a quarter each for small demos."""
+    k = min(200, n_images // 4)
+    return k, k
+
+
 def load_demo(n_images: int = 3000, seed: int = 0, out_dir: str | Path | None = None,
               progress: bool = False) -> Dataset:
-    """The demo dataset, generated on first use (or when its parameters changed)."""
+    """The demo dataset, generated on first use (or when its parameters changed).
+
+    The default 3,000-image demo lives in ``default_demo_dir()``; other sizes in
+    ``demo-<n>`` beside it, so a small test demo never replaces the full one.
+    """
     from .loaders import load_karpathy
 
-    out = Path(out_dir) if out_dir else default_demo_dir()
+    if out_dir is None:
+        out_dir = default_demo_dir()
+        if n_images != 3000:
+            out_dir = out_dir.with_name(f"demo-{n_images}")
+    out = Path(out_dir)
     path = out / "dataset_demo.json"
     ok = False
     if path.exists():
@@ -233,7 +247,8 @@ def load_demo(n_images: int = 3000, seed: int = 0, out_dir: str | Path | None = 
         except (OSError, json.JSONDecodeError):
             ok = False
     if not ok:
-        generate_demo(out, n_images=n_images, seed=seed, progress=progress)
+        n_val, n_test = demo_splits(n_images)
+        generate_demo(out, n_images=n_images, seed=seed, n_val=n_val, n_test=n_test, progress=progress)
     ds = load_karpathy(path, out / "images")
     ds.source = f"demo:{n_images}" if n_images != 3000 else "demo"
     return ds

@@ -1,0 +1,152 @@
+"""Embed every image and caption of a split into the run: ``embeddings/<dataset>-<split>.npz``.
+
+The file holds unit float32 vectors, ids, the caption -> image map, caption
+texts and image paths (unicode arrays, no pickle), plus a fingerprint of the
+weights and the data: it is recomputed only when either changed.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .data import Dataset
+from .data.images import read_image
+
+# progress(fraction 0..1, message)
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class SplitEmbeddings:
+    """A split's embeddings and the records that go with them (rows align)."""
+
+    images: np.ndarray          # (N_i, d) unit float32
+    captions: np.ndarray        # (N_c, d) unit float32
+    image_ids: np.ndarray       # (N_i,) str
+    image_paths: np.ndarray     # (N_i,) str
+    caption_ids: np.ndarray     # (N_c,) str
+    caption_text: np.ndarray    # (N_c,) str
+    caption_image: np.ndarray   # (N_c,) int64: row of each caption's image
+    dataset: str
+    split: str
+    path: Path | None = None
+
+    def captions_of(self, image_row: int) -> np.ndarray:
+        """Caption rows of one image."""
+        return np.nonzero(self.caption_image == image_row)[0]
+
+
+def dataset_key(spec: str, name: str) -> str:
+    """A short file-name-safe key for a dataset: ``demo``, ``flickr8k``, ``coco-val2017``..."""
+    if spec.startswith("demo"):
+        return spec.replace(":", "-")
+    base = name or Path(spec).stem
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", base).strip("-") or "dataset"
+
+
+def _fingerprint(run_path: Path, ds: Dataset) -> str:
+    h = hashlib.sha256()
+    st = (run_path / "model.pt").stat()
+    h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+    st = (run_path / "vectors.bin").stat()
+    h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+    for im in ds.images:
+        h.update(im.image_id.encode())
+    for c in ds.captions:
+        h.update(c.text.encode())
+    return h.hexdigest()[:16]
+
+
+def embeddings_path(run, ds: Dataset, spec: str, split: str) -> Path:
+    return Path(run.path) / "embeddings" / f"{dataset_key(spec, ds.name)}-{split}.npz"
+
+
+def embed_dataset(run, ds: Dataset, batch_size: int = 64, progress: Progress | None = None,
+                  workers: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """(image vectors, caption vectors) of ``ds`` with the run's model, streamed in batches."""
+    emb = run.embedder
+    n_i, n_c = len(ds.images), len(ds.captions)
+    total = n_i + n_c
+    side = max(2 * run.model_cfg.input_size, 256)
+    img_vecs = np.empty((n_i, emb.dim), np.float32)
+    # Decode the next batch of images in threads while the model runs on the current one.
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        def load(a: int):
+            return list(pool.map(lambda im: read_image(im.path, max_side=side), ds.images[a:a + batch_size]))
+
+        fut = pool.submit(load, 0) if n_i else None
+        for a in range(0, n_i, batch_size):
+            batch = fut.result()
+            if a + batch_size < n_i:
+                fut = pool.submit(load, a + batch_size)
+            img_vecs[a:a + len(batch)] = emb.embed_images(batch, batch_size=batch_size)
+            if progress:
+                progress((a + len(batch)) / total, f"images {a + len(batch)}/{n_i}")
+    texts = [c.text for c in ds.captions]
+    cap_vecs = np.empty((n_c, emb.dim), np.float32)
+    step = batch_size * 4
+    for a in range(0, n_c, step):
+        cap_vecs[a:a + step] = emb.embed_texts(texts[a:a + step], batch_size=batch_size)
+        if progress:
+            progress((n_i + min(n_c, a + step)) / total, f"captions {min(n_c, a + step)}/{n_c}")
+    return img_vecs, cap_vecs
+
+
+def embed_split(run, dataset: str | None = None, split: str = "test", images_dir: str | None = None,
+                skip_missing: bool = False, force: bool = False, progress: Progress | bool | None = None,
+                ds: Dataset | None = None) -> Path:
+    """Embed a split into the run (cached by fingerprint) and return the ``.npz`` path."""
+    spec = dataset or run.dataset_spec
+    if ds is None:
+        full = run.dataset(dataset, images_dir, skip_missing) if dataset else run.dataset()
+        ds = full.split(split)
+    path = embeddings_path(run, ds, spec, split)
+    fp = _fingerprint(Path(run.path), ds)
+    if path.is_file() and not force:
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if str(z["fingerprint"]) == fp:
+                    return path
+        except (OSError, KeyError, ValueError):
+            pass  # unreadable cache: recompute
+    bar = None
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=100, desc=f"embed {split}", unit="%")
+
+        def progress(frac: float, msg: str) -> None:  # noqa: F811 - tqdm adapter
+            bar.n = int(frac * 100)
+            bar.set_postfix_str(msg)
+            bar.refresh()
+    img, cap = embed_dataset(run, ds, progress=progress if callable(progress) else None)
+    if bar is not None:
+        bar.close()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez(tmp, images=img, captions=cap,
+             image_ids=np.array([im.image_id for im in ds.images], dtype=str),
+             image_paths=np.array([str(im.path) for im in ds.images], dtype=str),
+             caption_ids=np.array([c.caption_id for c in ds.captions], dtype=str),
+             caption_text=np.array([c.text for c in ds.captions], dtype=str),
+             caption_image=np.asarray(ds.caption_image_index(), dtype=np.int64),
+             dataset=np.array(dataset_key(spec, ds.name)), split=np.array(split), fingerprint=np.array(fp))
+    os.replace(tmp, path)
+    return path
+
+
+def load_embeddings(path: str | Path) -> SplitEmbeddings:
+    """Read an embeddings file written by ``embed_split``."""
+    path = Path(path)
+    with np.load(path, allow_pickle=False) as z:
+        return SplitEmbeddings(
+            images=z["images"], captions=z["captions"], image_ids=z["image_ids"], image_paths=z["image_paths"],
+            caption_ids=z["caption_ids"], caption_text=z["caption_text"], caption_image=z["caption_image"],
+            dataset=str(z["dataset"]), split=str(z["split"]), path=path)

@@ -1,0 +1,211 @@
+"""Evaluate a run: Recall@K both ways, the semantic metric, modality-gap diagnostics, t-SNE.
+
+    python -m xmr_core evaluate --run checkpoints/demo
+    python -m xmr_core evaluate --run checkpoints/f30k --dataset dataset_flickr30k.json --images-dir imgs --json
+    python -m xmr_core tsne --run checkpoints/demo
+
+Writes ``metrics.json`` and ``report.md`` into the run (and, for a dataset/split
+other than the run's own test split, ``metrics/<dataset>-<split>.json`` too).
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .embed import SplitEmbeddings, dataset_key, embed_split, load_embeddings
+from .run import Run, load_run, write_json_atomic
+
+# The paper's rows (SPEC §7; Tables 1-2), 1,000 test images.
+PAPER_ROWS = [
+    {"set": "Flickr30K", "method": "paper, config-standard", "i2t": [10.5, 26.2, 36.8], "t2i": [8.2, 22.82, 32.0]},
+    {"set": "Flickr30K", "method": "paper, config-2", "i2t": [14.5, 33.0, 42.6], "t2i": [10.5, 26.74, 37.2]},
+    {"set": "COCO-1k", "method": "paper, config-2", "i2t": [12.50, 30.10, 40.0], "t2i": [11.18, 32.22, 45.76]},
+    {"set": "Flickr30K", "method": "Structure Preserving (in the paper's Table 1)",
+     "i2t": [40.3, 68.9, 79.9], "t2i": [29.7, 60.1, 72.1]},
+]
+
+
+def _as_run(run: Run | str | Path) -> Run:
+    return run if isinstance(run, Run) else load_run(run)
+
+
+def split_embeddings(run: Run | str | Path, dataset: str | None = None, split: str = "test",
+                     images_dir: str | None = None, skip_missing: bool = False,
+                     progress: Callable[[float, str], None] | bool | None = None) -> SplitEmbeddings:
+    """The split's embeddings, computed and cached in the run when needed."""
+    run = _as_run(run)
+    return load_embeddings(embed_split(run, dataset, split, images_dir, skip_missing, progress=progress))
+
+
+def semantic_embedder(run: Run):
+    """The relevance model for the semantic metric: the run's own word vectors (always offline)."""
+    from .retrieval.semantic import WordVectorSentenceEmbedder
+
+    return WordVectorSentenceEmbedder(run.encoder.kv)
+
+
+def evaluate_run(run: Run | str | Path, dataset: str | None = None, split: str = "test",
+                 images_dir: str | None = None, skip_missing: bool = False, backend: str = "exact",
+                 progress: Callable[[float, str], None] | None = None, write: bool = True) -> dict[str, Any]:
+    """Metrics of a run on a split; written to ``metrics.json`` and ``report.md``."""
+    from .retrieval.diagnostics import modality_gap
+    from .retrieval.metrics import evaluate_coco, evaluate_embeddings
+    from .retrieval.semantic import semantic_evaluate
+
+    run = _as_run(run)
+    t0 = time.time()
+    emb = split_embeddings(run, dataset, split, images_dir, skip_missing,
+                           progress=(lambda f, m: progress(0.8 * f, m)) if progress else True)
+    t_embed = time.time() - t0
+    if progress:
+        progress(0.8, "ranking")
+    m = evaluate_embeddings(emb.images, emb.captions, emb.caption_image)
+    m["dataset"] = emb.dataset
+    m["split"] = split
+    if len(emb.images) >= 5000:
+        m.update(evaluate_coco(emb.images, emb.captions, emb.caption_image))
+    if progress:
+        progress(0.9, "semantic metric")
+    sem = semantic_evaluate(emb.images, emb.captions, emb.caption_image, list(emb.caption_text),
+                            semantic_embedder(run))
+    m["semantic"] = sem
+    m["modality_gap"] = modality_gap(emb.images, emb.captions, emb.caption_image)
+    m["timing_s"] = {"embed": round(t_embed, 2), "total": round(time.time() - t0, 2)}
+    m["run"] = run.name
+    if write:
+        path = Path(run.path)
+        own = (dataset is None or dataset == run.dataset_spec) and split == "test"
+        if own or not (path / "metrics.json").is_file():
+            write_json_atomic(path / "metrics.json", m)
+            (path / "report.md").write_text(report_markdown(run, m))
+        (path / "metrics").mkdir(exist_ok=True)
+        write_json_atomic(path / "metrics" / f"{emb.dataset}-{split}.json", m)
+    if progress:
+        progress(1.0, "done")
+    return m
+
+
+def _row(name: str, i2t: list[float], t2i: list[float]) -> str:
+    cells = " | ".join(f"{v:.1f}" for v in [*i2t, *t2i])
+    return f"| {name} | {cells} | {sum(i2t) + sum(t2i):.1f} |"
+
+
+def format_table(m: dict[str, Any]) -> str:
+    """A terminal table of the metrics (with query and gallery sizes)."""
+    ks = (1, 5, 10)
+    ni, nc = m["n_images"], m["n_captions"]
+    lines = [f"{m.get('run', '')} on {m['dataset']}/{m['split']}: {ni} images, {nc} captions",
+             f"  image->text: {ni} queries over {nc} captions; text->image: {nc} queries over {ni} images",
+             f"{'':<14}{'R@1':>7}{'R@5':>7}{'R@10':>7}{'medr':>7}{'meanr':>8}"]
+    for d, label in (("i2t", "image->text"), ("t2i", "text->image")):
+        r = m[d]
+        lines.append(f"{label:<14}" + "".join(f"{r[f'R@{k}']:>7.1f}" for k in ks)
+                     + f"{r['medr']:>7.0f}{r['meanr']:>8.1f}")
+    lines.append(f"rsum {m['rsum']:.1f}")
+    s = m.get("semantic")
+    if s:
+        lines.append(f"semantic ({s['relevance']}, related if relevance >= {s['threshold']}):")
+        for d, label in (("i2t", "image->text"), ("t2i", "text->image")):
+            lines.append(f"{label:<14}" + "  ".join(f"{key} {s[d][key]:.1f}" for key in s[d]))
+    for key in ("coco1k", "coco5k"):
+        if key in m:
+            c = m[key]
+            lines.append(f"{key}: i2t R@1/5/10 " + "/".join(f"{c['i2t'][f'R@{k}']:.1f}" for k in ks)
+                         + "  t2i " + "/".join(f"{c['t2i'][f'R@{k}']:.1f}" for k in ks))
+    g = m.get("modality_gap")
+    if g:
+        lines.append(f"modality gap: centroid distance {g['centroid_distance']:.3f}, mean cos own pair "
+                     f"{g['mean_cos_pair']:.3f}, image-caption {g['mean_cos_cross']:.3f}, image-image "
+                     f"{g['mean_cos_image_image']:.3f}, caption-caption {g['mean_cos_text_text']:.3f}")
+    return "\n".join(lines)
+
+
+def report_markdown(run: Run, m: dict[str, Any]) -> str:
+    """``report.md``: our row beside the paper's (SPEC §7) and the modality-gap diagnostics."""
+    ks = (1, 5, 10)
+    head = ("| method | i2t R@1 | R@5 | R@10 | t2i R@1 | R@5 | R@10 | rsum |\n"
+            "|---|---|---|---|---|---|---|---|")
+    ours = _row(f"**ours: {run.name}** ({m['dataset']}/{m['split']}, {m['n_images']} images)",
+                [m["i2t"][f"R@{k}"] for k in ks], [m["t2i"][f"R@{k}"] for k in ks])
+    rows = [ours]
+    for key in ("coco1k", "coco5k"):
+        if key in m:
+            rows.append(_row(f"ours: {run.name} {key}", [m[key]["i2t"][f"R@{k}"] for k in ks],
+                             [m[key]["t2i"][f"R@{k}"] for k in ks]))
+    paper = [_row(f"{r['method']} ({r['set']}, 1,000 images)", r["i2t"], r["t2i"]) for r in PAPER_ROWS]
+    s = m["semantic"]
+    sem_rows = "\n".join(
+        f"| {label} | " + " | ".join(f"{m[d][f'R@{k}']:.1f}" for k in ks) + " | "
+        + " | ".join(f"{s[d][f'sR@{k}']:.1f}" for k in ks) + " | "
+        + " | ".join(f"{s[d][f'NCS@{k}']:.1f}" for k in ks) + " |"
+        for d, label in (("i2t", "image->text"), ("t2i", "text->image")))
+    g = m["modality_gap"]
+    gap_rows = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in g.items())
+    return f"""# Evaluation report: {run.name}
+
+Dataset `{m['dataset']}`, split `{m['split']}`: {m['n_images']} images, {m['n_captions']} captions.
+Image->text: each image queries all {m['n_captions']} captions; text->image: each caption queries all
+{m['n_images']} images (VSE++ conventions, SPEC §6). Recall in percent.
+
+{head}
+{chr(10).join(rows)}
+{chr(10).join(paper)}
+
+The paper's rows are on 1,000-image Flickr30K / COCO test sets; a row on another dataset
+or gallery size is not directly comparable (chance R@10 here: image->text about
+{min(100.0, 100 * 10 * m['n_images'] / max(1, m['n_captions']) / m['n_images'] * 5):.1f} %, text->image
+{min(100.0, 1000 / max(1, m['n_images'])):.1f} %).
+
+## Semantic metric (credits semantically right but unpaired results)
+
+Relevance = cosine between text-side profiles ({s['relevance']}, mode {s['mode']}); "related" means
+relevance >= {s['threshold']}. sR@K: % of queries with a related (or ground-truth) item in the top K.
+NCS@K: summed relevance of the top K / the ideal top K (Biten et al. 2022).
+
+| direction | R@1 | R@5 | R@10 | sR@1 | sR@5 | sR@10 | NCS@1 | NCS@5 | NCS@10 |
+|---|---|---|---|---|---|---|---|---|---|
+{sem_rows}
+
+## Modality gap
+
+| statistic | value |
+|---|---|
+{gap_rows}
+"""
+
+
+def tsne_run(run: Run | str | Path, dataset: str | None = None, split: str = "test",
+             images_dir: str | None = None, out: str | Path | None = None, force: bool = False) -> Path:
+    """Fit (or reuse) the t-SNE map of a split's images + captions; write its PNG."""
+    from .projection import TSNEMap, export_png, fit_tsne
+
+    run = _as_run(run)
+    emb = split_embeddings(run, dataset, split, images_dir)
+    folder = tsne_dir(run, emb.dataset, split)
+    tmap = None
+    if (folder / "coords.npy").is_file() and not force:
+        try:
+            tmap = TSNEMap.load(folder)
+            if len(tmap.coords) != len(emb.images) + len(emb.captions):
+                tmap = None
+        except Exception:  # noqa: BLE001 - any unreadable cache is rebuilt
+            tmap = None
+    if tmap is None:
+        tmap = fit_tsne(np.concatenate([emb.images, emb.captions]))
+        tmap.save(folder)
+    png = Path(out) if out else folder / "tsne.png"
+    modality = np.array(["image"] * len(emb.images) + ["text"] * len(emb.captions))
+    export_png(tmap.coords, modality, png)
+    return png
+
+
+def tsne_dir(run: Run, dataset_key_: str, split: str) -> Path:
+    return Path(run.path) / "tsne" / f"{dataset_key_}-{split}"
+
+
+__all__ = ["evaluate_run", "format_table", "report_markdown", "tsne_run", "split_embeddings", "PAPER_ROWS",
+           "dataset_key", "json"]
