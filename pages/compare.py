@@ -1,0 +1,66 @@
+"""Compare runs: metrics side by side and one typed query answered by both."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from pages._shared import explorer_for, label_markdown, selected_run, selected_split, show_error, thumbnail
+from xmr_core.app_support import compare_rows, handle_text_query, run_label
+from xmr_core.run import list_runs
+
+st.title("Compare runs")
+runs = [str(p) for p in list_runs()]
+split = selected_split()
+if len(runs) < 2:
+    st.info("Only one run bundle is present; comparing it with itself. Train another run to compare two.")
+cur = selected_run() if selected_run() in runs else runs[0]
+other = next((r for r in runs if r != cur), cur)
+c1, c2 = st.columns(2)
+a = c1.selectbox("Run A", runs, index=runs.index(cur), format_func=run_label, key="cmp_a")
+b = c2.selectbox("Run B", runs, index=runs.index(other), format_func=run_label, key="cmp_b")
+st.caption(f"Split: {split} (change it in the sidebar).")
+
+explorers = {}
+for col, path in ((c1, a), (c2, b)):
+    try:
+        explorers[path] = explorer_for(path, split)
+    except Exception as e:  # noqa: BLE001 - one broken run must not hide the other
+        with col:
+            show_error(e, f"cannot load {Path(path).name}")
+
+names = {p: (Path(p).name if a != b else Path(p).name + (" (A)" if i == 0 else " (B)"))
+         for i, p in enumerate([a, b])}
+if explorers:
+    st.subheader("Metrics")
+    metrics = {names[p]: explorers[p].metrics() for p in dict.fromkeys([a, b]) if p in explorers}
+    missing = [n for n, m in metrics.items() if m is None]
+    if missing:
+        st.warning("Not evaluated on this split (evaluate on the Overview page): " + ", ".join(missing))
+    st.dataframe(pd.DataFrame(compare_rows(metrics)), hide_index=True)
+
+st.subheader("The same query, both runs")
+sentence = st.text_input("Type a sentence", value="", key="cmp_sentence", placeholder="e.g. a dog on the beach")
+k = st.radio("K", [1, 5, 10], index=1, horizontal=True, key="cmp_k")
+if sentence:
+    cols = st.columns(2)
+    for col, path in zip(cols, (a, b)):
+        with col:
+            st.markdown(f"**{names.get(path, Path(path).name)}**")
+            ex = explorers.get(path)
+            if ex is None:
+                st.info("run not loaded")
+                continue
+            res, err = handle_text_query(ex, sentence, k=k)
+            if err:
+                st.error(err)
+                continue
+            for note in res.notes:
+                st.warning(note)
+            st.caption(f"library time {res.seconds * 1000:.0f} ms")
+            inner = st.columns(min(5, max(1, len(res.results))))
+            for i, hit in enumerate(res.results):
+                with inner[i % len(inner)]:
+                    thumbnail(ex, hit["image_row"], caption=f"{hit['rank']}. {hit['image_id']}")
+                    st.markdown(f"{label_markdown(hit)}  \nd {hit['distance']:.3f}")

@@ -1,0 +1,84 @@
+"""Overview: the run's config, training curve, metrics beside the paper's, modality gap."""
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from pages._shared import explorer, show_error
+from xmr_core.app_support import gap_rows, recall_rows, semantic_rows, train_curve
+
+ex = explorer()
+run = ex.run
+st.title(f"Run `{run.name}`")
+m = ex.metrics()
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("split", f"{ex.emb.dataset}/{ex.split}")
+c2.metric("images", f"{ex.n_images:,}")
+c3.metric("captions", f"{ex.n_captions:,}")
+c4.metric("rsum", f"{m['rsum']:.1f}" if m else "not evaluated")
+
+# ---- metrics ---------------------------------------------------------------------------------
+st.subheader("Retrieval metrics beside the paper")
+if m is None:
+    st.warning(f"This run has no metrics for {ex.emb.dataset}/{ex.split} yet.")
+    if st.button(f"Evaluate {run.name} on the {ex.split} split", type="primary", key="evaluate_run"):
+        from xmr_core.evaluate import evaluate_run
+
+        bar = st.progress(0.0, text="evaluating")
+        try:
+            evaluate_run(run, split=ex.split,
+                         progress=lambda f, msg: bar.progress(min(1.0, max(0.0, float(f))), text=msg[:100]))
+            st.rerun()
+        except Exception as e:  # noqa: BLE001
+            show_error(e, "evaluation failed")
+else:
+    st.caption(f"Image->text: {m['n_images']} query images over {m['n_captions']} captions; text->image: "
+               f"{m['n_captions']} query captions over {m['n_images']} images. Recall in %. The paper's rows are "
+               "on 1,000-image Flickr30K / COCO test sets, so not directly comparable to another dataset.")
+    st.dataframe(pd.DataFrame(recall_rows(m, f"ours: {run.name}")), hide_index=True)
+    sem = semantic_rows(m)
+    if sem:
+        s = m["semantic"]
+        st.markdown(f"**Semantic metric** ({s.get('relevance', '?')}; related if relevance >= "
+                    f"{s.get('threshold', '?')}): sR@K = % of queries with a related or ground-truth item in "
+                    "the top K; NCS@K = summed relevance of the top K over the ideal.")
+        st.dataframe(pd.DataFrame(sem), hide_index=True)
+
+# ---- training curve --------------------------------------------------------------------------
+left, right = st.columns([3, 2])
+with left:
+    st.subheader("Training curve")
+    curve = train_curve(run.train_log())
+    if not curve:
+        st.info("No train_log.csv in this run.")
+    else:
+        fig = make_subplots(specs=[[{"secondary_y": True}]])
+        for name, pts in curve.items():
+            xs, ys = zip(*pts)
+            recall = "r@" in name.lower()
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=name), secondary_y=recall)
+        fig.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h"))
+        fig.update_xaxes(title_text="epoch")
+        fig.update_yaxes(title_text="loss", secondary_y=False)
+        fig.update_yaxes(title_text="val R@10 (%)", secondary_y=True)
+        st.plotly_chart(fig, key="train_curve")
+with right:
+    st.subheader("Modality gap")
+    st.caption("How far apart images and painted captions sit (cosines and distances on unit vectors). "
+               "`nearest_is_same_modality` near 1 means two separate clouds.")
+    try:
+        st.dataframe(pd.DataFrame(gap_rows(ex.modality_gap())), hide_index=True)
+    except Exception as e:  # noqa: BLE001
+        show_error(e, "modality gap")
+
+# ---- config ----------------------------------------------------------------------------------
+st.subheader("Configuration")
+cols = st.columns(4)
+for col, key in zip(cols, ("encoding", "model", "train", "dataset")):
+    with col:
+        st.markdown(f"**{key}**")
+        st.json(run.config.get(key, {}), expanded=False)
+with st.expander("the whole config.json"):
+    st.json(run.config)

@@ -1,0 +1,327 @@
+"""The Streamlit app, headless (``streamlit.testing.v1.AppTest``): every page renders, queries answer,
+bad input gives a message (never an exception), and a first launch offers to build the demo run.
+
+A fast demo run is built once per session (about 1-3 min on 2 cores). To reuse one that is already
+built, set ``XMR_APP_TEST_CHECKPOINTS`` (a runs folder holding ``demo-fast``) and ``XMR_APP_TEST_DATA``
+(the ``XMR_DATA_DIR`` it was built with).
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+TIMEOUT = 120
+
+
+def fast_demo_run(tmp_path_factory) -> tuple[Path, Path]:
+    """(runs folder, data folder) holding a built fast demo run; built once per pytest session."""
+    ck, data = os.environ.get("XMR_APP_TEST_CHECKPOINTS"), os.environ.get("XMR_APP_TEST_DATA")
+    if ck and data and (Path(ck) / "demo-fast" / "metrics.json").is_file():
+        return Path(ck), Path(data)
+    base = tmp_path_factory.getbasetemp() / "xmr-app"
+    ck, data = base / "checkpoints", base / "data"
+    ck.mkdir(parents=True, exist_ok=True)
+    if not (ck / "demo-fast" / "metrics.json").is_file():
+        from xmr_core.demo_run import build_demo
+
+        old = os.environ.get("XMR_DATA_DIR")
+        os.environ["XMR_DATA_DIR"] = str(data)
+        try:
+            build_demo(fast=True, out=ck / "demo-fast", progress=lambda *a: None)
+        finally:
+            if old is None:
+                os.environ.pop("XMR_DATA_DIR", None)
+            else:
+                os.environ["XMR_DATA_DIR"] = old
+    return ck, data
+
+
+@pytest.fixture(autouse=True)
+def _navigation_v2(monkeypatch):
+    """AppTest quirk (1.67): each run resets ``PagesManager.uses_pages_directory`` and, because a
+    ``pages/`` folder exists, runs the page file alone (MPA v1) instead of ``app.py``'s
+    ``st.navigation``. The real server sets the flag to False on the first ``st.navigation`` call;
+    do the same here so every AppTest run goes through ``app.py``."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    init = PagesManager.__init__
+
+    def patched(self, *a, **kw):
+        init(self, *a, **kw)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", patched)
+
+
+@pytest.fixture(scope="session")
+def demo_env(tmp_path_factory):
+    return fast_demo_run(tmp_path_factory)
+
+
+@pytest.fixture
+def env(demo_env, monkeypatch):
+    ck, data = demo_env
+    monkeypatch.setenv("XMR_CHECKPOINTS", str(ck))
+    monkeypatch.setenv("XMR_DATA_DIR", str(data))
+    return ck
+
+
+@pytest.fixture(scope="session")
+def vocab_words(demo_env):
+    from xmr_core.run import load_encoder
+
+    enc = load_encoder(demo_env[0] / "demo-fast")
+    return [w for w in enc.word_index if len(w) > 2][:60]
+
+
+def _png(size=(64, 48), colour=(200, 30, 30)) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _page(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    if page:
+        at.switch_page(page).run()
+    return at
+
+
+def _ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def _text(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [t.value for t in at.title]
+    parts += [x.value for x in (*at.info, *at.warning, *at.success, *at.error)]
+    return "\n".join(str(p) for p in parts)
+
+
+# ---- first launch ------------------------------------------------------------------------------
+def test_no_run_offers_demo_build(tmp_path, monkeypatch, demo_env):
+    empty = tmp_path / "runs"
+    empty.mkdir()
+    monkeypatch.setenv("XMR_CHECKPOINTS", str(empty))
+    monkeypatch.setenv("XMR_DATA_DIR", str(demo_env[1]))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    _ok(at)
+    assert "No run bundle found" in _text(at)
+    build = [b for b in at.button if b.label.startswith("Build demo run")]
+    assert build and "min" in build[0].label
+    assert at.checkbox(key="demo_fast") is not None
+
+    # Clicking the button runs build_demo with a progress callback, then the app shows the run.
+    calls = []
+
+    def fake_build(fast=False, out=None, force=False, progress=None):
+        calls.append(fast)
+        for stage in ("data", "train", "evaluate", "t-SNE"):
+            progress(stage, 0.5, f"{stage} halfway")
+            progress(stage, 1.0, f"{stage} done")
+        link = empty / "demo-fast"
+        link.symlink_to(demo_env[0] / "demo-fast", target_is_directory=True)
+        return link
+
+    monkeypatch.setattr("xmr_core.demo_run.build_demo", fake_build)
+    at.checkbox(key="demo_fast").check().run()
+    at.button(key="build_demo").click().run()
+    _ok(at)
+    assert calls == [True]
+    if not at.sidebar.selectbox:  # AppTest may stop at st.rerun: one more run shows the new state
+        at.run()
+    assert "demo-fast" in _text(at)          # now on the Overview of the new run
+    assert at.sidebar.selectbox(key="xmr_run_pick").value.endswith("demo-fast")
+
+
+# ---- every page ----------------------------------------------------------------------------------
+def test_overview(env):
+    at = _page()
+    _ok(at)
+    assert any("demo-fast" in t.value for t in at.title)
+    assert len(at.dataframe) >= 3               # recall vs paper, semantic, modality gap
+    assert at.sidebar.selectbox(key="xmr_split_pick").value == "test"
+    txt = _text(at)
+    assert "paper" in txt.lower()
+    assert len(at.json) >= 4
+
+
+def test_encoded_text_page(env, vocab_words):
+    at = _page("pages/encoded_text.py")
+    _ok(at)
+    assert len(at.get("image")) >= 3
+    # a sentence with an OOV word and more words than the canvas holds
+    long = " ".join(vocab_words[:4] * 20) + " qqzzxxw"
+    at.text_input(key="enc_sentence").input(long).run()
+    _ok(at)
+    warn = "\n".join(w.value for w in at.warning)
+    assert "qqzzxxw" in warn and "dropped" in warn
+    # all-OOV -> a message, not an exception
+    at.text_input(key="enc_sentence").input("qqzzxxw zzqqyy").run()
+    assert not at.exception and at.error
+    # search the split's captions by word
+    at.text_input(key="enc_sentence").input(vocab_words[0]).run()
+    at.text_input(key="enc_search").input(vocab_words[0]).run()
+    _ok(at)
+    at.text_input(key="enc_search").input("qqzzxxw").run()
+    assert not at.exception and any("No caption contains" in w.value for w in at.warning)
+
+
+def test_embedding_map_page(env, vocab_words):
+    at = _page("pages/embedding_map.py")
+    _ok(at)
+    assert at.get("plotly_chart")
+    at.radio(key="map_colour").set_value("contains word").run()
+    _ok(at)
+    at.radio(key="map_colour").set_value("image id").run()
+    at.selectbox(key="map_pick").set_value(0).run()
+    _ok(at)
+    # a typed sentence is placed on the map as a marked point
+    at.text_input(key="map_sentence").input(" ".join(vocab_words[:3])).run()
+    _ok(at)
+    assert any("query" in str(p.proto.spec) for p in at.get("plotly_chart"))
+    # a (stored) selection lists images and captions
+    run = str((env / "demo-fast").resolve())
+    at.session_state["xmr_map_sel"] = {"key": (run, "test"), "rows": [0, 1, 2, 100, 101]}
+    at.run()
+    _ok(at)
+    assert any("Selected: 3 image(s), 2 caption(s)" in s.value for s in at.subheader)
+    # an all-OOV sentence: a message, the map still renders
+    at.text_input(key="map_sentence").input("qqzzxxw").run()
+    assert not at.exception and at.error and at.get("plotly_chart")
+
+
+def test_retrieval_page(env):
+    at = _page("pages/retrieval.py")
+    _ok(at)
+    assert "Top 5 retrieved sentences" in _text(at)
+    at.radio(key="ret_k").set_value(10).run()
+    _ok(at)
+    assert "Top 10 retrieved sentences" in _text(at)
+    at.button(key="ret_rand_img").click().run()
+    at.button(key="ret_rand_cap").click().run()
+    _ok(at)
+    at.toggle(key="ret_failed").set_value(True).run()
+    _ok(at)
+    at.radio(key="ret_k").set_value(1).run()
+    _ok(at)
+
+
+def test_query_page_text(env, vocab_words):
+    at = _page("pages/query.py")
+    _ok(at)
+    at.text_input(key="q_sentence").input(" ".join(vocab_words[:5])).run()
+    _ok(at)
+    assert "Top 5 images" in _text(at)
+    assert any("library time" in c.value for c in at.caption)
+    # show it on the map: the vector travels in session_state, the map page draws it
+    at.button(key="q_txt_map").click().run()
+    _ok(at)
+    assert at.session_state["xmr_map_query"]["kind"] == "text"
+    assert any("your query" in str(p.proto.spec) for p in at.get("plotly_chart"))
+
+
+@pytest.mark.parametrize("sentence", ["   ", "qqzzxxw zzqqyy"])
+def test_query_page_bad_sentence(env, sentence):
+    at = _page("pages/query.py")
+    at.text_input(key="q_sentence").input(sentence).run()
+    assert not at.exception
+    assert at.error and "Cannot search" in at.error[0].value
+
+
+def test_query_page_long_sentence(env, vocab_words):
+    at = _page("pages/query.py")
+    at.text_input(key="q_sentence").input(" ".join(vocab_words[:10] * 12)).run()
+    _ok(at)
+    assert any("dropped" in w.value for w in at.warning)
+
+
+def test_query_page_image_upload(env):
+    at = _page("pages/query.py")
+    at.file_uploader(key="q_upload").set_value(("red.png", _png(), "image/png")).run()
+    _ok(at)
+    assert "Top 5 sentences" in _text(at)
+    assert any("library time" in c.value for c in at.caption)
+
+
+@pytest.mark.parametrize("name,data", [("notes.png", b"this is not an image at all"), ("empty.png", b""),
+                                        ("cut.png", None)])
+def test_query_page_bad_upload(env, name, data):
+    if data is None:  # a truncated PNG
+        data = _png((300, 300))[:200]
+    at = _page("pages/query.py")
+    at.file_uploader(key="q_upload").set_value((name, data, "image/png")).run()
+    assert not at.exception
+    assert at.error and "Cannot use this file" in at.error[0].value
+
+
+def test_query_handlers_directly(env):
+    """The page's handlers are plain functions: bad bytes and huge images give messages."""
+    from PIL import Image
+
+    from xmr_core.app_support import handle_image_query, handle_text_query
+    from xmr_core.explorer import Explorer
+
+    ex = Explorer(env / "demo-fast")
+    res, err = handle_image_query(ex, _png(), "ok.png", k=3)
+    assert err is None and len(res.results) == 3 and res.seconds >= 0
+    for data in (b"", b"GIF89a broken", None):
+        res, err = handle_image_query(ex, data, "bad", k=3)
+        assert res is None and err
+    buf = io.BytesIO()
+    Image.new("1", (9000, 9000)).save(buf, "PNG")  # 81 MP: refused before decoding
+    res, err = handle_image_query(ex, buf.getvalue(), "huge.png", k=3)
+    assert res is None and "pixels" in err
+    res, err = handle_text_query(ex, "", k=3)
+    assert res is None and "empty" in err
+
+
+def test_compare_page(env, vocab_words):
+    at = _page("pages/compare.py")
+    _ok(at)
+    assert at.dataframe
+    at.text_input(key="cmp_sentence").input(" ".join(vocab_words[:4])).run()
+    _ok(at)
+    assert sum("library time" in c.value for c in at.caption) == 2
+
+
+def test_setup_page_with_runs(env):
+    at = _page("pages/setup.py")
+    _ok(at)
+    assert "Build the demo run" in _text(at)
+
+
+def test_broken_run_shows_error(env, tmp_path, monkeypatch):
+    """A run whose model.pt is garbage / from another config: st.error, and the other run still works."""
+    import shutil
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "good").symlink_to(env / "demo-fast", target_is_directory=True)
+    bad = runs / "broken"
+    bad.mkdir()
+    for f in ("config.json", "vectors.bin", "encoder.json"):
+        shutil.copy(env / "demo-fast" / f, bad / f)
+    (bad / "model.pt").write_bytes(b"not a torch file")
+    monkeypatch.setenv("XMR_CHECKPOINTS", str(runs))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    at.sidebar.selectbox(key="xmr_run_pick").set_value(str(bad)).run()
+    assert not at.exception
+    assert at.error and "model.pt" in at.error[0].value
+    for page in ("pages/query.py", "pages/retrieval.py"):
+        at.switch_page(page).run()
+        assert not at.exception and at.error
+    at.sidebar.selectbox(key="xmr_run_pick").set_value(str(runs / "good")).run()
+    _ok(at)

@@ -1,0 +1,221 @@
+"""The app in a real browser: ``streamlit run app.py`` + Debian's chromium through Playwright.
+
+Every page loads without an exception box and is screenshotted to ``test-artifacts/screenshots/``;
+an image upload and a typed sentence on the Query page give results; the map draws a plotly chart.
+
+    python -m pytest tests/test_browser.py -m browser
+
+README screenshots (against the real demo run, say):
+
+    XMR_SCREENSHOTS_DIR=docs/screenshots XMR_APP_TEST_CHECKPOINTS=checkpoints XMR_APP_TEST_DATA=data \\
+        python -m pytest tests/test_browser.py -m browser
+
+``XMR_APP_TEST_CHECKPOINTS`` / ``XMR_APP_TEST_DATA``: a runs folder (any run in it; ``demo`` is picked
+first) and the ``XMR_DATA_DIR`` its dataset lives in; without them a fast demo run is built once per
+session. Skipped when /usr/bin/chromium or the playwright package is missing (never downloads a browser).
+"""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
+PAGES = [  # (url path, file stem for the screenshot, text that shows the page rendered)
+    ("", "overview", "Retrieval metrics"),
+    ("encoded_text", "encoded_text", "Encoded text"),
+    ("embedding_map", "embedding_map", "Embedding map"),
+    ("retrieval", "retrieval", "Table 3"),
+    ("query", "query", "Query"),
+    ("compare", "compare", "Compare runs"),
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason=f"{CHROMIUM} is missing"),
+]
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
+
+
+def _runs_folder(tmp_path_factory) -> tuple[Path, Path]:
+    ck, data = os.environ.get("XMR_APP_TEST_CHECKPOINTS"), os.environ.get("XMR_APP_TEST_DATA")
+    if ck and data:
+        from xmr_core.run import list_runs
+
+        if list_runs(ck):
+            return Path(ck).resolve(), Path(data).resolve()
+    from test_app import fast_demo_run  # the same session-wide fast demo run as the AppTest suite
+
+    return fast_demo_run(tmp_path_factory)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    return _runs_folder(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def server(runs, tmp_path_factory):
+    ck, data = runs
+    port = _free_port()
+    env = dict(os.environ, XMR_CHECKPOINTS=str(ck), XMR_DATA_DIR=str(data), PYTHONPATH=str(ROOT))
+    log = tmp_path_factory.mktemp("streamlit") / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+             "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+             "--server.fileWatcherType", "none", "--server.runOnSave", "false"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                pytest.fail(f"streamlit did not start (exit {proc.poll()}):\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)  # its own session: the server and nothing else
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser):
+    ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
+    pg = ctx.new_page()
+    pg.set_default_timeout(90_000)
+    yield pg
+    ctx.close()
+
+
+def settle(page, text: str | None = None, timeout: float = 90) -> None:
+    """Wait until the script run finished: the page's text is there and the status widget is gone."""
+    page.wait_for_selector('[data-testid="stAppViewContainer"]')
+    if text:
+        page.get_by_text(text, exact=False).first.wait_for()
+    deadline = time.time() + timeout
+    quiet = 0
+    while time.time() < deadline:  # the "Running..." widget must stay away for a moment
+        if page.locator('[data-testid="stStatusWidget"]').count() == 0:
+            quiet += 1
+            if quiet >= 3:
+                return
+        else:
+            quiet = 0
+        time.sleep(0.4)
+    raise AssertionError("the app kept running")
+
+
+def no_exception(page) -> None:
+    boxes = page.locator('[data-testid="stException"]')
+    assert boxes.count() == 0, boxes.first.inner_text()[:2000]
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    extra = os.environ.get("XMR_SCREENSHOTS_DIR")  # README screenshots (docs/screenshots)
+    if extra:
+        Path(extra).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(extra) / path.name)
+
+
+def _vocab_sentence(runs) -> str:
+    from xmr_core.run import list_runs, load_encoder
+
+    paths = list_runs(runs[0])
+    run = next((p for p in paths if p.name == "demo"), paths[0])
+    enc = load_encoder(run)
+    common = [w for w in ("a", "red", "circle", "on", "the", "left", "of", "blue", "square") if w in enc.word_index]
+    return " ".join(common or [w for w in enc.word_index if len(w) > 2][:6])
+
+
+def _png() -> bytes:
+    from PIL import Image, ImageDraw
+
+    im = Image.new("RGB", (160, 120), "white")
+    ImageDraw.Draw(im).ellipse([30, 20, 110, 100], fill=(220, 30, 30))
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_every_page_renders(server, page):
+    for path, name, text in PAGES:
+        page.goto(f"{server}/{path}")
+        settle(page, text)
+        no_exception(page)
+        if name == "embedding_map":
+            page.wait_for_selector(".js-plotly-plot")
+            assert page.locator(".js-plotly-plot").count() >= 1
+        shot(page, name)
+
+
+def test_query_page_upload_and_sentence(server, page, runs, tmp_path):
+    page.goto(f"{server}/query")
+    settle(page, "Query")
+    img = tmp_path / "red-circle.png"
+    img.write_bytes(_png())
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(img))
+    page.get_by_text("Top 5 sentences").wait_for()
+    settle(page)
+    no_exception(page)
+    shot(page, "query_image")
+
+    page.get_by_role("tab", name="Sentence → images").click()
+    box = page.get_by_label("Type a sentence")
+    box.fill(_vocab_sentence(runs))
+    box.press("Enter")
+    page.get_by_text("Top 5 images").wait_for()
+    settle(page)
+    no_exception(page)
+    shot(page, "query_text")
+
+    # a bad upload: a message, no exception, and the page still works
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"this is not an image")
+    page.get_by_role("tab", name="Image → sentences").click()
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(bad))
+    page.get_by_text("Cannot use this file").wait_for()
+    settle(page)
+    no_exception(page)

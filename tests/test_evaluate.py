@@ -1,0 +1,141 @@
+"""Embedding, evaluation, t-SNE and export on a fast demo run (built once), plus the CLI."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def fast_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("evalrun")
+    env = {"XMR_CHECKPOINTS": str(base / "ck"), "XMR_DATA_DIR": str(base / "data"), "XMR_RELEVANCE": "word-vectors"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    from xmr_core.demo_run import build_demo
+
+    stages = []
+    path = build_demo(fast=True, progress=lambda s, f, m: stages.append((s, f)))
+    yield path, env, stages
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def test_demo_fast_builds_everything(fast_run):
+    path, _, stages = fast_run
+    for f in ("config.json", "model.pt", "metrics.json", "report.md", "embeddings/demo-400-test.npz",
+              "tsne/demo-400-test/coords.npy", "tsne/demo-400-test/tsne.png"):
+        assert (path / f).is_file(), f
+    assert {s for s, _ in stages} >= {"data", "train", "evaluate", "t-SNE"}
+    m = json.loads((path / "metrics.json").read_text())
+    assert m["n_images"] == 100 and m["n_captions"] == 500 and m["split"] == "test"
+    for d in ("i2t", "t2i"):
+        assert set(m[d]) >= {"R@1", "R@5", "R@10", "medr", "meanr"}
+        assert 0 <= m[d]["R@1"] <= m[d]["R@5"] <= m[d]["R@10"] <= 100
+    assert m["rsum"] == pytest.approx(sum(m[d][f"R@{k}"] for d in ("i2t", "t2i") for k in (1, 5, 10)))
+    sem = m["semantic"]
+    assert sem["i2t"]["sR@10"] >= m["i2t"]["R@10"] - 1e-9  # GT counts as related
+    report = (path / "report.md").read_text()
+    assert "paper, config-2" in report and "Modality gap" in report
+
+
+def test_embeddings_cached_and_consistent(fast_run):
+    from xmr_core.embed import embed_split, load_embeddings
+    from xmr_core.run import load_run
+
+    path, _, _ = fast_run
+    run = load_run(path)
+    npz = path / "embeddings" / "demo-400-test.npz"
+    mtime = npz.stat().st_mtime_ns
+    assert embed_split(run, split="test") == npz
+    assert npz.stat().st_mtime_ns == mtime  # not recomputed
+    e = load_embeddings(npz)
+    assert e.images.shape == (100, 128) and e.captions.shape == (500, 128)
+    np.testing.assert_allclose(np.linalg.norm(e.images, axis=1), 1, atol=1e-4)
+    assert (np.bincount(e.caption_image) == 5).all()
+    # the stored vectors are what the model gives now
+    again = run.embedder.embed_texts([str(e.caption_text[0])])
+    np.testing.assert_allclose(again[0], e.captions[0], atol=1e-4)
+
+
+def test_explorer_queries(fast_run):
+    from xmr_core.errors import EncodingError, ImageError
+    from xmr_core.explorer import Explorer
+
+    path, _, _ = fast_run
+    ex = Explorer(path)
+    hits = ex.image_to_text(0, k=5)
+    assert len(hits) == 5 and all(h["label"] in ("gt", "related", "unrelated") for h in hits)
+    assert [h["rank"] for h in hits] == [1, 2, 3, 4, 5]
+    assert all(hits[i]["distance"] <= hits[i + 1]["distance"] + 1e-6 for i in range(4))
+    back = ex.text_to_image(0, k=5)
+    assert any(h["label"] == "gt" for h in back) == (0 in [h["image_row"] for h in back])
+    q = ex.text_query("a red circle on the left", k=10)
+    assert len(q.results) == 10 and q.encoded.shape[2] == 3
+    xy = ex.place(q.vector)
+    assert xy.shape == (1, 2)
+    img_bytes = Path(ex.image_path(3)).read_bytes()
+    r = ex.image_query(img_bytes, k=5)
+    assert len(r.results) == 5
+    with pytest.raises(EncodingError):
+        ex.text_query("   ")
+    with pytest.raises(EncodingError):
+        ex.text_query("qqqq zzzz")
+    with pytest.raises(ImageError):
+        ex.image_query(b"")
+    with pytest.raises(ImageError):
+        ex.image_query(b"not an image at all")
+    df = ex.map_frame()
+    assert len(df) == 600 and set(df["modality"]) == {"image", "text"}
+
+
+def _cli(env, *args):
+    return subprocess.run([sys.executable, "-m", "xmr_core", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=300, env={**os.environ, **env})
+
+
+def test_cli_evaluate_tsne_export(fast_run, tmp_path):
+    path, env, _ = fast_run
+    r = _cli(env, "evaluate", "--run", str(path), "--json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    m = json.loads(r.stdout)
+    assert m["n_images"] == 100
+    r = _cli(env, "evaluate", "--run", str(path))
+    assert "image->text" in r.stdout and "100 images, 500 captions" in r.stdout
+    r = _cli(env, "tsne", "--run", str(path), "--out", str(tmp_path / "map.png"))
+    assert r.returncode == 0 and (tmp_path / "map.png").is_file()
+    r = _cli(env, "export", "--run", str(path), "--format", "parquet", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr[-2000:]
+    import pandas as pd
+
+    df = pd.read_parquet(tmp_path / "demo-400-test.parquet")
+    assert len(df) == 600 and len(df["vector"].iloc[0]) == 128
+    r = _cli(env, "export", "--run", str(path), "--format", "projector", "--out", str(tmp_path))
+    assert r.returncode == 0
+    vec = np.loadtxt(tmp_path / "demo-400-test-vectors.tsv", delimiter="\t")
+    meta = (tmp_path / "demo-400-test-metadata.tsv").read_text().splitlines()
+    assert vec.shape == (600, 128) and len(meta) == 601
+    r = _cli(env, "evaluate", "--run", str(tmp_path / "nope"))
+    assert r.returncode == 2 and "no such run folder" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.realdata
+def test_coco_format_end_to_end(fast_run, shared_data):
+    """A COCO-format dataset through loader -> embed -> evaluate with a run trained elsewhere."""
+    from xmr_core.evaluate import evaluate_run
+
+    path, _, _ = fast_run
+    ann = shared_data / "coco_mini" / "annotations" / "captions_val2017.json"
+    m = evaluate_run(path, dataset=str(ann), split="val")
+    assert m["n_images"] == 79 and m["n_captions"] == 395 and m["dataset"] == "coco-val2017"
+    assert (path / "metrics" / "coco-val2017-val.json").is_file()

@@ -1,0 +1,191 @@
+"""Training: a tiny run end to end, exact resume, run-bundle validation, DDP with 2 CPU processes."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from xmr_core.config import EncodingConfig, ModelConfig, TrainConfig
+from xmr_core.errors import RunError
+from xmr_core.run import load_run
+from xmr_core.train import train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+ENC = EncodingConfig(canvas=80, superpixel=2, gap=2, margin=2, w2v_epochs=2)
+MOD = ModelConfig(input_size=80, width=0.125, standardize=True)
+TR = TrainConfig(epochs=2, batch_size=16, captions_per_class=3, classes_per_batch=4, lr=1e-3,
+                 contrastive_weight=1.0, val_every=1, val_images=10, seed=7, threads=1, max_steps=0)
+
+
+@pytest.fixture(scope="module")
+def tiny_ds(tmp_path_factory):
+    from xmr_core.data.demo import generate_demo
+
+    out = tmp_path_factory.mktemp("tiny")
+    # 24 train classes -> 6 steps an epoch with 4 classes a batch
+    path = generate_demo(out, n_images=44, seed=2, image_size=64, n_val=10, n_test=10)
+    return str(path), str(out / "images")
+
+
+def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run_dir / "model.pt", weights_only=True)
+
+
+def test_tiny_training_writes_a_loadable_bundle(tiny_ds, tmp_path):
+    spec, images = tiny_ds
+    res = train(tmp_path / "run", spec, images, ENC, MOD, TR, progress=False)
+    assert res.epochs_done == 2 and res.steps == 12 and not res.interrupted
+    run_dir = tmp_path / "run"
+    for f in ("config.json", "model.pt", "vectors.bin", "encoder.json", "train_log.csv", "last.pt"):
+        assert (run_dir / f).is_file(), f
+    cfg = json.loads((run_dir / "config.json").read_text())
+    assert cfg["model"]["width"] == 0.125 and cfg["dataset"]["spec"] == spec and cfg["code_version"]
+    log = (run_dir / "train_log.csv").read_text().splitlines()
+    assert len(log) == 3 and "val_i2t_R@10" in log[0]
+    run = load_run(run_dir)
+    vec = run.embedder.embed_texts(["a red circle on the left"])
+    assert vec.shape == (1, 128) and abs(float((vec ** 2).sum()) - 1) < 1e-4
+
+
+def test_resume_is_exact(tiny_ds, tmp_path):
+    """An interrupted seeded run, resumed, ends with the same weights as an uninterrupted one."""
+    spec, images = tiny_ds
+    full = tmp_path / "full"
+    train(full, spec, images, ENC, MOD, replace(TR, val_every=0), progress=False)
+    part = tmp_path / "part"
+    r1 = train(part, spec, images, ENC, MOD, replace(TR, val_every=0, max_steps=4), progress=False)
+    assert r1.steps == 4 and r1.epochs_done == 0  # stopped mid-epoch
+    r2 = train(part, spec, images, resume=True, resume_overrides={"max_steps": 0}, progress=False)
+    assert r2.steps == 12 and r2.epochs_done == 2
+    a, b = _weights(full), _weights(part)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_sigterm_checkpoints_and_resume_matches(tiny_ds, tmp_path):
+    """SIGTERM mid-run: the trainer saves and exits 130; --resume ends at the uninterrupted weights."""
+    spec, images = tiny_ds
+    args = [sys.executable, "-m", "xmr_core", "train", "--dataset", spec, "--images-dir", images,
+            "--recipe", "demo", "--input-size", "80", "--width", "0.125", "--canvas", "80", "--superpixel", "2",
+            "--epochs", "3", "--batch-size", "16", "--classes-per-batch", "4", "--captions-per-class", "3",
+            "--val-every", "0", "--threads", "1", "--seed", "3", "--warmup-steps", "2"]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    ref = tmp_path / "ref"
+    r = subprocess.run(args + ["--out", str(ref)], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    run = tmp_path / "killed"
+    p = subprocess.Popen(args + ["--out", str(run)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, env=env)
+    deadline = time.time() + 240
+    while time.time() < deadline and not (run / "last.pt").exists():  # wait for the first epoch's checkpoint
+        time.sleep(0.2)
+    p.send_signal(signal.SIGTERM)
+    out, _ = p.communicate(timeout=240)
+    assert p.returncode in (0, 130), out[-2000:]
+    r = subprocess.run(args[:4] + ["--out", str(run), "--resume"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    a, b = _weights(ref), _weights(run)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_bundle_errors(tiny_ds, tmp_path):
+    spec, images = tiny_ds
+    run_dir = tmp_path / "run"
+    train(run_dir, spec, images, ENC, MOD, replace(TR, val_every=0, max_steps=1), progress=False)
+    load_run(run_dir)
+    # a config that does not match the weights
+    cfg = json.loads((run_dir / "config.json").read_text())
+    cfg["model"]["width"] = 0.25
+    bad = tmp_path / "mismatch"
+    bad.mkdir()
+    for f in run_dir.iterdir():
+        if f.is_file():
+            (bad / f.name).write_bytes(f.read_bytes())
+    (bad / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(RunError, match="does not match"):
+        load_run(bad)
+    # a truncated model.pt
+    trunc = tmp_path / "trunc"
+    trunc.mkdir()
+    for f in run_dir.iterdir():
+        if f.is_file():
+            (trunc / f.name).write_bytes(f.read_bytes())
+    data = (run_dir / "model.pt").read_bytes()
+    (trunc / "model.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(RunError, match="not a loadable weights file"):
+        load_run(trunc)
+    # a malicious pickle is refused (weights_only=True)
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    for f in run_dir.iterdir():
+        if f.is_file():
+            (evil / f.name).write_bytes(f.read_bytes())
+
+    class Boom:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+
+    torch.save({"x": Boom()}, evil / "model.pt")
+    with pytest.raises(RunError):
+        load_run(evil)
+    assert not (tmp_path / "pwned").exists()
+    # missing files
+    (trunc / "vectors.bin").unlink()
+    with pytest.raises(RunError, match="missing vectors.bin"):
+        load_run(trunc)
+
+
+def test_nan_loss_stops_with_message(tiny_ds, tmp_path, monkeypatch):
+    """A NaN loss stops training with a message; the last good checkpoint is kept."""
+    spec, images = tiny_ds
+    from xmr_core import train as train_mod
+    from xmr_core.errors import XmrError
+
+    run_dir = tmp_path / "nan"
+    train(run_dir, spec, images, ENC, MOD, replace(TR, val_every=0, epochs=1), progress=False)
+    before = (run_dir / "last.pt").read_bytes()
+    real_ce = train_mod.F.cross_entropy
+    monkeypatch.setattr(train_mod.F, "cross_entropy", lambda *a, **k: real_ce(*a, **k) * float("nan"))
+    with pytest.raises(XmrError, match="diverged"):
+        train(run_dir, spec, images, resume=True, resume_overrides={"epochs": 2}, progress=False)
+    assert (run_dir / "last.pt").read_bytes() == before
+    load_run(run_dir)
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes(tiny_ds, tmp_path):
+    spec, images = tiny_ds
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29731",
+           "-m", "xmr_core", "train", "--dataset", spec, "--images-dir", images, "--recipe", "demo",
+           "--input-size", "80", "--width", "0.125", "--canvas", "80", "--superpixel", "2", "--epochs", "1",
+           "--batch-size", "16", "--classes-per-batch", "4", "--captions-per-class", "3", "--val-every", "0",
+           "--threads", "1", "--device", "cpu", "--out", str(out)]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["world_size"] == 2
+    log = (out / "train_log.csv").read_text().splitlines()
+    assert len(log) == 2  # one epoch, written once (rank 0 only)
+    load_run(out)
+
+
+def test_train_help_documents_every_option():
+    r = subprocess.run([sys.executable, "-m", "xmr_core", "train", "--help"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0
+    for opt in ("--recipe", "--resume", "--epochs", "--batch-size", "--center-loss-factor", "--lr", "--amp",
+                "--input-size", "--width", "--crop", "--contrastive-weight", "--workers"):
+        assert opt in r.stdout, opt

@@ -1,0 +1,233 @@
+"""Small pure helpers for the Streamlit app (no Streamlit import here).
+
+The app's pages only lay out what these functions and :class:`xmr_core.explorer.Explorer`
+return; everything here is testable without a browser or a Streamlit runtime.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import XmrError
+
+KS = (1, 5, 10)
+IMAGE_COLOUR = "#d62728"   # the paper's Fig. 3: images red
+TEXT_COLOUR = "#1f77b4"    # ... and text blue
+UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp"]
+
+
+# ---- runs -------------------------------------------------------------------------------------
+def run_key(run_path: str | Path) -> tuple[str, int]:
+    """(resolved path, model.pt mtime in ns): the cache key of a loaded run / explorer."""
+    p = Path(run_path).resolve()
+    try:
+        mtime = (p / "model.pt").stat().st_mtime_ns
+    except OSError:
+        mtime = 0
+    return str(p), mtime
+
+
+def run_label(run_path: str | Path) -> str:
+    """A short label for a run in a select box: its name and whether it is evaluated."""
+    p = Path(run_path)
+    return p.name + ("" if (p / "metrics.json").is_file() else " (not evaluated)")
+
+
+def demo_minutes(fast: bool) -> int:
+    """Rough wall time of ``build_demo`` on a 2-core CPU (for the button's label)."""
+    return 2 if fast else 30
+
+
+# ---- metrics ------------------------------------------------------------------------------------
+def recall_rows(m: dict[str, Any] | None, name: str = "ours") -> list[dict[str, Any]]:
+    """Our R@K rows beside the paper's (``evaluate.PAPER_ROWS``), one dict per table row."""
+    from .evaluate import PAPER_ROWS
+
+    rows: list[dict[str, Any]] = []
+    if m:
+        rows.append(_recall_row(f"{name} ({m.get('dataset', '?')}/{m.get('split', '?')}, "
+                                f"{m.get('n_images', '?')} images)",
+                                [m["i2t"][f"R@{k}"] for k in KS], [m["t2i"][f"R@{k}"] for k in KS],
+                                m["i2t"].get("medr"), m["t2i"].get("medr")))
+        for key in ("coco1k", "coco5k"):
+            if key in m:
+                rows.append(_recall_row(f"{name} {key}", [m[key]["i2t"][f"R@{k}"] for k in KS],
+                                        [m[key]["t2i"][f"R@{k}"] for k in KS]))
+    for r in PAPER_ROWS:
+        rows.append(_recall_row(f"{r['method']} ({r['set']}, 1,000 images)", r["i2t"], r["t2i"]))
+    return rows
+
+
+def _recall_row(name: str, i2t: list[float], t2i: list[float], medr_i2t: Any = None,
+                medr_t2i: Any = None) -> dict[str, Any]:
+    row: dict[str, Any] = {"method": name}
+    for k, v in zip(KS, i2t):
+        row[f"i2t R@{k}"] = round(float(v), 2)
+    row["i2t medr"] = medr_i2t
+    for k, v in zip(KS, t2i):
+        row[f"t2i R@{k}"] = round(float(v), 2)
+    row["t2i medr"] = medr_t2i
+    row["rsum"] = round(float(sum(i2t) + sum(t2i)), 2)
+    return row
+
+
+def semantic_rows(m: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """One row per direction: R@K, sR@K and NCS@K (the semantic metric), if present."""
+    if not m or not m.get("semantic"):
+        return []
+    s = m["semantic"]
+    out = []
+    for d, label in (("i2t", "image->text"), ("t2i", "text->image")):
+        row: dict[str, Any] = {"direction": label}
+        for k in KS:
+            row[f"R@{k}"] = round(float(m[d][f"R@{k}"]), 2)
+        for key, v in s.get(d, {}).items():
+            row[key] = round(float(v), 2) if isinstance(v, (int, float)) else v
+        out.append(row)
+    return out
+
+
+def compare_rows(metrics: dict[str, dict[str, Any] | None]) -> list[dict[str, Any]]:
+    """Metrics of several runs side by side: one row per statistic, one column per run."""
+    stats: list[tuple[str, Any]] = []
+    for d in ("i2t", "t2i"):
+        for k in KS:
+            stats.append((f"{d} R@{k}", lambda m, d=d, k=k: m[d][f"R@{k}"]))
+        stats.append((f"{d} medr", lambda m, d=d: m[d].get("medr")))
+    stats.append(("rsum", lambda m: m.get("rsum")))
+    for d in ("i2t", "t2i"):
+        for k in KS:
+            stats.append((f"{d} sR@{k}", lambda m, d=d, k=k: m["semantic"][d][f"sR@{k}"]))
+            stats.append((f"{d} NCS@{k}", lambda m, d=d, k=k: m["semantic"][d][f"NCS@{k}"]))
+    stats.append(("n_images", lambda m: m.get("n_images")))
+    stats.append(("n_captions", lambda m: m.get("n_captions")))
+    rows = []
+    for name, get in stats:
+        row: dict[str, Any] = {"statistic": name}
+        for run, m in metrics.items():
+            try:
+                v = get(m) if m else None
+            except (KeyError, TypeError):
+                v = None
+            row[run] = round(float(v), 2) if isinstance(v, (int, float)) else v
+        rows.append(row)
+    return rows
+
+
+def gap_rows(gap: dict[str, Any]) -> list[dict[str, Any]]:
+    """The modality-gap statistics as (statistic, value) rows."""
+    return [{"statistic": k, "value": (round(float(v), 4) if isinstance(v, (float, np.floating)) else v)}
+            for k, v in gap.items()]
+
+
+def train_curve(log: list[dict[str, Any]]) -> dict[str, list[tuple[float, float]]]:
+    """Series to plot from ``run.train_log()``: {column: [(x, value), ...]} for loss and val recall columns.
+
+    x is the epoch (or step) column when present, else the row number.
+    """
+    if not log:
+        return {}
+    xkey = next((k for k in ("epoch", "step") if k in log[0]), None)
+    wanted = [k for k in log[0] if k != xkey and (("loss" in k.lower()) or ("r@" in k.lower())
+                                                    or k.lower().startswith("val"))]
+    out: dict[str, list[tuple[float, float]]] = {}
+    for key in wanted:
+        pts = []
+        for i, row in enumerate(log):
+            v = row.get(key)
+            if isinstance(v, (int, float)) and math.isfinite(v):
+                x = row.get(xkey, i + 1) if xkey else i + 1
+                pts.append((float(x) if isinstance(x, (int, float)) else float(i + 1), float(v)))
+        if pts:
+            out[key] = pts
+    return out
+
+
+# ---- labels -------------------------------------------------------------------------------------
+def hit_label(hit: dict[str, Any]) -> str:
+    """'✓ ground truth' / 'related (score 0.87)' / 'unrelated (score 0.12)' for a labelled hit."""
+    lab = hit.get("label")
+    rel = hit.get("relevance")
+    if lab == "gt":
+        return "✓ ground truth"
+    if lab == "related":
+        return f"related (score {rel:.2f})"
+    return f"unrelated (score {rel:.2f})" if isinstance(rel, float) else "unrelated"
+
+
+def contains_word(texts: Any, word: str) -> np.ndarray:
+    """A boolean mask: which texts contain ``word`` as a token (case-insensitive)."""
+    from .text.tokenize import tokenize
+
+    w = tokenize(word or "")
+    if not w:
+        return np.zeros(len(texts), bool)
+    target = w[0]
+    return np.array([target in tokenize(str(t)) for t in texts], bool)
+
+
+def filter_rows(texts: Any, word: str) -> list[int]:
+    """Rows of ``texts`` containing ``word`` (all rows when ``word`` is empty)."""
+    if not (word or "").strip():
+        return list(range(len(texts)))
+    return np.nonzero(contains_word(texts, word))[0].tolist()
+
+
+def page_slice(n: int, page: int, per_page: int) -> tuple[int, int, int]:
+    """(start, stop, n_pages) of a 1-based ``page`` over ``n`` items."""
+    n_pages = max(1, math.ceil(n / per_page))
+    page = min(max(1, int(page)), n_pages)
+    start = (page - 1) * per_page
+    return start, min(n, start + per_page), n_pages
+
+
+# ---- the encoded-text picture ---------------------------------------------------------------------
+def annotate_encoding(encoded: np.ndarray, layout: Any, scale: int = 3, labels: bool = True):
+    """The encoded-text image scaled up with each placed word's block boxed and labelled (PIL)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.fromarray(np.asarray(encoded, dtype=np.uint8)).resize(
+        (encoded.shape[1] * scale, encoded.shape[0] * scale), Image.NEAREST)
+    if not labels or layout is None:
+        return img
+    draw = ImageDraw.Draw(img)
+    try:
+        font = ImageFont.load_default(size=max(9, 4 * scale))
+    except TypeError:  # Pillow < 10.1
+        font = ImageFont.load_default()
+    for p in layout.placed:
+        x0, y0 = p.x * scale, p.y * scale
+        x1, y1 = (p.x + p.w) * scale - 1, (p.y + p.h) * scale - 1
+        draw.rectangle([x0, y0, x1, y1], outline=(0, 0, 0), width=1)
+        text = p.word if len(p.word) <= 8 else p.word[:7] + "…"
+        ty = y1 + 1
+        draw.text((x0, ty), text, fill=(0, 0, 0), font=font)
+    return img
+
+
+# ---- query handlers (plain functions the page calls; tests call them directly) ---------------
+def handle_text_query(explorer: Any, sentence: str, k: int = 10) -> tuple[Any, str | None]:
+    """(QueryResult, None) or (None, a message for the user)."""
+    try:
+        return explorer.text_query(sentence, k), None
+    except XmrError as e:
+        return None, str(e)
+
+
+def handle_image_query(explorer: Any, data: bytes | None, name: str = "uploaded image",
+                       k: int = 10) -> tuple[Any, str | None]:
+    """(QueryResult, None) or (None, a message for the user) for uploaded bytes."""
+    if data is None:
+        return None, "no file uploaded"
+    try:
+        return explorer.image_query(bytes(data), k, name=name), None
+    except XmrError as e:
+        return None, str(e)
+
+
+__all__ = ["run_key", "run_label", "recall_rows", "semantic_rows", "compare_rows", "gap_rows", "train_curve",
+           "hit_label", "contains_word", "filter_rows", "page_slice", "annotate_encoding",
+           "handle_text_query", "handle_image_query", "IMAGE_COLOUR", "TEXT_COLOUR", "UPLOAD_TYPES", "KS"]
