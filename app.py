@@ -21,19 +21,19 @@ if _ROOT not in sys.path:  # `pages._shared` and `xmr_core` import from the repo
 from xmr_core.app_support import run_label
 from xmr_core.run import checkpoints_dir, list_runs
 
-st.set_page_config(page_title="xmr explorer", page_icon="🔎", layout="wide")
+st.set_page_config(page_title="xmr explorer", page_icon=":material/image_search:", layout="wide")
 
 from pages._shared import SPLITS, default_run, show_error  # noqa: E402  (after set_page_config)
 
 PAGES = [
-    st.Page("pages/overview.py", title="Overview", icon="📊", default=True),
-    st.Page("pages/encoded_text.py", title="Encoded text", icon="🎨"),
-    st.Page("pages/embedding_map.py", title="Embedding map", icon="🗺️"),
-    st.Page("pages/retrieval.py", title="Retrieval (Table 3)", icon="📋"),
-    st.Page("pages/query.py", title="Query", icon="🔍"),
-    st.Page("pages/compare.py", title="Compare runs", icon="⚖️"),
+    st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+    st.Page("pages/encoded_text.py", title="Encoded text", icon=":material/palette:"),
+    st.Page("pages/embedding_map.py", title="Embedding map", icon=":material/scatter_plot:"),
+    st.Page("pages/retrieval.py", title="Retrieval (Table 3)", icon=":material/table_rows:"),
+    st.Page("pages/query.py", title="Query", icon=":material/search:"),
+    st.Page("pages/compare.py", title="Compare runs", icon=":material/compare_arrows:"),
 ]
-SETUP = st.Page("pages/setup.py", title="Build demo run", icon="🛠️")
+SETUP = st.Page("pages/setup.py", title="Build demo run", icon=":material/build:")
 
 runs = list_runs()
 if not runs:

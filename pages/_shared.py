@@ -76,10 +76,10 @@ def show_error(e: BaseException, what: str = "") -> None:
     """A user-facing error box instead of a traceback."""
     prefix = f"{what}: " if what else ""
     if isinstance(e, XmrError):
-        st.error(f"{prefix}{e}", icon="⚠️")
+        st.error(f"{prefix}{e}", icon=":material/warning:")
     else:
         st.error(f"{prefix}unexpected error ({type(e).__name__}): {e}. The rest of the app keeps working; "
-                 "pick another run or page.", icon="🚨")
+                 "pick another run or page.", icon=":material/error:")
 
 
 def label_markdown(hit: dict[str, Any]) -> str:

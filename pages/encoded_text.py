@@ -17,15 +17,15 @@ st.caption(f"Each word's {enc.kv.vector_size}-d Word2Vec vector is painted as a 
 
 # ---- live encoding ---------------------------------------------------------------------------
 st.subheader("Type a sentence")
-sentence = st.text_input("Sentence to encode", value="a dog runs on the grass", key="enc_sentence")
+sentence = st.text_input("Sentence to encode", value=ex.caption_text(0) if ex.n_captions else "", key="enc_sentence")
 labels = st.toggle("label each word's block", value=True, key="enc_labels")
 if sentence.strip():
     try:
         encoded, layout = enc.encode(sentence, strict=True)
         c1, c2 = st.columns([3, 2])
         with c1:
-            st.image(annotate_encoding(encoded, layout, scale=3, labels=labels),
-                     caption=f"{len(layout.placed)} word(s) painted")
+            st.image(annotate_encoding(encoded, layout, labels=labels, crop=True, gap=cfg.gap, width=720),
+                     caption=f"{len(layout.placed)} word(s) painted (the painted part of the canvas, enlarged)")
         with c2:
             st.markdown("**Placed words** (in reading order)")
             st.write(", ".join(f"`{p.word}`" for p in layout.placed) or "none")
@@ -36,6 +36,8 @@ if sentence.strip():
                            + ", ".join(f"`{w}`" for w in layout.dropped))
             if not layout.oov and not layout.dropped:
                 st.success("every word was painted")
+            st.image(annotate_encoding(encoded, layout, scale=max(1, 256 // cfg.canvas), labels=False),
+                     caption=f"the whole {cfg.canvas}px canvas the network sees (shown at 256 px)")
     except XmrError as e:
         show_error(e, "cannot encode this sentence")
 else:
@@ -73,6 +75,6 @@ for r in rows[start:stop]:
             pass
     with b:
         encoded, lay = enc.encode(text)
-        st.image(annotate_encoding(encoded, lay, scale=1, labels=False), width=220)
+        st.image(annotate_encoding(encoded, lay, scale=max(1, 220 // cfg.canvas), labels=False), width=220)
     with c:
         thumbnail(ex, img_row, caption=f"image {ex.emb.image_ids[img_row]}", width=160)

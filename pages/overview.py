@@ -52,7 +52,7 @@ with left:
     st.subheader("Training curve")
     curve = train_curve(run.train_log())
     if not curve:
-        st.info("No train_log.csv in this run.")
+        st.info("No training log rows in this run (train_log.csv missing or empty).")
     else:
         fig = make_subplots(specs=[[{"secondary_y": True}]])
         for name, pts in curve.items():

@@ -53,7 +53,8 @@ with tab_txt:
                 st.warning(note)
             left, right = st.columns([1, 2])
             with left:
-                st.image(annotate_encoding(res.encoded, res.layout, scale=2), caption="its encoded-text image")
+                st.image(annotate_encoding(res.encoded, res.layout, crop=True, gap=ex.run.encoder.cfg.gap, width=420),
+                         caption="its encoded-text image (painted part, enlarged)")
                 st.caption(f"library time {res.seconds * 1000:.0f} ms")
                 if st.button("Show this query on the map", key="q_txt_map"):
                     send_to_map(ex, res, f"query: {sentence}")

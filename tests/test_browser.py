@@ -134,8 +134,9 @@ def settle(page, text: str | None = None, timeout: float = 90) -> None:
         page.get_by_text(text, exact=False).first.wait_for()
     deadline = time.time() + timeout
     quiet = 0
-    while time.time() < deadline:  # the "Running..." widget must stay away for a moment
-        if page.locator('[data-testid="stStatusWidget"]').count() == 0:
+    while time.time() < deadline:  # "Running..." and lazy-loading skeletons must stay away a moment
+        if (page.locator('[data-testid="stStatusWidget"]').count() == 0
+                and page.locator('[data-testid="stSkeleton"]').count() == 0):
             quiet += 1
             if quiet >= 3:
                 return

@@ -185,26 +185,43 @@ def page_slice(n: int, page: int, per_page: int) -> tuple[int, int, int]:
 
 
 # ---- the encoded-text picture ---------------------------------------------------------------------
-def annotate_encoding(encoded: np.ndarray, layout: Any, scale: int = 3, labels: bool = True):
-    """The encoded-text image scaled up with each placed word's block boxed and labelled (PIL)."""
+def annotate_encoding(encoded: np.ndarray, layout: Any, scale: int | None = None, labels: bool = True,
+                      crop: bool = False, gap: int = 4, width: int = 640):
+    """The encoded-text image scaled up with each placed word's block boxed and labelled (PIL).
+
+    ``crop`` keeps only the painted region (plus ``gap`` px) so the words are readable; ``scale``
+    defaults to what makes the picture about ``width`` px wide. Labels go in the gap under each block.
+    """
     from PIL import Image, ImageDraw, ImageFont
 
-    img = Image.fromarray(np.asarray(encoded, dtype=np.uint8)).resize(
-        (encoded.shape[1] * scale, encoded.shape[0] * scale), Image.NEAREST)
+    arr = np.asarray(encoded, dtype=np.uint8)
+    x0 = y0 = 0
+    if crop and layout is not None and layout.placed:
+        x1 = max(p.x + p.w for p in layout.placed) + gap
+        y1 = max(p.y + p.h for p in layout.placed) + gap
+        x0 = max(0, min(p.x for p in layout.placed) - gap)
+        y0 = max(0, min(p.y for p in layout.placed) - gap)
+        arr = arr[y0:y1, x0:x1]
+    if scale is None:
+        scale = max(1, min(8, width // max(1, arr.shape[1])))
+    img = Image.fromarray(np.ascontiguousarray(arr)).resize((arr.shape[1] * scale, arr.shape[0] * scale),
+                                                            Image.NEAREST)
     if not labels or layout is None:
         return img
     draw = ImageDraw.Draw(img)
+    size = max(8, min(18, gap * scale - 3))
     try:
-        font = ImageFont.load_default(size=max(9, 4 * scale))
+        font = ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1
         font = ImageFont.load_default()
     for p in layout.placed:
-        x0, y0 = p.x * scale, p.y * scale
-        x1, y1 = (p.x + p.w) * scale - 1, (p.y + p.h) * scale - 1
-        draw.rectangle([x0, y0, x1, y1], outline=(0, 0, 0), width=1)
-        text = p.word if len(p.word) <= 8 else p.word[:7] + "…"
-        ty = y1 + 1
-        draw.text((x0, ty), text, fill=(0, 0, 0), font=font)
+        bx0, by0 = (p.x - x0) * scale, (p.y - y0) * scale
+        bx1, by1 = (p.x - x0 + p.w) * scale - 1, (p.y - y0 + p.h) * scale - 1
+        draw.rectangle([bx0, by0, bx1, by1], outline=(0, 0, 0), width=max(1, scale // 3))
+        text = p.word
+        while len(text) > 2 and draw.textlength(text, font=font) > (bx1 - bx0 + gap * scale):
+            text = text[:-2] + "…"
+        draw.text((bx0, by1 + 1), text, fill=(0, 0, 0), font=font)
     return img
 
 

@@ -68,7 +68,7 @@ def build_demo(fast: bool = False, out: str | Path | None = None, force: bool = 
 
     enc, mod, tr = recipe("demo")
     if fast:
-        tr = replace(tr, epochs=1, max_steps=6, val_every=0, warmup_steps=2)
+        tr = replace(tr, epochs=1, max_steps=0, val_every=1, val_images=50, warmup_steps=2)
         enc = replace(enc, w2v_epochs=3)
 
     def on_step(step: int, total: int, info: dict) -> None:

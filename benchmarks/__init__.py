@@ -1,0 +1,1 @@
+"""Benchmarks of xmr: ``python -m benchmarks [--quick] [--only NAME]`` (see BENCHMARKS.md)."""
