@@ -131,6 +131,9 @@ class TrainConfig:
     center_loss_alpha: float = 0.95   # centre update: c -= (1 - alpha) (c - x) (facenet)
     contrastive_weight: float = 0.0   # in-batch image<->caption InfoNCE term (ours; 0 = paper)
     temperature: float = 0.1          # InfoNCE temperature (ours)
+    words_weight: float = 0.0         # caption-words head: both modalities predict the words of the class's
+                                      # captions (multi-label BCE on the 128-d output; ours; 0 = paper)
+    words_vocab: int = 2000           # size of that head's vocabulary (most frequent content words)
     seed: int = 0                   # seeds python/numpy/torch and the batch sampler
     workers: int = 0                # DataLoader worker processes (0 = in the main process)
     threads: int = 0                # torch intra-op threads (0 = torch's default)
