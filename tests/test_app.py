@@ -21,6 +21,9 @@ APP = str(ROOT / "app.py")
 TIMEOUT = 120
 
 
+BUILD_STAGES: list[tuple[str, float]] = []  # progress reported while building (checked in test_evaluate)
+
+
 def fast_demo_run(tmp_path_factory) -> tuple[Path, Path]:
     """(runs folder, data folder) holding a built fast demo run; built once per pytest session."""
     ck, data = os.environ.get("XMR_APP_TEST_CHECKPOINTS"), os.environ.get("XMR_APP_TEST_DATA")
@@ -35,7 +38,7 @@ def fast_demo_run(tmp_path_factory) -> tuple[Path, Path]:
         old = os.environ.get("XMR_DATA_DIR")
         os.environ["XMR_DATA_DIR"] = str(data)
         try:
-            build_demo(fast=True, out=ck / "demo-fast", progress=lambda *a: None)
+            build_demo(fast=True, out=ck / "demo-fast", progress=lambda s, f, m: BUILD_STAGES.append((s, f)))
         finally:
             if old is None:
                 os.environ.pop("XMR_DATA_DIR", None)

@@ -15,15 +15,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def fast_run(tmp_path_factory):
-    base = tmp_path_factory.mktemp("evalrun")
-    env = {"XMR_CHECKPOINTS": str(base / "ck"), "XMR_DATA_DIR": str(base / "data"), "XMR_RELEVANCE": "word-vectors"}
+    """The session's fast demo run (shared with the app tests), with its environment set."""
+    from test_app import fast_demo_run
+
+    ck, data = fast_demo_run(tmp_path_factory)
+    env = {"XMR_CHECKPOINTS": str(ck), "XMR_DATA_DIR": str(data), "XMR_RELEVANCE": "word-vectors"}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    from xmr_core.demo_run import build_demo
-
-    stages = []
-    path = build_demo(fast=True, progress=lambda s, f, m: stages.append((s, f)))
-    yield path, env, stages
+    yield ck / "demo-fast", env
     for k, v in old.items():
         if v is None:
             os.environ.pop(k, None)
@@ -32,11 +31,15 @@ def fast_run(tmp_path_factory):
 
 
 def test_demo_fast_builds_everything(fast_run):
-    path, _, stages = fast_run
+    from test_app import BUILD_STAGES
+
+    path, _ = fast_run
+    if BUILD_STAGES:  # built in this session (not reused): the progress callback saw every stage
+        assert {s for s, _ in BUILD_STAGES} >= {"data", "train", "evaluate", "t-SNE"}
+        assert all(0.0 <= f <= 1.0 for _, f in BUILD_STAGES)
     for f in ("config.json", "model.pt", "metrics.json", "report.md", "embeddings/demo-400-test.npz",
               "tsne/demo-400-test/coords.npy", "tsne/demo-400-test/tsne.png"):
         assert (path / f).is_file(), f
-    assert {s for s, _ in stages} >= {"data", "train", "evaluate", "t-SNE"}
     m = json.loads((path / "metrics.json").read_text())
     assert m["n_images"] == 100 and m["n_captions"] == 500 and m["split"] == "test"
     for d in ("i2t", "t2i"):
@@ -53,7 +56,7 @@ def test_embeddings_cached_and_consistent(fast_run):
     from xmr_core.embed import embed_split, load_embeddings
     from xmr_core.run import load_run
 
-    path, _, _ = fast_run
+    path, _ = fast_run
     run = load_run(path)
     npz = path / "embeddings" / "demo-400-test.npz"
     mtime = npz.stat().st_mtime_ns
@@ -72,7 +75,7 @@ def test_explorer_queries(fast_run):
     from xmr_core.errors import EncodingError, ImageError
     from xmr_core.explorer import Explorer
 
-    path, _, _ = fast_run
+    path, _ = fast_run
     ex = Explorer(path)
     hits = ex.image_to_text(0, k=5)
     assert len(hits) == 5 and all(h["label"] in ("gt", "related", "unrelated") for h in hits)
@@ -105,7 +108,7 @@ def _cli(env, *args):
 
 
 def test_cli_evaluate_tsne_export(fast_run, tmp_path):
-    path, env, _ = fast_run
+    path, env = fast_run
     r = _cli(env, "evaluate", "--run", str(path), "--json")
     assert r.returncode == 0, r.stderr[-2000:]
     m = json.loads(r.stdout)
@@ -134,7 +137,7 @@ def test_coco_format_end_to_end(fast_run, shared_data):
     """A COCO-format dataset through loader -> embed -> evaluate with a run trained elsewhere."""
     from xmr_core.evaluate import evaluate_run
 
-    path, _, _ = fast_run
+    path, _ = fast_run
     ann = shared_data / "coco_mini" / "annotations" / "captions_val2017.json"
     m = evaluate_run(path, dataset=str(ann), split="val")
     assert m["n_images"] == 79 and m["n_captions"] == 395 and m["dataset"] == "coco-val2017"

@@ -189,3 +189,20 @@ def test_train_help_documents_every_option():
     for opt in ("--recipe", "--resume", "--epochs", "--batch-size", "--center-loss-factor", "--lr", "--amp",
                 "--input-size", "--width", "--crop", "--contrastive-weight", "--workers"):
         assert opt in r.stdout, opt
+
+
+def test_word_targets_skip_function_words(tiny_ds):
+    from xmr_core.data import load_karpathy
+    from xmr_core.train import word_targets
+
+    spec, images = tiny_ds
+    ds = load_karpathy(spec, images).split("train")
+    vocab, y = word_targets(ds, 50)
+    assert "a" not in vocab and "the" not in vocab and len(vocab) <= 50
+    assert y.shape == (len(ds), len(vocab)) and set(y.unique().tolist()) <= {0.0, 1.0}
+    # every target word of an image occurs in one of its captions
+    from xmr_core.text import tokenize
+
+    for r in range(3):
+        words = {w for c in ds.captions_of(ds.images[r].image_id) for w in tokenize(c.text)}
+        assert {vocab[j] for j in y[r].nonzero().flatten().tolist()} <= words

@@ -69,7 +69,10 @@ def cmd_encode(a: argparse.Namespace) -> int:
     enc = _encoder_from(a)
     img, lay = enc.encode(a.sentence, strict=True)
     out = Path(a.out)
-    Image.fromarray(img).save(out)
+    try:
+        Image.fromarray(img).save(out)
+    except (OSError, ValueError) as e:  # no such folder, not writable, unknown extension
+        raise XmrError(f"{out}: cannot write the encoded image ({e})") from None
     rec = lay.to_dict()
     if a.json:
         print(json.dumps({"out": str(out), **rec}))

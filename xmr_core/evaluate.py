@@ -233,16 +233,18 @@ def tsne_run(run: Run | str | Path, dataset: str | None = None, split: str = "te
     run = _as_run(run)
     emb = split_embeddings(run, dataset, split, images_dir)
     folder = tsne_dir(run, emb.dataset, split)
+    vectors = np.concatenate([emb.images, emb.captions])
     tmap = None
     if (folder / "coords.npy").is_file() and not force:
         try:
             tmap = TSNEMap.load(folder)
-            if len(tmap.coords) != len(emb.images) + len(emb.captions):
+            # the cache is valid only for exactly these embeddings (a retrained run maps anew)
+            if tmap.vectors.shape != vectors.shape or not np.allclose(tmap.vectors, vectors, atol=1e-5):
                 tmap = None
         except Exception:  # noqa: BLE001 - any unreadable cache is rebuilt
             tmap = None
     if tmap is None:
-        tmap = fit_tsne(np.concatenate([emb.images, emb.captions]))
+        tmap = fit_tsne(vectors)
         tmap.save(folder)
     png = Path(out) if out else folder / "tsne.png"
     modality = np.array(["image"] * len(emb.images) + ["text"] * len(emb.captions))

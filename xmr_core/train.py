@@ -203,7 +203,10 @@ def word_targets(ds: Dataset, n_words: int) -> tuple[list[str], torch.Tensor]:
     toks = [set(tokenize(c.text)) for c in ds.captions]
     df = Counter(w for t in toks for w in t)
     limit = 0.10 * max(1, len(toks))
-    vocab = [w for w, n in df.most_common() if n <= limit and n >= 2][:n_words]
+    # sorted by (-count, word): set/Counter order depends on the per-process hash seed,
+    # and the head's columns must mean the same words in a resumed process
+    ranked = sorted(df.items(), key=lambda wn: (-wn[1], wn[0]))
+    vocab = [w for w, n in ranked if 2 <= n <= limit][:n_words]
     index = {w: i for i, w in enumerate(vocab)}
     y = torch.zeros(len(ds.images), len(vocab))
     row = {im.image_id: i for i, im in enumerate(ds.images)}
@@ -266,11 +269,15 @@ def _lr_factor(tcfg: TrainConfig, step: int, total: int) -> float:
 def atomic_save(obj: Any, path: Path) -> None:
     """torch.save to a temp file, fsync, then rename: a crash never leaves a corrupt file."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # the previous file stays as it was; drop the half-written temp file
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _rng_state() -> dict[str, Any]:

@@ -103,6 +103,8 @@ def load_karpathy(path: str | Path, images_dir: str | Path | None = None,
         fname = _key(it, "filename", where, path)
         split = _key(it, "split", where, path)
         sents = _key(it, "sentences", where, path)
+        if not isinstance(fname, str) or not isinstance(it.get("filepath") or "", str):
+            raise DatasetError(f"{path}: {where}: 'filename' and 'filepath' must be strings")
         rel = os.path.join(it["filepath"], fname) if it.get("filepath") else fname
         image_id = rel.replace(os.sep, "/")
         images.append(ImageRecord(image_id, safe_join(root, rel, path), str(split)))
@@ -127,6 +129,8 @@ def load_coco(path: str | Path, images_dir: str | Path | None = None,
     data = _read_json(path)
     items = _key(data, "images", "the top level", path)
     anns = _key(data, "annotations", "the top level", path)
+    if not isinstance(items, list) or not isinstance(anns, list):
+        raise DatasetError(f"{path}: 'images' and 'annotations' must be lists")
     stem = path.stem.replace("captions_", "")  # e.g. "val2017"
     if split is None:
         split = "val" if stem.startswith("val") else "test" if stem.startswith("test") else "train"
@@ -135,13 +139,15 @@ def load_coco(path: str | Path, images_dir: str | Path | None = None,
     for i, it in enumerate(items):
         iid = _key(it, "id", f"images[{i}]", path)
         fname = _key(it, "file_name", f"images[{i}]", path)
+        if not isinstance(iid, (int, str)):
+            raise DatasetError(f"{path}: images[{i}].id must be a number or a string")
         ids[iid] = fname
         images.append(ImageRecord(fname, safe_join(root, fname, path), split))
     captions = []
     for k, a in enumerate(anns):
         iid = _key(a, "image_id", f"annotations[{k}]", path)
         cap = _key(a, "caption", f"annotations[{k}]", path)
-        if iid not in ids:
+        if not isinstance(iid, (int, str)) or iid not in ids:
             raise DatasetError(f"{path}: annotations[{k}] refers to image_id {iid} not in 'images'")
         cid = str(a.get("id", k))
         captions.append(CaptionRecord(cid, ids[iid], _clean_caption(cap, f"annotations[{k}]", path)))
@@ -185,7 +191,12 @@ def load_dataset(spec: str | Path, images_dir: str | Path | None = None,
     if spec_s == "demo" or spec_s.startswith("demo:"):
         from .demo import load_demo
 
-        n = int(spec_s.split(":", 1)[1]) if ":" in spec_s else None
+        n = None
+        if ":" in spec_s:
+            arg = spec_s.split(":", 1)[1]
+            if not arg.isdigit() or int(arg) < 20:
+                raise DatasetError(f"{spec_s}: 'demo:N' needs a whole number of images N >= 20 (got {arg!r})")
+            n = int(arg)
         return load_demo(n_images=n) if n else load_demo()
     path = Path(spec_s)
     if path.suffix.lower() == ".csv":
