@@ -51,12 +51,19 @@ def dataset_key(spec: str, name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", base).strip("-") or "dataset"
 
 
-def _fingerprint(run_path: Path, ds: Dataset) -> str:
+def _file_hash(path: Path) -> str:
     h = hashlib.sha256()
-    st = (run_path / "model.pt").stat()
-    h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
-    st = (run_path / "vectors.bin").stat()
-    h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fingerprint(run_path: Path, ds: Dataset) -> str:
+    # By content, not mtime: a fresh clone (new mtimes) still reuses the committed embeddings.
+    h = hashlib.sha256()
+    h.update(_file_hash(run_path / "model.pt").encode())
+    h.update(_file_hash(run_path / "vectors.bin").encode())
     for im in ds.images:
         h.update(im.image_id.encode())
     for c in ds.captions:

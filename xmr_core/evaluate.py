@@ -38,7 +38,12 @@ def split_embeddings(run: Run | str | Path, dataset: str | None = None, split: s
                      progress: Callable[[float, str], None] | bool | None = None) -> SplitEmbeddings:
     """The split's embeddings, computed and cached in the run when needed."""
     run = _as_run(run)
-    return load_embeddings(embed_split(run, dataset, split, images_dir, skip_missing, progress=progress))
+    full = run.dataset(dataset, images_dir, skip_missing) if dataset else run.dataset()
+    ds = full.split(split)
+    emb = load_embeddings(embed_split(run, dataset, split, images_dir, skip_missing, progress=progress, ds=ds))
+    # Image paths as this machine resolves them (the file may come from another clone or machine).
+    emb.image_paths = np.array([str(im.path) for im in ds.images], dtype=str)
+    return emb
 
 
 _MINILM: list[Any] = []  # loaded once per process (about 10 s)
