@@ -17,8 +17,6 @@ Run: ``python benchmarks/bench_encode.py [--quick]``.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import statistics
 import sys
@@ -31,6 +29,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._script import script_rows  # noqa: E402
 from xmr_core.config import EncodingConfig  # noqa: E402
 from xmr_core.data import demo  # noqa: E402
 from xmr_core.text.encoder import TextEncoder  # noqa: E402
@@ -181,13 +180,8 @@ def cases(quick: bool = False) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
-    rows = cases(args.quick)
-    if args.json:
-        print(json.dumps(rows, indent=2))
+    rows = script_rows(__doc__, cases)
+    if rows is None:
         return
     for r in rows:
         print(f"{r['variant']:40s} median {r['captions_per_s_median']:10.0f} captions/s "

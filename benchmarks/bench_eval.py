@@ -21,7 +21,6 @@ Run: ``python benchmarks/bench_eval.py [--quick]``.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -34,6 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._script import script_rows  # noqa: E402
 from xmr_core.config import EncodingConfig, ModelConfig  # noqa: E402
 from xmr_core.data.images import read_image  # noqa: E402
 from xmr_core.model import Embedder  # noqa: E402
@@ -141,13 +141,8 @@ def cases(quick: bool = False) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
-    rows = cases(args.quick)
-    if args.json:
-        print(json.dumps(rows, indent=2))
+    rows = script_rows(__doc__, cases)
+    if rows is None:
         return
     print(f"{rows[0]['case']}  images: {rows[0]['images_source']}, {rows[0]['threads']} threads")
     for r in rows:

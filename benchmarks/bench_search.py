@@ -10,8 +10,6 @@ Run: ``python benchmarks/bench_search.py [--quick]``.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 import time
@@ -22,6 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._script import script_rows  # noqa: E402
 from xmr_core.retrieval.index import ExactIndex, faiss_available  # noqa: E402
 
 
@@ -87,13 +86,8 @@ def cases(quick: bool = False) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    args = ap.parse_args()
-    rows = cases(args.quick)
-    if args.json:
-        print(json.dumps(rows, indent=2))
+    rows = script_rows(__doc__, cases)
+    if rows is None:
         return
     for r in rows:
         ratio = "" if r["ratio_vs_reference"] is None else f"  x{r['ratio_vs_reference']:.2f} vs ref"

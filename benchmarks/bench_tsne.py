@@ -8,8 +8,6 @@ Run: ``python benchmarks/bench_tsne.py [--quick]``.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 import time
@@ -20,6 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._script import script_rows  # noqa: E402
 from xmr_core.projection import fit_tsne  # noqa: E402
 
 
@@ -72,13 +71,8 @@ def cases(quick: bool = False) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
-    rows = cases(args.quick)
-    if args.json:
-        print(json.dumps(rows, indent=2))
+    rows = script_rows(__doc__, cases)
+    if rows is None:
         return
     for r in rows:
         print(f"{r['case']:40s} {r['variant']:40s} median {r['seconds_median']:.2f}s "
