@@ -206,3 +206,35 @@ def test_word_targets_skip_function_words(tiny_ds):
     for r in range(3):
         words = {w for c in ds.captions_of(ds.images[r].image_id) for w in tokenize(c.text)}
         assert {vocab[j] for j in y[r].nonzero().flatten().tolist()} <= words
+
+
+def test_config2_batches_and_one_step(tiny_ds, tmp_path):
+    """config-2: image + flipped copy + each caption at two crops; text crops never cut a word."""
+    from xmr_core.data import load_karpathy
+    from xmr_core.text.encoder import TextEncoder
+    from xmr_core.train import ClassSamples, collate, recipe
+
+    spec, images = tiny_ds
+    enc_cfg, mod, tr = recipe("paper-config2")
+    assert (tr.images_per_class, tr.captions_per_class, tr.crop, mod.input_size) == (2, 10, 227, 227)
+    assert enc_cfg.layout_size == 227
+    enc_cfg = replace(enc_cfg, canvas=96, layout_size=88, superpixel=2, gap=2, margin=3, w2v_epochs=2)
+    mod = replace(mod, input_size=88, width=0.125)
+    tr = replace(tr, crop=88, epochs=1, classes_per_batch=2, val_every=0, threads=1, max_steps=1)
+    ds = load_karpathy(spec, images).split("train")
+    encoder = TextEncoder.fit([c.text for c in ds.captions], enc_cfg)
+    samples = ClassSamples(ds, encoder, mod, tr)
+    x_img, x_txt, k = samples[(0, 0)]
+    assert x_img.shape == (2, 3, 88, 88) and x_txt.shape == (10, 3, 88, 88)
+    # every word lies inside any crop whose offset is at most the margin: [margin, 88)
+    long = " ".join(encoder.kv.index_to_key[:60])
+    lay, _ = encoder.layout(long)
+    assert lay.placed and max(p.x + p.w for p in lay.placed) <= 88 and max(p.y + p.h for p in lay.placed) <= 88
+    assert min(p.x for p in lay.placed) >= enc_cfg.margin
+    imgs, il, txts, tl = collate([samples[(0, 0)], samples[(0, 1)]])
+    assert il.tolist() == [0, 0, 1, 1] and tl.tolist() == [0] * 10 + [1] * 10
+    res = train(tmp_path / "c2", spec, images, enc_cfg, mod, tr, progress=False, recipe_name="paper-config2")
+    assert res.steps == 1
+    run = load_run(tmp_path / "c2")
+    assert run.embedder.text_crop == 88
+    assert run.embedder.embed_texts(["a red circle"]).shape == (1, 128)

@@ -42,6 +42,8 @@ class EncodingConfig:
     block_h: int = 3           # superpixels down one word block
     gap: int = 4               # px between word blocks (and between rows)
     margin: int = 4            # px of white border around the text
+    layout_size: int = 0       # words are laid out as if the canvas were this wide/high (0 = canvas);
+                               # config-2 uses 227 so that every 227-px crop keeps every word
     vector_size: int = 36      # Word2Vec dimension; must equal 3 * block_w * block_h
     # Word2Vec training (gensim); ours where the paper is silent.
     w2v_window: int = 5        # context window
@@ -65,14 +67,19 @@ class EncodingConfig:
         return self.block_w * self.superpixel, self.block_h * self.superpixel
 
     @property
+    def area(self) -> int:
+        """Side of the square the words are laid out in (top-left of the canvas)."""
+        return min(self.layout_size or self.canvas, self.canvas)
+
+    @property
     def words_per_row(self) -> int:
         bw, _ = self.block_px
-        return max(0, (self.canvas - 2 * self.margin + self.gap) // (bw + self.gap))
+        return max(0, (self.area - 2 * self.margin + self.gap) // (bw + self.gap))
 
     @property
     def rows(self) -> int:
         _, bh = self.block_px
-        return max(0, (self.canvas - 2 * self.margin + self.gap) // (bh + self.gap))
+        return max(0, (self.area - 2 * self.margin + self.gap) // (bh + self.gap))
 
     @property
     def capacity(self) -> int:

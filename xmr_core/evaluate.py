@@ -9,7 +9,6 @@ other than the run's own test split, ``metrics/<dataset>-<split>.json`` too).
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -262,4 +261,4 @@ def tsne_dir(run: Run, dataset_key_: str, split: str) -> Path:
 
 
 __all__ = ["evaluate_run", "format_table", "report_markdown", "tsne_run", "split_embeddings", "PAPER_ROWS",
-           "dataset_key", "json"]
+           "dataset_key"]

@@ -54,8 +54,10 @@ def recipe(name: str) -> tuple[EncodingConfig, ModelConfig, TrainConfig]:
                 TrainConfig(preset="standard", captions_per_class=5, images_per_class=1,
                             center_loss_factor=0.01, amp="auto"))
     if name in ("paper-config2", "config-2"):
-        # image + its flipped copy + 10 encoded texts (each caption at two random 227 px crops)
-        return (EncodingConfig(), ModelConfig(input_size=227),
+        # image + its flipped copy + 10 encoded texts (each caption at two random 227 px crops).
+        # Words are laid out inside the top-left 227 px and text crops move by at most the
+        # margin, so no crop ever cuts a word (SPEC §1).
+        return (EncodingConfig(layout_size=227), ModelConfig(input_size=227),
                 TrainConfig(preset="config-2", captions_per_class=10, images_per_class=2, crop=227,
                             center_loss_factor=0.01, amp="auto"))
     if name == "demo":
@@ -105,8 +107,8 @@ class ClassSamples(torch.utils.data.Dataset):
         # Per-sample RNG from (seed, epoch, class): identical after a resume, on any worker.
         rng = random.Random((t.seed * 1_000_003 + epoch) * 10_000_019 + k)
         img = read_image(self.images[k], max_side=max(2 * m.input_size, 256))
-        big = t.crop and t.crop < m.input_size + 64  # config-2: resize to 256 then crop 227
-        side = 256 if t.crop else m.input_size
+        # config-2 resizes to 256 and crops 227 (SPEC §4); other crop sides keep that ratio
+        side = round(t.crop * 256 / 227) if t.crop else m.input_size
         img = img.resize((side, side))
         arr = np.asarray(img, dtype=np.uint8)
         views = [arr]
@@ -130,7 +132,6 @@ class ClassSamples(torch.utils.data.Dataset):
         size = t.crop or m.input_size
         x_img = preprocess_images(np.stack([np.ascontiguousarray(v) for v in views]), size, m.standardize)
         x_txt = preprocess_images(enc, size, m.standardize)
-        del big
         return x_img, x_txt, k
 
     def _crop(self, a: np.ndarray, c: int, rng: random.Random, text: bool) -> np.ndarray:
