@@ -96,6 +96,15 @@ def thumbnail(ex, image_row: int, caption: str | None = None, width: int | None 
         st.warning(f"image {image_row}: {e}")
 
 
+def image_hits(ex, hits: list[dict[str, Any]]) -> None:
+    """Retrieved images in a row of up to five columns: thumbnail, label badge, distance."""
+    cols = st.columns(min(5, max(1, len(hits))))
+    for i, hit in enumerate(hits):
+        with cols[i % len(cols)]:
+            thumbnail(ex, hit["image_row"], caption=f"{hit['rank']}. image {hit['image_id']}")
+            st.markdown(f"{label_markdown(hit)}  \ndistance {hit['distance']:.3f}")
+
+
 def timed(fn, *args, **kwargs):
     t0 = time.perf_counter()
     out = fn(*args, **kwargs)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._shared import explorer_for, label_markdown, selected_run, selected_split, show_error, thumbnail
+from pages._shared import explorer_for, image_hits, selected_run, selected_split, show_error
 from xmr_core.app_support import compare_rows, handle_text_query, run_label
 from xmr_core.run import list_runs
 
@@ -59,8 +59,4 @@ if sentence:
             for note in res.notes:
                 st.warning(note)
             st.caption(f"library time {res.seconds * 1000:.0f} ms")
-            inner = st.columns(min(5, max(1, len(res.results))))
-            for i, hit in enumerate(res.results):
-                with inner[i % len(inner)]:
-                    thumbnail(ex, hit["image_row"], caption=f"{hit['rank']}. {hit['image_id']}")
-                    st.markdown(f"{label_markdown(hit)}  \nd {hit['distance']:.3f}")
+            image_hits(ex, res.results)

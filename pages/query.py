@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages._shared import explorer, label_markdown, thumbnail
+from pages._shared import explorer, image_hits
 from xmr_core.app_support import UPLOAD_TYPES, annotate_encoding, handle_image_query, handle_text_query
 
 
@@ -61,10 +61,6 @@ with tab_txt:
                     st.switch_page("pages/embedding_map.py")
             with right:
                 st.markdown(f"**Top {k} images**")
-                cols = st.columns(min(5, max(1, len(res.results))))
-                for i, hit in enumerate(res.results):
-                    with cols[i % len(cols)]:
-                        thumbnail(ex, hit["image_row"], caption=f"{hit['rank']}. image {hit['image_id']}")
-                        st.markdown(f"{label_markdown(hit)}  \ndistance {hit['distance']:.3f}")
+                image_hits(ex, res.results)
     else:
         st.info("Type a sentence to search the images.")

@@ -5,7 +5,7 @@ import random
 
 import streamlit as st
 
-from pages._shared import explorer, label_markdown, thumbnail
+from pages._shared import explorer, image_hits, label_markdown, thumbnail
 
 ex = explorer()
 st.title("Retrieval, as in the paper's Table 3")
@@ -66,11 +66,7 @@ with tab_t2i:
         st.markdown(f"> {ex.caption_text(int(crow))}")
         true_img = int(ex.emb.caption_image[crow])
         hits = ex.text_to_image(int(crow), k)
-        cols = st.columns(min(5, max(1, len(hits))))
-        for i, hit in enumerate(hits):
-            with cols[i % len(cols)]:
-                thumbnail(ex, hit["image_row"], caption=f"{hit['rank']}. image {hit['image_id']}")
-                st.markdown(f"{label_markdown(hit)}  \ndistance {hit['distance']:.3f}")
+        image_hits(ex, hits)
         if true_img not in [h["image_row"] for h in hits]:
             st.markdown(f"**The true image** (#{true_img}) is not in the top {k}:")
             thumbnail(ex, true_img, caption=f"true image {ex.emb.image_ids[true_img]}", width=180)

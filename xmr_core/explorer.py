@@ -130,7 +130,7 @@ class Explorer:
         vec = self.run.embedder.embed_encoded(encoded[None])[0]
         d, ids = self.image_index.search(vec[None], k)
         q_sem = self.sentence_embedder([sentence])[0]
-        rel = self._image_profiles() @ q_sem  # text-side relevance of each image to the typed sentence
+        rel = self.relevance.profiles @ q_sem  # text-side relevance of each image to the typed sentence
         results = [{"rank": r + 1, "image_row": int(i), "path": self.image_path(int(i)),
                     "image_id": str(self.emb.image_ids[i]), "distance": float(dist), "relevance": float(rel[i]),
                     "label": "related" if rel[i] >= self.threshold else "unrelated"}
@@ -160,14 +160,6 @@ class Explorer:
                     "image_row": int(self.emb.caption_image[c])}
                    for r, (c, dist) in enumerate(zip(ids[0], d[0]))]
         return QueryResult("image", vec, results, time.perf_counter() - t0, image=img)
-
-    def _image_profiles(self) -> np.ndarray:
-        if not hasattr(self, "_profiles"):
-            sums = np.zeros((self.n_images, self.caption_sem.shape[1]), np.float64)
-            np.add.at(sums, self.emb.caption_image, self.caption_sem)
-            n = np.linalg.norm(sums, axis=1, keepdims=True)
-            self._profiles = (sums / np.where(n > 0, n, 1)).astype(np.float32)
-        return self._profiles
 
     # ---- the map ------------------------------------------------------------------------
     @property
