@@ -31,7 +31,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 # Cheapest first, so an interrupted run still has the quick cases.
-MODULES = ["bench_encode", "bench_search", "bench_query", "bench_eval", "bench_tsne", "bench_train_step"]
+MODULES = ["bench_encode", "bench_search", "bench_query", "bench_eval", "bench_tsne", "bench_train_step", "bench_memory", "bench_demo"]
 
 # Targets of cases in modules that do not set ``target``/``met`` themselves:
 # (module, variant prefix) -> (comparison, value, text).

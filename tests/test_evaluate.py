@@ -102,6 +102,35 @@ def test_explorer_queries(fast_run):
     assert len(df) == 600 and set(df["modality"]) == {"image", "text"}
 
 
+def test_examples_pick_each_kind_and_label_like_the_app(fast_run, tmp_path):
+    """Table-3 examples: picked queries are what their reason says; marks match Explorer's labels."""
+    from xmr_core.examples import examples_markdown, pick_queries
+    from xmr_core.explorer import Explorer
+
+    path, env = fast_run
+    ex = Explorer(path)
+    for direction in ("i2t", "t2i"):
+        picked = pick_queries(ex, direction, 6, k=5)
+        assert len(picked) == 6 and len({q for q, _ in picked}) == 6
+        related = set(ex.failed_but_related(direction, 5).tolist())
+        for q, why in picked:
+            hits = ex.image_to_text(q, 5) if direction == "i2t" else ex.text_to_image(q, 5)
+            labels = [h["label"] for h in hits]
+            if why == "annotated pair at rank 1":
+                assert labels[0] == "gt"
+            else:
+                assert "gt" not in labels and ((q in related) == why.startswith("top-k misses the annotated pair"))
+                assert ("related" in labels) == (q in related)
+    md = examples_markdown(ex, n=2)
+    assert md.count("**Query image**") == 2 and md.count("**Query caption**") == 2
+    q0, _ = pick_queries(ex, "i2t", 2)[0]
+    first = ex.image_to_text(q0, 5)[0]
+    assert f"| 1 | {first['text']} |" in md
+    r = _cli(env, "examples", "--run", str(path), "--n", "1", "--out", str(tmp_path / "ex.md"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / "ex.md").read_text().count("**Query") == 2
+
+
 def _cli(env, *args):
     return subprocess.run([sys.executable, "-m", "xmr_core", *args], capture_output=True, text=True, cwd=ROOT,
                           timeout=300, env={**os.environ, **env})

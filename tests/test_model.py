@@ -253,3 +253,28 @@ def test_embedder_without_text_encoder_errors():
     emb = Embedder.build(small_cfg(), device="cpu")
     with pytest.raises(ValueError, match="text_encoder"):
         emb.embed_texts(["a dog"])
+
+
+def test_channels_last_auto_follows_the_cpu(monkeypatch):
+    """auto NHWC: on CUDA, and on CPUs with native bf16 (where it measured faster); never otherwise.
+    Embedding results do not depend on the memory format."""
+    import xmr_core.model as m
+    from xmr_core.config import TrainConfig
+    from xmr_core.model import InceptionResNetV1
+    from xmr_core.train import _use_channels_last
+
+    cfg = ModelConfig(input_size=80, width=0.125)
+    net = InceptionResNetV1(cfg).eval()
+    x = torch.rand(2, 3, 80, 80)
+    outs = {}
+    for native in (False, True):
+        monkeypatch.setattr(m, "cpu_has_native_bf16", lambda native=native: native)
+        assert m.prefer_channels_last(torch.device("cpu")) is native
+        assert m.prefer_channels_last(torch.device("cuda")) is True
+        assert _use_channels_last(TrainConfig(channels_last="auto"), torch.device("cpu")) is native
+        assert _use_channels_last(TrainConfig(channels_last="off"), torch.device("cpu")) is False
+        e = m.Embedder(net, cfg=cfg, device="cpu")
+        assert e.channels_last is native
+        assert e.model.conv2d_1a.conv.weight.is_contiguous(memory_format=torch.channels_last) is native
+        outs[native] = e._run(x)
+    torch.testing.assert_close(outs[False], outs[True], rtol=1e-4, atol=1e-5)

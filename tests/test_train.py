@@ -238,3 +238,36 @@ def test_config2_batches_and_one_step(tiny_ds, tmp_path):
     run = load_run(tmp_path / "c2")
     assert run.embedder.text_crop == 88
     assert run.embedder.embed_texts(["a red circle"]).shape == (1, 128)
+
+
+def test_words_loss_kinds():
+    """softmax: CE against the normalised multi-hot; bce: the per-word logistic loss; both minimal at the target."""
+    import torch
+    import torch.nn.functional as F
+
+    from xmr_core.errors import XmrError
+    from xmr_core.train import words_loss
+
+    y = torch.tensor([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+    logits = torch.tensor([[2.0, 0.0, -1.0, 0.5], [0.0, 1.0, 0.0, 3.0]])
+    expect = -(0.5 * F.log_softmax(logits[0], 0)[:2].sum() + F.log_softmax(logits[1], 0)[3]) / 2
+    assert words_loss(logits, y, "softmax").item() == pytest.approx(expect.item(), rel=1e-6)
+    assert words_loss(logits, y, "bce").item() == pytest.approx(
+        F.binary_cross_entropy_with_logits(logits, y).item(), rel=1e-6)
+    good, bad = 10 * (2 * y - 1), -10 * (2 * y - 1)  # logits that agree / disagree with the words
+    for kind in ("softmax", "bce"):
+        assert words_loss(good, y, kind) < words_loss(logits, y, kind) < words_loss(bad, y, kind)
+    with pytest.raises(XmrError):
+        words_loss(logits, y, "mse")
+
+
+def test_softmax_weight_zero_drops_the_class_softmax(tiny_ds, tmp_path):
+    """softmax_weight=0 trains on center loss + the other terms: the logged loss excludes the CE."""
+    import csv
+
+    spec, images = tiny_ds
+    tr = replace(TR, epochs=1, val_every=0, softmax_weight=0.0, contrastive_weight=0.0)
+    train(tmp_path / "r", spec, images, ENC, MOD, tr, progress=False)
+    row = next(csv.DictReader(open(tmp_path / "r" / "train_log.csv")))
+    assert float(row["ce"]) > 1.0  # computed and logged ...
+    assert float(row["loss"]) == pytest.approx(tr.center_loss_factor * float(row["center"]), rel=1e-4)  # ... not trained on

@@ -136,6 +136,14 @@ def cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_examples(a: argparse.Namespace) -> int:
+    from .examples import write_examples
+
+    print(write_examples(a.run, dataset=a.dataset, split=a.split, images_dir=a.images_dir, n=a.n, k=a.k,
+                         out=a.out))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m xmr_core", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -187,6 +195,15 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "tsne":
             p.add_argument("--out", default=None, help="PNG path (default RUN/tsne/<dataset>-<split>.png)")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("examples", help="Table-3-style examples (GT / related / unrelated) as Markdown")
+    p.add_argument("--run", required=True, help="run bundle folder (checkpoints/NAME)")
+    _add_dataset_args(p)
+    p.add_argument("--split", default="test", help="split to use (default test)")
+    p.add_argument("--n", type=int, default=5, help="examples per direction (default 5)")
+    p.add_argument("--k", type=int, default=5, help="results per example (default 5)")
+    p.add_argument("--out", default=None, help="also write the Markdown to this file")
+    p.set_defaults(func=cmd_examples)
 
     p = sub.add_parser("export", help="export embeddings (parquet, TensorBoard projector)")
     p.add_argument("--run", required=True)

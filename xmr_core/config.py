@@ -45,6 +45,9 @@ class EncodingConfig:
     layout_size: int = 0       # words are laid out as if the canvas were this wide/high (0 = canvas);
                                # config-2 uses 227 so that every 227-px crop keeps every word
     vector_size: int = 36      # Word2Vec dimension; must equal 3 * block_w * block_h
+    colour_range: float = 0.0  # colour scaling per dimension: 0 = min-max over the vocabulary (paper);
+                               # k > 0 = mean +- k std, outliers clipped (ours: min-max leaves most
+                               # words greyish, their colours a few levels apart)
     # Word2Vec training (gensim); ours where the paper is silent.
     w2v_window: int = 5        # context window
     w2v_min_count: int = 1     # keep every word seen in training captions
@@ -134,6 +137,8 @@ class TrainConfig:
     warmup_steps: int = 0           # linear LR warm-up (ours; 0 = paper)
     lr_schedule: str = "constant"   # "constant" (paper) or "cosine" (ours)
     weight_decay: float = 0.0       # Adam weight decay (paper: none stated)
+    softmax_weight: float = 1.0       # weight of the softmax over training classes (paper: 1; 0 drops it,
+                                      # keeping center loss and any terms below)
     center_loss_factor: float = 0.01  # weight of center loss (facenet flag; ours by experiment)
     center_loss_alpha: float = 0.95   # centre update: c -= (1 - alpha) (c - x) (facenet)
     contrastive_weight: float = 0.0   # in-batch image<->caption InfoNCE term (ours; 0 = paper)
@@ -141,11 +146,13 @@ class TrainConfig:
     words_weight: float = 0.0         # caption-words head: both modalities predict the words of the class's
                                       # captions (multi-label BCE on the 128-d output; ours; 0 = paper)
     words_vocab: int = 2000           # size of that head's vocabulary (most frequent content words)
+    words_loss: str = "bce"           # that head's loss: "bce" (per word) or "softmax" (the words as one
+                                      # distribution; stronger per-word gradient with a large vocabulary)
     seed: int = 0                   # seeds python/numpy/torch and the batch sampler
     workers: int = 0                # DataLoader worker processes (0 = in the main process)
     threads: int = 0                # torch intra-op threads (0 = torch's default)
     amp: str = "auto"               # "auto" (bf16 on CPU where faster, fp16/bf16 on CUDA), "bf16", "off"
-    channels_last: str = "auto"     # NHWC memory format: "auto" (CUDA only: measured far slower on CPU here), "on", "off"
+    channels_last: str = "auto"     # NHWC memory format: "auto" (CUDA, or a CPU with native bf16: where it measured faster), "on", "off"
     compile: bool = False           # torch.compile the model (CUDA only by default)
     val_every: int = 1              # validate R@K every N epochs (0 = never)
     val_images: int = 200           # val images used for the periodic R@K (subsample for speed)

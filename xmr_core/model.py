@@ -48,6 +48,28 @@ from .config import ModelConfig
 MIN_INPUT_SIZE = 75  # smallest side the stride-2 stages accept (facenet / Inception)
 
 
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU computes bf16 natively (AVX512-BF16 or AMX), so bf16 autocast pays."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return any(f in flags for f in ("avx512_bf16", "amx_bf16"))
+
+
+def prefer_channels_last(device: torch.device) -> bool:
+    """Whether NHWC (channels_last) is the faster memory format on ``device``.
+
+    CUDA: yes (cuDNN). CPU: only where bf16 is native. Measured, one training step of the
+    half-width net at 96 px, batch 96, one thread: on a 2-core AMD EPYC with AVX512-BF16,
+    NHWC was 1.3x faster in fp32 and 1.2x in bf16; on a 2-core AVX2 machine without it,
+    NHWC was ~25x *slower* (oneDNN reorders around every small conv).
+    """
+    device = torch.device(device)
+    return device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
+
+
 def _ch(n: int, width: float) -> int:
     """Channel count ``n`` scaled by the width multiplier (exactly ``n`` at width 1.0)."""
     return max(1, int(round(n * width)))
@@ -410,11 +432,10 @@ class Embedder:
                  amp: bool = False, channels_last: bool | None = None, text_crop: int = 0):
         self.cfg = cfg if cfg is not None else getattr(model, "cfg", ModelConfig())
         self.device = resolve_device(device)
-        # None = auto: channels_last on CUDA only; on the 2-core AVX2 CPU here it measured
-        # ~25x slower than NCHW for the narrow demo network (see train._use_channels_last).
-        self.channels_last = (self.device.type == "cuda") if channels_last is None else channels_last
+        # None = auto (``prefer_channels_last``): NHWC where it measured faster.
+        self.channels_last = prefer_channels_last(self.device) if channels_last is None else channels_last
         self.model = model.to(self.device)
-        if channels_last:
+        if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.text_encoder = text_encoder
         self.amp = amp

@@ -1,7 +1,7 @@
 """Train one InceptionResNet-V1 on images and encoded captions (softmax + center loss).
 
     python -m xmr_core train --dataset ../data/dataset_flickr30k.json --images-dir ../data/flickr30k-images \
-        --name f30k --preset paper-standard --epochs 30
+        --name f30k --recipe paper --epochs 30
     python -m xmr_core train --dataset demo --name mydemo --recipe demo
     torchrun --nproc_per_node=2 -m xmr_core train --dataset demo --name ddp-demo     # DDP (gloo on CPU)
     python -m xmr_core train --name f30k --resume                                       # continue exactly
@@ -38,11 +38,11 @@ from .data import Dataset, load_dataset
 from .data.images import read_image
 from .errors import XmrError
 from .losses import CenterLoss, info_nce
-from .model import Embedder, InceptionResNetV1, preprocess_images
+from .model import Embedder, InceptionResNetV1, cpu_has_native_bf16, prefer_channels_last, preprocess_images
 from .text.encoder import TextEncoder
 
 # ----------------------------------------------------------------------------- recipes
-# A recipe = the three configs. `paper-standard` / `paper-config2` are the paper's
+# A recipe = the three configs. `paper` (alias `paper-standard`) / `paper-config2` are the paper's
 # (SPEC §3-4); `demo` is ours, measured to learn the synthetic demo on 2 CPU cores;
 # `default` is our best measured recipe for real data (docs/RESULTS.md).
 
@@ -82,7 +82,7 @@ def recipe(name: str) -> tuple[EncodingConfig, ModelConfig, TrainConfig]:
     raise XmrError(f"unknown recipe {name!r}; choose from {RECIPES}")
 
 
-RECIPES = ["default", "paper-standard", "paper-config2", "demo"]
+RECIPES = ["default", "paper", "paper-standard", "paper-config2", "demo"]  # paper-standard = paper
 
 
 # ----------------------------------------------------------------------------- data
@@ -193,6 +193,21 @@ class TrainModule(nn.Module):
         return emb, self.classifier(emb), (self.words(emb) if self.words is not None else None)
 
 
+def words_loss(logits: torch.Tensor, multi_hot: torch.Tensor, kind: str = "bce") -> torch.Tensor:
+    """Loss of the caption-words head. ``bce``: independent per-word logistic losses.
+    ``softmax``: cross-entropy against the class's words as one distribution (the
+    multi-hot row normalised), as in weakly supervised word prediction (Joulin et al.
+    2016); each present word then gets a gradient of the order 1/#words instead of
+    being averaged over the whole vocabulary, which on Flickr8k left BCE stuck at the
+    words' base rates (docs/RESULTS.md)."""
+    if kind == "bce":
+        return F.binary_cross_entropy_with_logits(logits, multi_hot)
+    if kind == "softmax":
+        target = multi_hot / multi_hot.sum(1, keepdim=True).clamp_min(1.0)
+        return -(target * F.log_softmax(logits, dim=1)).sum(1).mean()
+    raise XmrError(f"unknown words_loss {kind!r}; choose bce or softmax")
+
+
 def word_targets(ds: Dataset, n_words: int) -> tuple[list[str], torch.Tensor]:
     """Content-word vocabulary and a (classes, words) multi-hot of each class's caption words.
 
@@ -238,25 +253,15 @@ def _amp_dtype(tcfg: TrainConfig, device: torch.device) -> torch.dtype | None:
     # only where the CPU has native bf16 support.
     if tcfg.amp == "bf16":
         return torch.bfloat16
-    return torch.bfloat16 if _cpu_has_bf16() else None
+    return torch.bfloat16 if cpu_has_native_bf16() else None
 
 
 def _use_channels_last(tcfg: TrainConfig, device: torch.device) -> bool:
-    # NHWC helps cuDNN; on the 2-core AVX2 CPU here it measured ~25x slower than NCHW
-    # in fp32 for the narrow demo network (oneDNN reorders around every small conv).
     if tcfg.channels_last in ("on", "1", "true", True):
         return True
     if tcfg.channels_last in ("off", "0", "false", False):
         return False
-    return device.type == "cuda"
-
-
-def _cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(f in flags for f in ("avx512_bf16", "amx_bf16"))
+    return prefer_channels_last(device)   # "auto": where NHWC measured faster (model.py)
 
 
 def _lr_factor(tcfg: TrainConfig, step: int, total: int) -> float:
@@ -515,7 +520,7 @@ def train(run_dir: str | Path, dataset: str, images_dir: str | None = None,
                 with torch.no_grad():
                     centers.train()
                     centers(_gather(emb.detach()), _gather(y))
-                loss = ce + t.center_loss_factor * closs
+                loss = t.softmax_weight * ce + t.center_loss_factor * closs
                 nce = torch.zeros((), device=device)
                 if t.contrastive_weight:
                     ni = imgs.shape[0]
@@ -523,7 +528,7 @@ def train(run_dir: str | Path, dataset: str, images_dir: str | None = None,
                     nce = info_nce(e[:ni], e[ni:], y[:ni], y[ni:], t.temperature)
                     loss = loss + t.contrastive_weight * nce
                 if wlogits is not None:
-                    wl = F.binary_cross_entropy_with_logits(wlogits.float(), words_y[y])
+                    wl = words_loss(wlogits.float(), words_y[y], t.words_loss)
                     loss = loss + t.words_weight * wl
                 if not torch.isfinite(loss):
                     if bar:
@@ -613,8 +618,8 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", default=None, help="run name: writes checkpoints/NAME (default: the recipe name)")
     p.add_argument("--out", default=None, help="run folder (overrides --name)")
     p.add_argument("--recipe", choices=RECIPES, default="default",
-                   help="starting configs: default = our best measured recipe, paper-standard / paper-config2 "
-                        "= the paper's, demo = the synthetic demo")
+                   help="starting configs: default = our best measured recipe (docs/RESULTS.md), paper (= "
+                        "paper-standard) / paper-config2 = the paper's exact recipes, demo = the synthetic demo")
     p.add_argument("--resume", action="store_true", help="continue the run in --out/--name exactly")
     p.add_argument("--train-split", default="train", help="split(s) to train on, e.g. train+restval")
     p.add_argument("--val-split", default="val", help="split for periodic validation R@K")
@@ -626,6 +631,8 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("text encoding")
     g.add_argument("--canvas", type=int, help="encoded-text canvas side in px (paper 256)")
     g.add_argument("--superpixel", type=int, help="superpixel side in px (4)")
+    g.add_argument("--colour-range", type=float,
+                   help="colour scaling: 0 = per-dimension min-max (paper), k = mean +- k std (ours)")
     g = p.add_argument_group("training")
     helps = {
         "epochs": "passes over the training classes", "batch_size": "samples a batch (paper 45)",
@@ -635,10 +642,11 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
         "lr_schedule": "constant | cosine", "weight_decay": "Adam weight decay",
         "center_loss_factor": "weight of center loss", "center_loss_alpha": "centre update alpha (facenet 0.95)",
         "contrastive_weight": "in-batch image<->caption InfoNCE weight (0 = paper)",
-        "words_weight": "caption-words head weight (0 = paper)", "words_vocab": "caption-words head vocabulary",
+        "words_weight": "caption-words head weight (0 = paper)", "words_loss": "bce | softmax", "words_vocab": "caption-words head vocabulary",
         "temperature": "InfoNCE temperature", "seed": "random seed", "workers": "DataLoader workers",
         "threads": "torch threads (0 = default)", "amp": "auto | bf16 | off", "channels_last": "auto | on | off",
         "compile": "torch.compile (1/0)", "val_every": "validate every N epochs (0 = never)",
+        "softmax_weight": "weight of the softmax over training classes (paper 1; 0 = off)",
         "val_images": "val images for the periodic R@K", "max_steps": "stop after N steps (0 = no limit)",
         "device": "auto | cpu | cuda", "crop": "random crop side (config-2: 227)",
     }
@@ -659,8 +667,8 @@ def main_from_args(a: argparse.Namespace) -> int:
     mod = replace(mod, **{k: v for k, v in over.items() if v is not None})
     if a.standardize is not None:
         mod = replace(mod, standardize=bool(a.standardize))
-    if a.canvas is not None or a.superpixel is not None:
-        enc = replace(enc, **{k: v for k, v in (("canvas", a.canvas), ("superpixel", a.superpixel)) if v is not None})
+    enc = replace(enc, **{k: v for k, v in (("canvas", a.canvas), ("superpixel", a.superpixel),
+                                            ("colour_range", a.colour_range)) if v is not None})
     from .run import checkpoints_dir
 
     out = Path(a.out) if a.out else checkpoints_dir() / (a.name or a.recipe)

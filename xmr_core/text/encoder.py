@@ -64,9 +64,17 @@ class TextEncoder:
         self.kv = kv
         self.cfg = cfg
         vecs = np.asarray(kv.vectors, dtype=np.float32)
-        # Per-dimension min-max over the vocabulary, fitted once (SPEC §1).
-        self.lo = np.asarray(lo if lo is not None else vecs.min(0), dtype=np.float32)
-        self.hi = np.asarray(hi if hi is not None else vecs.max(0), dtype=np.float32)
+        # Per-dimension scaling fitted once on the vocabulary: min-max (SPEC §1), or
+        # mean +- k std (cfg.colour_range), which spreads the common words over the range.
+        if lo is None or hi is None:
+            k = float(getattr(cfg, "colour_range", 0.0) or 0.0)
+            if k > 0:
+                mu, sd = vecs.mean(0), vecs.std(0)
+                lo, hi = mu - k * sd, mu + k * sd
+            else:
+                lo, hi = vecs.min(0), vecs.max(0)
+        self.lo = np.asarray(lo, dtype=np.float32)
+        self.hi = np.asarray(hi, dtype=np.float32)
         if self.lo.shape != (dim,) or self.hi.shape != (dim,):
             raise XmrError(f"colour scaling has shape {self.lo.shape}, vectors have {dim} dimensions")
         self.word_index = {w: i for i, w in enumerate(kv.index_to_key)}
