@@ -25,6 +25,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the library does (xmr_core/__init__.py)
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 if str(REPO) not in sys.path:
@@ -42,25 +44,11 @@ EXTRA_TARGETS: dict[tuple[str, str], tuple[str, float, str]] = {
 
 # ----------------------------------------------------------------------------- quick overrides
 def _train_step_quick() -> list[dict[str, Any]]:
-    """bench_train_step in quick mode is minutes on 2 cores (2 sizes x 2 variants x 3 full-width
-    steps, bf16 emulated on AVX2 CPUs); here: ours-fp32 only, 128 px, 1 warm-up + 1 timed step."""
-    import torch
-
+    """bench_train_step's quick mode at 128 px only (every variant, 1 warm-up + 2 timed steps):
+    the 160 px round roughly doubles the module's time."""
     from benchmarks import bench_train_step as m
-    from xmr_core.config import ModelConfig
-    from xmr_core.model import InceptionResNetV1
 
-    size = 128
-    torch.manual_seed(0)
-    v = m._Variant("ours-fp32", InceptionResNetV1(ModelConfig()), 128, False, False, False)
-    g = torch.Generator().manual_seed(size)
-    x = torch.randn(m.BATCH, 3, size, size, generator=g)
-    y = torch.randint(0, m.NUM_CLASSES, (m.BATCH,), generator=g)
-    v.step(x, y)  # warm-up
-    sps = [m.BATCH / v.step(x, y)]
-    return [{"case": f"train_step_b{m.BATCH}_{size}px", "variant": v.name, "size": size,
-             "samples_per_s_median": sps[0], "min": sps[0], "max": sps[0], "reference": False,
-             "repeats": 1, "note": "quick override: ours-fp32 only, 128 px, 1 warm-up + 1 timed step"}]
+    return m.cases(quick=True, sizes=(128,))
 
 
 QUICK_OVERRIDES: dict[str, Callable[[], list[dict[str, Any]]]] = {
@@ -103,6 +91,7 @@ def machine(note: str | None = None) -> dict[str, Any]:
         "numpy": numpy.__version__,
         "loadavg_at_start": load,
         "nice": os.nice(0) if hasattr(os, "nice") else None,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "note": note,
     }
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before any test module imports torch (xmr_core/__init__.py)
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("XMR_SHARED_DATA", ROOT.parent / "shared" / "data"))
 

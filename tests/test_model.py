@@ -278,3 +278,18 @@ def test_channels_last_auto_follows_the_cpu(monkeypatch):
         assert e.model.conv2d_1a.conv.weight.is_contiguous(memory_format=torch.channels_last) is native
         outs[native] = e._run(x)
     torch.testing.assert_close(outs[False], outs[True], rtol=1e-4, atol=1e-5)
+
+
+def test_import_sets_passive_openmp_wait_unless_the_user_chose():
+    """`import xmr_core` sets OMP_WAIT_POLICY=PASSIVE (spinning threads collapsed under load), not over a user's value."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import os, xmr_core; print(os.environ.get('OMP_WAIT_POLICY'))"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "PASSIVE"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**env, "OMP_WAIT_POLICY": "ACTIVE"}, check=True)
+    assert out.stdout.strip() == "ACTIVE"
