@@ -126,8 +126,10 @@ def _synthetic_gallery(ex: Any, n_images: int = 1000, seed: int = 0) -> None:
     ex.image_index.add(ex.emb.images)
     ex.caption_index = ExactIndex(ex.emb.captions.shape[1])
     ex.caption_index.add(ex.emb.captions)
-    if hasattr(ex, "_profiles"):
-        del ex._profiles
+    from xmr_core.retrieval.semantic import caption_relevance
+
+    # the relevance model (whose image profiles a text query scores) must cover the grown gallery
+    ex.relevance = caption_relevance(ex.caption_sem, ex.emb.caption_image, n_images, kind=ex.relevance_kind)
 
 
 def _latencies(ex: Any, sentences: list[str], images: list[bytes], n: int) -> dict[str, list[float]]:

@@ -18,20 +18,21 @@ embedding_size=512))`` with ``strict=True`` and gives the same outputs
 ``forward`` returns the pre-normalisation embedding (what the softmax classifier and
 center loss see); ``embed`` L2-normalises it (what retrieval uses).
 
-Speed on CPU (``benchmarks/bench_train_step.py --quick``, batch 45, full width, a
-2-core AVX2 x86 machine (no AVX512-BF16 / AMX) shared with other jobs, so the fp32
-spread is wide; samples/s of one training step, median [min, max]):
+Speed on CPU, one training step (samples/s; ``benchmarks/bench_train_step.py`` and
+BENCHMARKS.md for the side-by-side runs):
 
-    size   ours fp32          ours channels_last+bf16   facenet-pytorch fp32
-    128    8.3 [1.3, 15.4]    0.6 [0.6, 0.7]            9.1 [1.6, 16.6]
-    160    1.3 [1.3, 1.4]     0.3 [0.3, 0.3]            1.5 [1.4, 1.7]
+  * a 2-core AMD EPYC **with** AVX512-BF16 (this project's machine in later sessions), one
+    torch thread: full width, 128 px, batch 45: fp32 channels_last 14.8, bf16 autocast +
+    channels_last 27.5; half width, 96 px, batch 96: fp32 NCHW 89, fp32 channels_last 114,
+    bf16 NCHW 161, bf16 channels_last 188;
+  * a 2-core x86 machine **without** native bf16 (AVX2 only), full width, batch 45, 128 px:
+    fp32 8.3, bf16 + channels_last 0.6 (emulated bf16); facenet-pytorch fp32 9.1.
 
-Recommendation: on CPUs WITHOUT native bf16 (no ``avx512_bf16`` / ``amx_bf16`` flag in
-/proc/cpuinfo; ``torch.backends.cpu.get_cpu_capability()`` says "AVX2" here) train in
-fp32: bf16 autocast is emulated and 5-10x SLOWER. Use bf16 autocast + channels_last
-only on CPUs with those flags or on CUDA (SPEC §8's prototypes measured ~2x there). Our fp32
-network runs at facenet-pytorch's speed (same modules). ``Embedder`` is fp32 by
-default (``amp=False``), which also keeps stored embeddings free of bf16 rounding.
+Hence ``train --amp auto --channels-last auto``: bf16 autocast + channels_last on CUDA and on
+CPUs with native bf16 (``avx512_bf16`` / ``amx_bf16`` in /proc/cpuinfo), fp32 NCHW elsewhere.
+Our fp32 network runs at facenet-pytorch's speed (same modules). ``Embedder`` is fp32 by
+default (``amp=False``), which keeps stored embeddings free of bf16 rounding; it uses
+channels_last where ``prefer_channels_last`` says so.
 """
 from __future__ import annotations
 
