@@ -66,23 +66,19 @@ def examples_markdown(ex: Explorer, n: int = 5, k: int = 5, seed: int = 0) -> st
     """Markdown with ``n`` image->text and ``n`` text->image examples (see the module docstring)."""
     out = [f"Relevance: {ex.relevance_kind}, related if >= {ex.threshold:g} (the app's setting); "
            f"{ex.n_images} images / {ex.n_captions} captions of split `{ex.split}`.", ""]
-    out += ["### Image → text", ""]
-    for q, why in pick_queries(ex, "i2t", n, k, seed):
-        out.append(f"**Query image** {_image_label(ex, q)} — *{why}*")
-        out.append("")
-        out += ["| rank | retrieved caption | mark | relevance |", "|---|---|---|---|"]
-        for h in ex.image_to_text(q, k):
-            out.append(f"| {h['rank']} | {h['text']} | {MARK[h['label']]} | {h['relevance']:.2f} |")
-        out.append("")
-    out += ["### Text → image", ""]
-    for q, why in pick_queries(ex, "t2i", n, k, seed):
-        out.append(f"**Query caption** \"{ex.caption_text(q)}\" — *{why}*")
-        out.append("")
-        out += ["| rank | retrieved image (its first caption) | mark | relevance |", "|---|---|---|---|"]
-        for h in ex.text_to_image(q, k):
-            out.append(f"| {h['rank']} | {_image_label(ex, h['image_row'])} | {MARK[h['label']]} | "
-                       f"{h['relevance']:.2f} |")
-        out.append("")
+    # per direction: heading, query label, result column, search, result label
+    directions = [
+        ("i2t", "Image → text", lambda q: f"**Query image** {_image_label(ex, q)}", "retrieved caption",
+         ex.image_to_text, lambda h: h["text"]),
+        ("t2i", "Text → image", lambda q: f"**Query caption** \"{ex.caption_text(q)}\"",
+         "retrieved image (its first caption)", ex.text_to_image, lambda h: _image_label(ex, h["image_row"])),
+    ]
+    for direction, heading, query, column, search, item in directions:
+        out += [f"### {heading}", ""]
+        for q, why in pick_queries(ex, direction, n, k, seed):
+            out += [f"{query(q)} — *{why}*", "", f"| rank | {column} | mark | relevance |", "|---|---|---|---|"]
+            out += [f"| {h['rank']} | {item(h)} | {MARK[h['label']]} | {h['relevance']:.2f} |" for h in search(q, k)]
+            out.append("")
     return "\n".join(out)
 
 
