@@ -9,13 +9,10 @@ app offers to build the demo run. Pages only lay out what ``xmr_core`` returns.
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: see xmr_core/__init__.py
-
-import streamlit as st  # noqa: E402
+import streamlit as st
 
 _ROOT = str(Path(__file__).resolve().parent)
 if _ROOT not in sys.path:  # `pages._shared` and `xmr_core` import from the repo root

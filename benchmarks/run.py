@@ -25,12 +25,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the library does (xmr_core/__init__.py)
-
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+import xmr_core  # noqa: F401,E402 - before any benchmark imports torch: sets the OMP_WAIT_POLICY default
 
 # Cheapest first, so an interrupted run still has the quick cases.
 MODULES = ["bench_encode", "bench_search", "bench_query", "bench_eval", "bench_tsne", "bench_train_step", "bench_memory", "bench_demo"]

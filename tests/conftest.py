@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before any test module imports torch (xmr_core/__init__.py)
+import xmr_core  # noqa: F401,E402 - first, so its OMP_WAIT_POLICY default holds before any test imports torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("XMR_SHARED_DATA", ROOT.parent / "shared" / "data"))

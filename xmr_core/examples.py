@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .explorer import Explorer
+from .retrieval.semantic import failed_but_related
 
 MARK = {"gt": "**GT**", "related": "related", "unrelated": "unrelated"}
 
@@ -40,7 +41,8 @@ def pick_queries(ex: Explorer, direction: str, n: int, k: int = 5, seed: int = 0
         raise ValueError("direction must be 'i2t' or 't2i'")
     _, ids = index.search(queries, k)
     gt = gallery_owner[ids] == own[:, None]
-    related = set(ex.failed_but_related(direction, k).tolist())
+    related = set(failed_but_related(direction, np.arange(len(queries)), ids, ex.relevance, k,
+                                     ex.threshold).tolist())
     pools = {
         "top-k misses the annotated pair but holds related items": [q for q in range(len(queries)) if q in related],
         "annotated pair at rank 1": np.flatnonzero(gt[:, 0]).tolist(),

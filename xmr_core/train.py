@@ -81,8 +81,7 @@ def recipe(name: str) -> tuple[EncodingConfig, ModelConfig, TrainConfig]:
         # softmax over the class's words; contrast-stretched word colours; no softmax over the
         # 6,000 training images (it memorises one image a class and slowed learning, run F vs G);
         # center loss and the in-batch InfoNCE term kept.
-        return (EncodingConfig(canvas=96, superpixel=4, block_w=4, block_h=3, vector_size=36, gap=3, margin=3,
-                               w2v_epochs=30, colour_range=2.0),
+        return (replace(recipe("demo")[0], colour_range=2.0),   # the demo's 96 px canvas, contrast-stretched
                 ModelConfig(input_size=80, width=0.25, standardize=True, dropout_keep=1.0),
                 TrainConfig(preset="standard", epochs=20, batch_size=96, captions_per_class=3,
                             images_per_class=1, lr=2e-3, warmup_steps=100, lr_schedule="cosine",

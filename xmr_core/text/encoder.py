@@ -67,7 +67,7 @@ class TextEncoder:
         # Per-dimension scaling fitted once on the vocabulary: min-max (SPEC §1), or
         # mean +- k std (cfg.colour_range), which spreads the common words over the range.
         if lo is None or hi is None:
-            k = float(getattr(cfg, "colour_range", 0.0) or 0.0)
+            k = cfg.colour_range
             if k > 0:
                 mu, sd = vecs.mean(0), vecs.std(0)
                 lo, hi = mu - k * sd, mu + k * sd
