@@ -7,11 +7,12 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from pages._shared import explorer, show_error
-from xmr_core.app_support import gap_rows, recall_rows, semantic_rows, train_curve
+from xmr_core.app_support import gap_rows, network_summary, recall_rows, semantic_rows, train_curve
 
 ex = explorer()
 run = ex.run
 st.title(f"Run `{run.name}`")
+st.caption(f"Network: {network_summary(run.config)}")
 m = ex.metrics()
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("split", f"{ex.emb.dataset}/{ex.split}")

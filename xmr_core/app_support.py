@@ -117,6 +117,24 @@ def compare_rows(metrics: dict[str, dict[str, Any] | None]) -> list[dict[str, An
     return rows
 
 
+def network_summary(config: dict[str, Any]) -> str:
+    """One line on a run's network: backbone, where its starting weights came from, what was frozen."""
+    m = config.get("model", {})
+    if m.get("backbone", "inception_resnet_v1") == "inception_resnet_v1":
+        return (f"InceptionResNet-V1 (the paper's network), width {m.get('width', 1.0)}, "
+                f"{m.get('input_size', '?')} px, trained from scratch")
+    line = f"EfficientNet-Lite0 trunk, {m.get('input_size', '?')} px, "
+    w = config.get("backbone_weights")
+    if m.get("pretrained") and w:
+        line += f"ImageNet weights from `{w.get('package', '?')}` (sha256 {str(w.get('sha256', '?'))[:12]}…)"
+    elif m.get("pretrained"):
+        line += "ImageNet weights (provenance not recorded)"
+    else:
+        line += "trained from scratch"
+    n = int(m.get("freeze_blocks", 0) or 0)
+    return line + (f"; stem and first {n} of 16 blocks frozen" if n else "; every block trained")
+
+
 def gap_rows(gap: dict[str, Any]) -> list[dict[str, Any]]:
     """The modality-gap statistics as (statistic, value) rows."""
     return [{"statistic": k, "value": (round(float(v), 4) if isinstance(v, (float, np.floating)) else v)}

@@ -144,6 +144,22 @@ def cmd_examples(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reference(a: argparse.Namespace) -> int:
+    from .reference import CCAConfig, run_reference
+
+    cfg = CCAConfig(image_size=a.image_size, dim=a.dim, ridge=a.ridge, power=a.power)
+    m = run_reference(a.dataset, a.images_dir, split=a.split, train_split=a.train_split, cfg=cfg,
+                      skip_missing=a.skip_missing, progress=not a.json)
+    if a.json:
+        print(json.dumps(m))
+        return 0
+    r = lambda d: " / ".join(f"{d[f'R@{k}']:.1f}" for k in (1, 5, 10))  # noqa: E731
+    print(f"CCA reference on {a.split} ({m['n_images']} images, {m['n_captions']} captions), "
+          f"{m['seconds']:.0f} s: R@1/5/10 image->text {r(m['i2t'])}, text->image {r(m['t2i'])}, "
+          f"rsum {m['rsum']:.1f}; median rank {m['i2t']['medr']:.0f} / {m['t2i']['medr']:.0f}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m xmr_core", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -195,6 +211,17 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "tsne":
             p.add_argument("--out", default=None, help="PNG path (default RUN/tsne/<dataset>-<split>.png)")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("reference", help="the classical reference: CCA of frozen ImageNet features x mean Word2Vec")
+    _add_dataset_args(p, required=True)
+    p.add_argument("--split", default="val", help="split to evaluate on")
+    p.add_argument("--train-split", default="train", help="split(s) to fit Word2Vec and CCA on")
+    p.add_argument("--image-size", type=int, default=160, help="photos' side in px for the frozen trunk")
+    p.add_argument("--dim", type=int, default=128, help="shared-space dimension")
+    p.add_argument("--ridge", type=float, default=1e-3, help="ridge on each covariance (relative)")
+    p.add_argument("--power", type=float, default=4.0, help="weight directions by correlation ** power")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.set_defaults(func=cmd_reference)
 
     p = sub.add_parser("examples", help="Table-3-style examples (GT / related / unrelated) as Markdown")
     p.add_argument("--run", required=True, help="run bundle folder (checkpoints/NAME)")

