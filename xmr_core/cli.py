@@ -218,8 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-split", default="train", help="split(s) to fit Word2Vec and CCA on")
     p.add_argument("--image-size", type=int, default=160, help="photos' side in px for the frozen trunk")
     p.add_argument("--dim", type=int, default=128, help="shared-space dimension")
-    p.add_argument("--ridge", type=float, default=1e-3, help="ridge on each covariance (relative)")
-    p.add_argument("--power", type=float, default=4.0, help="weight directions by correlation ** power")
+    p.add_argument("--ridge", type=float, default=0.1, help="ridge on each covariance (relative)")
+    p.add_argument("--power", type=float, default=1.0, help="weight directions by correlation ** power")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=cmd_reference)
 

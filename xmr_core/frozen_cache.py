@@ -30,12 +30,13 @@ def _frozen_outputs(net: Any, batches: int, get: Callable[[int, int], torch.Tens
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=total, desc=desc, unit="img", leave=False, mininterval=2.0)
+    device = next(net.parameters()).device
     for a in range(0, total, batches):
         b = min(total, a + batches)
-        x = get(a, b)
+        x = get(a, b).to(device)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        h = net.frozen_features(x).to(torch.bfloat16).contiguous()
+        h = net.frozen_features(x).to("cpu", torch.bfloat16).contiguous()  # the cache lives in host memory
         if out is None:
             out = torch.empty((total, *h.shape[1:]), dtype=torch.bfloat16)
         out[a:b] = h

@@ -37,8 +37,8 @@ class CCAConfig:
     w2v_dim: int = 300          # Word2Vec dimension of the caption side
     w2v_epochs: int = 10        # Word2Vec passes over the training captions
     dim: int = 128              # shared-space dimension (the one network's is 128 too)
-    ridge: float = 1e-3         # ridge added to each covariance, relative to its mean variance
-    power: float = 4.0          # canonical directions weighted by correlation ** power
+    ridge: float = 0.1          # ridge added to each covariance, relative to its mean variance (tuned on val)
+    power: float = 1.0          # canonical directions weighted by correlation ** power (tuned on val; Gong et al. use 4)
     seed: int = 0               # Word2Vec seed (one worker: deterministic)
 
 

@@ -102,7 +102,7 @@ def recipe(name: str) -> tuple[EncodingConfig, ModelConfig, TrainConfig]:
                             optimizer="adamw", weight_decay=1e-4, trunk_lr_mult=0.3, cache_frozen=True,
                             softmax_weight=0.0, center_loss_factor=0.01, contrastive_weight=1.0,
                             temperature=0.07, words_weight=1.0, words_loss="softmax", val_every=4,
-                            val_images=1000, amp="off", channels_last="on"))
+                            val_images=1000))
     raise XmrError(f"unknown recipe {name!r}; choose from {RECIPES}")
 
 
@@ -272,17 +272,19 @@ def _world() -> tuple[int, int]:
     return 0, 1
 
 
-def _amp_dtype(tcfg: TrainConfig, device: torch.device) -> torch.dtype | None:
+def _amp_dtype(tcfg: TrainConfig, device: torch.device, backbone: str = "inception_resnet_v1") -> torch.dtype | None:
     if tcfg.amp == "off":
         return None
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     # CPU: bf16 autocast is emulated without AVX512-BF16/AMX and measured 5-10x *slower*
     # than fp32 on the 2-core AVX2 machine here (model.py docstring), so "auto" uses it
-    # only where the CPU has native bf16 support.
+    # only where the CPU has native bf16 support, and only for InceptionResNet-V1: for
+    # EfficientNet-Lite0 (depthwise convolutions) fp32 channels_last measured fastest even
+    # there (72 against 52 samples/s at 96 px, BENCHMARKS.md).
     if tcfg.amp == "bf16":
         return torch.bfloat16
-    return torch.bfloat16 if cpu_has_native_bf16() else None
+    return torch.bfloat16 if cpu_has_native_bf16() and backbone == "inception_resnet_v1" else None
 
 
 def _use_channels_last(tcfg: TrainConfig, device: torch.device) -> bool:
@@ -517,7 +519,7 @@ def train(run_dir: str | Path, dataset: str, images_dir: str | None = None,
         net = nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
     if t.compile and device.type == "cuda":
         net = torch.compile(net)  # type: ignore[assignment]
-    amp_dtype = _amp_dtype(t, device)
+    amp_dtype = _amp_dtype(t, device, model_cfg.backbone)
     if t.cache_frozen:
         from .frozen_cache import CachedClassSamples
 
