@@ -52,6 +52,12 @@ def import_graph() -> dict[str, set[str]]:
                     t = t.rpartition(".")[0]
                 if t and t != name:
                     graph[name].add(t)
+                # importing a.b.c runs a/__init__ and a/b/__init__ first; the importer's own
+                # packages are already being imported, so only the others count
+                pkg = t.rpartition(".")[0]
+                while pkg and not (name == pkg or name.startswith(pkg + ".")):
+                    graph[name].add(pkg)
+                    pkg = pkg.rpartition(".")[0]
     return graph
 
 

@@ -20,7 +20,7 @@ import torch
 from .config import ModelConfig, TrainConfig
 from .data import Dataset
 from .data.images import read_image
-from .model import preprocess_images
+from .embedder import preprocess_images
 
 
 def _frozen_outputs(net: Any, batches: int, get: Callable[[int, int], torch.Tensor], total: int,
