@@ -176,7 +176,7 @@ class Embedder:
 
     ``text_crop`` (0 = none) crops encoded captions to ``text_crop`` x ``text_crop`` from
     the top-left corner before resizing (the caption sits top-left; config-2 trains on
-    227 px crops of the 256 px canvas, SPEC §1).
+    227 px crops of the 256 px canvas, docs/METHOD.md §1).
 
     ``progress``: ``True`` for a tqdm bar, or a callable ``progress(done, total)``.
     """
