@@ -71,6 +71,7 @@ RECIPES: dict[str, Recipe] = {
         about="ours: an ImageNet-pretrained EfficientNet-Lite0 trunk, first 6 blocks frozen and cached"),
     "paper": _PAPER,
     "paper-standard": _PAPER,
+    "standard": _PAPER,
     # image + its flipped copy + 10 encoded texts (each caption at two random 227 px crops). Words
     # are laid out inside the top-left 227 px and text crops move by at most the margin, so no crop
     # ever cuts a word (docs/METHOD.md §1, §4).
@@ -89,13 +90,12 @@ RECIPES: dict[str, Recipe] = {
                     temperature=0.1, words_weight=5.0, val_images=200, threads=1),
         about="ours for the synthetic demo, learns on 2 CPU cores (DEMO.md)"),
 }
-# Older spellings still accepted by code (configs of earlier runs name them); not offered as choices.
-_LEGACY = {"standard": "paper", "config-2": "paper-config2"}
+RECIPES["config-2"] = RECIPES["paper-config2"]  # the paper's own name for it
 
 
 def recipe(name: str) -> Recipe:
     """A copy of the named recipe's configs (callers may change it freely)."""
-    r = RECIPES.get(_LEGACY.get(name, name))
+    r = RECIPES.get(name)
     if r is None:
         raise XmrError(f"unknown recipe {name!r}; choose from {sorted(RECIPES)}")
     return copy.deepcopy(r)
