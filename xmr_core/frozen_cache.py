@@ -50,7 +50,7 @@ def _frozen_outputs(net: Any, batches: int, get: Callable[[int, int], torch.Tens
 class CachedClassSamples(torch.utils.data.Dataset):
     """Item ``(epoch, class)`` -> that class's cached photo features and caption features.
 
-    Same contract as ``train.ClassSamples`` (the loop cannot tell them apart), but its
+    Same contract as ``train.samples.ClassSamples`` (the loop cannot tell them apart), but its
     tensors are the frozen part's outputs, to be fed to ``net.forward_from_frozen``.
     """
 
