@@ -27,9 +27,6 @@ class Recipe:
     def __iter__(self) -> Iterator:  # enc, mod, tr = recipe("demo")
         return iter((self.encoding, self.model, self.train))
 
-    def __getitem__(self, i: int):
-        return (self.encoding, self.model, self.train)[i]
-
 
 # The demo's encoding: 96 px canvas, text at 4-px superpixels (24 words fit). `default` reuses it.
 _DEMO_ENCODING = dict(canvas=96, superpixel=4, block_w=4, block_h=3, vector_size=36, gap=3, margin=3, w2v_epochs=30)
