@@ -51,7 +51,7 @@ def demo_captions(n_images: int = 1200, seed: int = 0) -> list[str]:
 
 
 class PillowReference:
-    """Per-pixel Pillow painter: the naive implementation of SPEC §1, for speed and equality."""
+    """Per-pixel Pillow painter: the naive implementation of docs/METHOD.md §1, for speed and equality."""
 
     def __init__(self, kv, cfg: EncodingConfig):
         self.kv, self.cfg = kv, cfg

@@ -36,11 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._script import script_rows  # noqa: E402
 from xmr_core.config import EncodingConfig, ModelConfig  # noqa: E402
 from xmr_core.data.images import read_image  # noqa: E402
-from xmr_core.model import Embedder  # noqa: E402
+from xmr_core.embedder import Embedder  # noqa: E402
 from xmr_core.retrieval.metrics import evaluate_embeddings  # noqa: E402
 from xmr_core.retrieval.semantic import WordVectorSentenceEmbedder, semantic_evaluate  # noqa: E402
 from xmr_core.text.encoder import TextEncoder  # noqa: E402
-from xmr_core.train import recipe  # noqa: E402
+from xmr_core.recipes import recipe  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 FLICKR8K = REPO.parent / "shared" / "data" / "flickr8k"
@@ -84,7 +84,7 @@ def cases(quick: bool = False) -> list[dict[str, Any]]:
     """Seconds of each evaluation stage; see the module docstring."""
     n = 200 if quick else FULL_IMAGES
     scale = FULL_IMAGES / n
-    width = recipe("demo")[1].width
+    width = recipe("demo").model.width
     with tempfile.TemporaryDirectory(prefix="xmr-bench-eval-") as td:
         data = _flickr8k(n) or _demo(n, Path(td))
         paths, caps, source = data

@@ -40,7 +40,8 @@ _CHILD = textwrap.dedent("""
     from dataclasses import replace
     from pathlib import Path
     from xmr_core.data.demo import generate_demo
-    from xmr_core.train import recipe, train
+    from xmr_core.recipes import recipe
+    from xmr_core.train import train
     n, steps, work = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
     spec = generate_demo(work / "data", n_images=n, image_size=160, n_val=50, n_test=50)
     enc, mod, tr = recipe("paper")

@@ -85,9 +85,10 @@ def _train_fast_demo(out: Path) -> None:
     the test split itself); same data, recipe and step count. Saves ~1-2 min in quick mode."""
     from dataclasses import replace
 
-    from xmr_core.data.demo import load_demo
+    from xmr_core.data import load_demo
     from xmr_core.demo_run import FAST_IMAGES
-    from xmr_core.train import recipe, train
+    from xmr_core.recipes import recipe
+    from xmr_core.train import train
 
     load_demo(n_images=FAST_IMAGES)
     enc, mod, tr = recipe("demo")

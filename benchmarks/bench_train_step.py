@@ -1,4 +1,4 @@
-"""Training-step throughput of InceptionResNet-V1 on this machine (batch 45, SPEC §3).
+"""Training-step throughput of InceptionResNet-V1 on this machine (batch 45, docs/METHOD.md §3).
 
 Variants, each a full step (forward, CE over a linear classifier on the embedding,
 backward, Adam step) on the same random batch:

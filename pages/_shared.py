@@ -4,7 +4,6 @@ Not a page (``app.py`` lists the pages explicitly with ``st.navigation``).
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import streamlit as st
 
 from xmr_core.app_support import hit_label, run_key
 from xmr_core.errors import RunError, XmrError
+from xmr_core.explorer import Hit
 
 SPLITS = ["test", "val", "train"]
 
@@ -67,7 +67,7 @@ def explorer():
 
 
 def map_frame(ex) -> Any:
-    path, mtime = run_key(ex.run.path)
+    path, mtime = run_key(ex.run_path)
     with st.spinner("Loading the t-SNE map (fitted once and stored in the run if missing)..."):
         return _map_frame(path, ex.split, mtime)
 
@@ -82,8 +82,8 @@ def show_error(e: BaseException, what: str = "") -> None:
                  "pick another run or page.", icon=":material/error:")
 
 
-def label_markdown(hit: dict[str, Any]) -> str:
-    lab = hit.get("label")
+def label_markdown(hit: Hit) -> str:
+    lab = hit.label
     text = hit_label(hit)
     colour = {"gt": "green", "related": "orange"}.get(lab, "gray")
     return f":{colour}[{text}]"
@@ -96,16 +96,10 @@ def thumbnail(ex, image_row: int, caption: str | None = None, width: int | None 
         st.warning(f"image {image_row}: {e}")
 
 
-def image_hits(ex, hits: list[dict[str, Any]]) -> None:
+def image_hits(ex, hits: list[Hit]) -> None:
     """Retrieved images in a row of up to five columns: thumbnail, label badge, distance."""
     cols = st.columns(min(5, max(1, len(hits))))
     for i, hit in enumerate(hits):
         with cols[i % len(cols)]:
-            thumbnail(ex, hit["image_row"], caption=f"{hit['rank']}. image {hit['image_id']}")
-            st.markdown(f"{label_markdown(hit)}  \ndistance {hit['distance']:.3f}")
-
-
-def timed(fn, *args, **kwargs):
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t0
+            thumbnail(ex, hit.image_row, caption=f"{hit.rank}. image {hit.image_id}")
+            st.markdown(f"{label_markdown(hit)}  \ndistance {hit.distance:.3f}")

@@ -11,7 +11,7 @@ from xmr_core.app_support import IMAGE_COLOUR, TEXT_COLOUR, contains_word, handl
 ex = explorer()
 st.title("Embedding map")
 st.caption(f"t-SNE of the {ex.n_images:,} images and {ex.n_captions:,} encoded captions of "
-           f"{ex.emb.dataset}/{ex.split} in one map. Box- or lasso-select points to list them; "
+           f"{ex.dataset_name}/{ex.split} in one map. Box- or lasso-select points to list them; "
            "double-click a point set in the chart or press *Clear selection* to reset.")
 df = map_frame(ex)
 img_idx = np.nonzero((df["modality"] == "image").to_numpy())[0]
@@ -40,7 +40,7 @@ if typed.strip():
         marker = {"vector": res.vector, "label": f"query: {typed}", "kind": "text"}
 elif st.session_state.get("xmr_map_query"):
     q = st.session_state["xmr_map_query"]
-    if q.get("run") == str(ex.run.path) and q.get("split") == ex.split:
+    if q.get("run") == ex.run_path and q.get("split") == ex.split:
         marker = q
         if q2.button("Remove query marker", key="map_forget_query"):
             st.session_state.pop("xmr_map_query", None)
@@ -48,7 +48,7 @@ elif st.session_state.get("xmr_map_query"):
 marker_xy = None
 if marker is not None:
     cache = st.session_state.setdefault("xmr_map_placed", {})
-    ck = (str(ex.run.path), ex.split, marker["label"])
+    ck = (ex.run_path, ex.split, marker["label"])
     try:
         if ck not in cache:
             with st.spinner("placing the query on the map..."):
@@ -71,9 +71,9 @@ if points:
         if cn in (0, 1) and pi is not None and pi < len(trace_rows[cn]):
             sel.append(int(trace_rows[cn][pi]))
     if sel:
-        st.session_state["xmr_map_sel"] = {"key": (str(ex.run.path), ex.split), "rows": sorted(set(sel))}
+        st.session_state["xmr_map_sel"] = {"key": (ex.run_path, ex.split), "rows": sorted(set(sel))}
 stored = st.session_state.get("xmr_map_sel")
-selected = stored["rows"] if stored and stored["key"] == (str(ex.run.path), ex.split) else []
+selected = stored["rows"] if stored and stored["key"] == (ex.run_path, ex.split) else []
 if selected and st.button("Clear selection", key="map_clear"):
     st.session_state.pop("xmr_map_sel", None)
     selected = []
@@ -137,7 +137,7 @@ if selected:
         if len(sel_imgs) > len(shown):
             st.caption(f"... and {len(sel_imgs) - len(shown)} more images")
     if sel_caps:
-        st.markdown("\n".join(f"- `#{c}` (image #{int(ex.emb.caption_image[c])}) {ex.caption_text(c)}"
+        st.markdown("\n".join(f"- `#{c}` (image #{ex.image_of(c)}) {ex.caption_text(c)}"
                               for c in sel_caps[:50]))
         if len(sel_caps) > 50:
             st.caption(f"... and {len(sel_caps) - 50} more captions")

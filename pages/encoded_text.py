@@ -8,7 +8,7 @@ from xmr_core.app_support import annotate_encoding, filter_rows, page_slice
 from xmr_core.errors import XmrError
 
 ex = explorer()
-enc = ex.run.encoder
+enc = ex.encoder
 cfg = enc.cfg
 st.title("Encoded text")
 st.caption(f"Each word's {enc.kv.vector_size}-d Word2Vec vector is painted as a {cfg.block_w}x{cfg.block_h} block of "
@@ -48,7 +48,7 @@ st.subheader(f"Captions of the {ex.split} split")
 f1, f2, f3 = st.columns([2, 1, 1])
 word = f1.text_input("Search captions containing the word", value="", key="enc_search")
 per_page = f2.selectbox("Per page", [5, 10, 20], index=1, key="enc_per_page")
-rows = filter_rows(ex.emb.caption_text, word)
+rows = filter_rows(ex.caption_texts, word)
 start, stop, n_pages = page_slice(len(rows), 1, per_page)
 page = f3.number_input(f"Page (of {n_pages})", min_value=1, max_value=n_pages, value=1, step=1, key="enc_page")
 start, stop, n_pages = page_slice(len(rows), page, per_page)
@@ -58,7 +58,7 @@ if not rows:
     st.warning(f"No caption contains `{word}`.")
 for r in rows[start:stop]:
     text = ex.caption_text(r)
-    img_row = int(ex.emb.caption_image[r])
+    img_row = ex.image_of(r)
     a, b, c = st.columns([2, 2, 1.4])
     with a:
         st.markdown(f"**#{r}** {text}")
@@ -77,4 +77,4 @@ for r in rows[start:stop]:
         encoded, lay = enc.encode(text)
         st.image(annotate_encoding(encoded, lay, scale=max(1, 220 // cfg.canvas), labels=False), width=220)
     with c:
-        thumbnail(ex, img_row, caption=f"image {ex.emb.image_ids[img_row]}", width=160)
+        thumbnail(ex, img_row, caption=f"image {ex.image_id(img_row)}", width=160)

@@ -15,7 +15,7 @@ st.title(f"Run `{run.name}`")
 st.caption(f"Network: {network_summary(run.config)}")
 m = ex.metrics()
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("split", f"{ex.emb.dataset}/{ex.split}")
+c1.metric("split", f"{ex.dataset_name}/{ex.split}")
 c2.metric("images", f"{ex.n_images:,}")
 c3.metric("captions", f"{ex.n_captions:,}")
 c4.metric("rsum", f"{m['rsum']:.1f}" if m else "not evaluated")
@@ -23,7 +23,7 @@ c4.metric("rsum", f"{m['rsum']:.1f}" if m else "not evaluated")
 # ---- metrics ---------------------------------------------------------------------------------
 st.subheader("Retrieval metrics beside the paper")
 if m is None:
-    st.warning(f"This run has no metrics for {ex.emb.dataset}/{ex.split} yet.")
+    st.warning(f"This run has no metrics for {ex.dataset_name}/{ex.split} yet.")
     if st.button(f"Evaluate {run.name} on the {ex.split} split", type="primary", key="evaluate_run"):
         from xmr_core.evaluate import evaluate_run
 

@@ -9,13 +9,13 @@ from xmr_core.app_support import UPLOAD_TYPES, annotate_encoding, handle_image_q
 
 def send_to_map(ex, result, label: str) -> None:
     st.session_state["xmr_map_query"] = {"vector": result.vector, "label": label, "kind": result.kind,
-                                         "run": str(ex.run.path), "split": ex.split}
+                                         "run": ex.run_path, "split": ex.split}
 
 
 ex = explorer()
 st.title("Query")
-st.caption(f"Search the {ex.n_images:,} images / {ex.n_captions:,} captions of {ex.emb.dataset}/{ex.split} "
-           f"with run `{ex.run.name}`.")
+st.caption(f"Search the {ex.n_images:,} images / {ex.n_captions:,} captions of {ex.dataset_name}/{ex.split} "
+           f"with run `{ex.run_name}`.")
 k = st.radio("K (results)", [1, 5, 10], index=1, horizontal=True, key="q_k")
 tab_img, tab_txt = st.tabs(["Image → sentences", "Sentence → images"])
 
@@ -37,8 +37,8 @@ with tab_img:
             with right:
                 st.markdown(f"**Top {k} sentences**")
                 for hit in res.results:
-                    st.markdown(f"{hit['rank']}. {hit['text']}  \n:gray[distance {hit['distance']:.3f} · "
-                                f"caption of image #{hit['image_row']}]")
+                    st.markdown(f"{hit.rank}. {hit.text}  \n:gray[distance {hit.distance:.3f} · "
+                                f"caption of image #{hit.image_row}]")
 
 # ---- text query ---------------------------------------------------------------------------------
 with tab_txt:
@@ -53,7 +53,7 @@ with tab_txt:
                 st.warning(note)
             left, right = st.columns([1, 2])
             with left:
-                st.image(annotate_encoding(res.encoded, res.layout, crop=True, gap=ex.run.encoder.cfg.gap, width=420),
+                st.image(annotate_encoding(res.encoded, res.layout, crop=True, gap=ex.encoder.cfg.gap, width=420),
                          caption="its encoded-text image (painted part, enlarged)")
                 st.caption(f"library time {res.seconds * 1000:.0f} ms")
                 if st.button("Show this query on the map", key="q_txt_map"):

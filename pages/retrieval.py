@@ -34,18 +34,18 @@ with tab_i2t:
         if st.session_state.get("ret_img") not in options:
             st.session_state["ret_img"] = options[0]
         row = st.selectbox("Query image", options, key="ret_img",
-                           format_func=lambda r: f"#{r} {ex.emb.image_ids[r]}")
+                           format_func=lambda r: f"#{r} {ex.image_id(r)}")
         left, right = st.columns([1, 2])
         with left:
-            thumbnail(ex, int(row), caption=f"image {ex.emb.image_ids[row]}")
+            thumbnail(ex, int(row), caption=f"image {ex.image_id(row)}")
             with st.expander("its own captions (ground truth)"):
                 for c in ex.captions_of(int(row)):
                     st.markdown(f"- {ex.caption_text(c)}")
         with right:
             st.markdown(f"**Top {k} retrieved sentences**")
             for hit in ex.image_to_text(int(row), k):
-                st.markdown(f"{hit['rank']}. {hit['text']}  \n{label_markdown(hit)} · distance "
-                            f"{hit['distance']:.3f}")
+                st.markdown(f"{hit.rank}. {hit.text}  \n{label_markdown(hit)} · distance "
+                            f"{hit.distance:.3f}")
 
 # ---- text -> image ---------------------------------------------------------------------------
 with tab_t2i:
@@ -64,9 +64,9 @@ with tab_t2i:
         crow = st.selectbox("Query sentence", options, key="ret_cap",
                             format_func=lambda r: f"#{r} {ex.caption_text(r)[:90]}")
         st.markdown(f"> {ex.caption_text(int(crow))}")
-        true_img = int(ex.emb.caption_image[crow])
+        true_img = ex.image_of(crow)
         hits = ex.text_to_image(int(crow), k)
         image_hits(ex, hits)
-        if true_img not in [h["image_row"] for h in hits]:
+        if true_img not in [h.image_row for h in hits]:
             st.markdown(f"**The true image** (#{true_img}) is not in the top {k}:")
-            thumbnail(ex, true_img, caption=f"true image {ex.emb.image_ids[true_img]}", width=180)
+            thumbnail(ex, true_img, caption=f"true image {ex.image_id(true_img)}", width=180)

@@ -67,7 +67,7 @@ def test_real_photos_get_imagenet_classes(shared_data):
     """Flickr8k dog photos: most top-1 ImageNet classes are dog breeds (classes 151-268)."""
     from PIL import Image
 
-    from xmr_core.model import preprocess_images
+    from xmr_core.embedder import preprocess_images
 
     d = json.loads((shared_data / "flickr8k" / "dataset_flickr8k.json").read_text())
     dogs = [im for im in d["images"] if im["split"] == "val"
@@ -150,7 +150,8 @@ def test_two_steps_with_each_backbone(tiny, tmp_path, mcfg, tcfg):
 
 
 def test_trunk_gets_its_own_learning_rate(tiny, tmp_path):
-    from xmr_core.train import TrainModule, _optimizer
+    from xmr_core.train.heads import TrainModule
+    from xmr_core.train.optim import make_optimizer as _optimizer
 
     module = TrainModule(LITE, n_classes=10)
     opt = _optimizer(module, replace(TR, trunk_lr_mult=0.25, optimizer="adamw"))
@@ -166,7 +167,7 @@ def test_cached_samples_hold_the_frozen_outputs(tiny, small_encoder):
     from xmr_core.data.loaders import load_karpathy
     from xmr_core.data.images import read_image
     from xmr_core.frozen_cache import CachedClassSamples
-    from xmr_core.model import preprocess_images
+    from xmr_core.embedder import preprocess_images
 
     spec, images = tiny
     ds = load_karpathy(spec, images).split("train")

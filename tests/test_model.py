@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 
 from xmr_core.config import ModelConfig
-from xmr_core.model import (Embedder, InceptionResNetV1, count_parameters,
-                            preprocess_images)
+from xmr_core.embedder import Embedder, preprocess_images
+from xmr_core.model import InceptionResNetV1, count_parameters
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
@@ -258,10 +258,10 @@ def test_embedder_without_text_encoder_errors():
 def test_channels_last_auto_follows_the_cpu(monkeypatch):
     """auto NHWC: on CUDA, and on CPUs with native bf16 (where it measured faster); never otherwise.
     Embedding results do not depend on the memory format."""
-    import xmr_core.model as m
+    import xmr_core.embedder as m
     from xmr_core.config import TrainConfig
     from xmr_core.model import InceptionResNetV1
-    from xmr_core.train import _use_channels_last
+    from xmr_core.train.precision import use_channels_last as _use_channels_last
 
     cfg = ModelConfig(input_size=80, width=0.125)
     net = InceptionResNetV1(cfg).eval()

@@ -300,7 +300,7 @@ def _crashing_save(real_save):
 
 
 def test_atomic_save_crash_keeps_previous(tmp_path, monkeypatch):
-    from xmr_core.train import atomic_save
+    from xmr_core.run import atomic_save
 
     p = tmp_path / "model.pt"
     atomic_save({"w": torch.arange(1000.0)}, p)

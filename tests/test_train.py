@@ -150,7 +150,7 @@ def test_bundle_errors(tiny_ds, tmp_path):
 def test_nan_loss_stops_with_message(tiny_ds, tmp_path, monkeypatch):
     """A NaN loss stops training with a message; the last good checkpoint is kept."""
     spec, images = tiny_ds
-    from xmr_core import train as train_mod
+    from xmr_core import losses as train_mod
     from xmr_core.errors import XmrError
 
     run_dir = tmp_path / "nan"
@@ -193,7 +193,7 @@ def test_train_help_documents_every_option():
 
 def test_word_targets_skip_function_words(tiny_ds):
     from xmr_core.data import load_karpathy
-    from xmr_core.train import word_targets
+    from xmr_core.train.samples import word_targets
 
     spec, images = tiny_ds
     ds = load_karpathy(spec, images).split("train")
@@ -212,7 +212,8 @@ def test_config2_batches_and_one_step(tiny_ds, tmp_path):
     """config-2: image + flipped copy + each caption at two crops; text crops never cut a word."""
     from xmr_core.data import load_karpathy
     from xmr_core.text.encoder import TextEncoder
-    from xmr_core.train import ClassSamples, collate, recipe
+    from xmr_core.recipes import recipe
+    from xmr_core.train.samples import ClassSamples, collate
 
     spec, images = tiny_ds
     enc_cfg, mod, tr = recipe("paper-config2")
@@ -246,7 +247,7 @@ def test_words_loss_kinds():
     import torch.nn.functional as F
 
     from xmr_core.errors import XmrError
-    from xmr_core.train import words_loss
+    from xmr_core.losses import words_loss
 
     y = torch.tensor([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
     logits = torch.tensor([[2.0, 0.0, -1.0, 0.5], [0.0, 1.0, 0.0, 3.0]])

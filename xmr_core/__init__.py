@@ -4,7 +4,7 @@ Library only (no Streamlit). ``load_run(path)`` opens a trained run bundle.
 """
 import os
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 # OpenMP worker threads that spin-wait between parallel regions collapse when another
 # process holds a core: on the 2-core machine here, with one core busy, embedding ran at

@@ -165,10 +165,9 @@ def train_curve(log: list[dict[str, Any]]) -> dict[str, list[tuple[float, float]
 
 
 # ---- labels -------------------------------------------------------------------------------------
-def hit_label(hit: dict[str, Any]) -> str:
-    """'✓ ground truth' / 'related (score 0.87)' / 'unrelated (score 0.12)' for a labelled hit."""
-    lab = hit.get("label")
-    rel = hit.get("relevance")
+def hit_label(hit: Any) -> str:
+    """'✓ ground truth' / 'related (score 0.87)' / 'unrelated (score 0.12)' for a labelled ``Hit``."""
+    lab, rel = hit.label, hit.relevance
     if lab == "gt":
         return "✓ ground truth"
     if lab == "related":

@@ -18,10 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ModelConfig
+from .config import BACKBONES, ModelConfig
 from .efficientnet import FEATURE_DIM, N_BLOCKS, EfficientNetLite0, imagenet_state_dict
-
-BACKBONES = ("inception_resnet_v1", "efficientnet_lite0")
 
 
 class EfficientNetLite0Net(nn.Module):

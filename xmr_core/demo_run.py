@@ -48,9 +48,10 @@ def _tqdm_progress() -> Progress:
 def build_demo(fast: bool = False, out: str | Path | None = None, force: bool = False,
                progress: Progress | None = None) -> Path:
     """Build the demo run bundle and return its folder."""
-    from .data.demo import load_demo
+    from .data import load_demo
     from .evaluate import evaluate_run, tsne_run
-    from .train import recipe, train
+    from .recipes import recipe
+    from .train import train
 
     progress = progress or _tqdm_progress()
     out = Path(out) if out else checkpoints_dir() / ("demo-fast" if fast else "demo")

@@ -18,7 +18,7 @@ import numpy as np
 from .embed import SplitEmbeddings, dataset_key, embed_split, load_embeddings
 from .run import Run, load_run, write_json_atomic
 
-# The paper's rows (SPEC §7; Tables 1-2), 1,000 test images.
+# The paper's rows (docs/METHOD.md §8; Tables 1-2), 1,000 test images.
 PAPER_ROWS = [
     {"set": "Flickr30K", "method": "paper, config-standard", "i2t": [10.5, 26.2, 36.8], "t2i": [8.2, 22.82, 32.0]},
     {"set": "Flickr30K", "method": "paper, config-2", "i2t": [14.5, 33.0, 42.6], "t2i": [10.5, 26.74, 37.2]},
@@ -176,7 +176,7 @@ def format_table(m: dict[str, Any]) -> str:
 
 
 def report_markdown(run: Run, m: dict[str, Any]) -> str:
-    """``report.md``: our row beside the paper's (SPEC §7) and the modality-gap diagnostics."""
+    """``report.md``: our row beside the paper's (docs/METHOD.md §8) and the modality-gap diagnostics."""
     ks = (1, 5, 10)
     head = ("| method | i2t R@1 | R@5 | R@10 | t2i R@1 | R@5 | R@10 | rsum |\n"
             "|---|---|---|---|---|---|---|---|")
@@ -200,7 +200,7 @@ def report_markdown(run: Run, m: dict[str, Any]) -> str:
 
 Dataset `{m['dataset']}`, split `{m['split']}`: {m['n_images']} images, {m['n_captions']} captions.
 Image->text: each image queries all {m['n_captions']} captions; text->image: each caption queries all
-{m['n_images']} images (VSE++ conventions, SPEC §6). Recall in percent.
+{m['n_images']} images (VSE++ conventions, docs/METHOD.md §7). Recall in percent.
 
 {head}
 {chr(10).join(rows)}

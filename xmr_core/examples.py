@@ -71,9 +71,9 @@ def examples_markdown(ex: Explorer, n: int = 5, k: int = 5, seed: int = 0) -> st
     # per direction: heading, query label, result column, search, result label
     directions = [
         ("i2t", "Image → text", lambda q: f"**Query image** {_image_label(ex, q)}", "retrieved caption",
-         ex.image_to_text, lambda h: h["text"]),
+         ex.image_to_text, lambda h: h.text),
         ("t2i", "Text → image", lambda q: f"**Query caption** \"{ex.caption_text(q)}\"",
-         "retrieved image (its first caption)", ex.text_to_image, lambda h: _image_label(ex, h["image_row"])),
+         "retrieved image (its first caption)", ex.text_to_image, lambda h: _image_label(ex, h.image_row)),
     ]
     for direction, heading, query, column, search, item in directions:
         out += [f"### {heading}", ""]

@@ -2,8 +2,8 @@
 
 ``Explorer(run, dataset, split)`` holds a run's embeddings of one split, its
 search indexes, the semantic relevance model and the t-SNE map; pages only lay
-out what it returns (and cache it with ``st.cache_resource``). Every query
-method returns plain data (dicts, numpy arrays, PIL images).
+out what it returns (and cache it with ``st.cache_resource``). Every search returns
+``Hit`` records; everything else is plain data (numpy arrays, PIL images).
 """
 from __future__ import annotations
 
@@ -19,18 +19,35 @@ from .errors import EncodingError, ImageError
 from .run import Run, load_run
 
 
+@dataclass(frozen=True)
+class Hit:
+    """One search result: an image of the split, or one of its captions, at a rank."""
+
+    rank: int                        # 1-based
+    distance: float                  # Euclidean, on unit vectors
+    image_row: int                   # the image, or the image the caption belongs to
+    caption_row: int | None = None   # caption hits: the caption
+    text: str | None = None          # caption hits: its text
+    path: str | None = None          # image hits: the image file
+    image_id: str | None = None      # image hits: the dataset's id of the image
+    label: str | None = None         # "gt" / "related" / "unrelated"; None when not labelled
+    relevance: float | None = None   # the text-side relevance behind the label
+
+    def __getitem__(self, key: str) -> Any:  # hits also read by key, as the dicts they replaced
+        return getattr(self, key)
+
+
 @dataclass
 class QueryResult:
     """A typed sentence or an uploaded image, answered."""
 
     kind: str                           # "text" (-> images) or "image" (-> captions)
     vector: np.ndarray                  # (d,) the query's unit embedding
-    results: list[dict[str, Any]]       # ranked hits (see Explorer.text_query / image_query)
+    results: list[Hit]                  # ranked hits
     seconds: float                      # time in the library call
     encoded: np.ndarray | None = None   # the encoded-text image of a sentence query
     layout: Any = None                  # its layout record (xmr_core.text.encoder.Layout)
     image: Any = None                   # the decoded query image (PIL)
-    map_xy: np.ndarray | None = None    # where the query lands on the t-SNE map (after place())
     notes: list[str] = field(default_factory=list)
 
 
@@ -59,8 +76,31 @@ class Explorer:
                                            kind=kind)
         self.threshold = DEFAULT_THRESHOLDS.get(kind, 0.8)
         self._tsne = None
+        self._gap: dict[str, Any] | None = None
 
     # ---- sizes and records ------------------------------------------------------------
+    @property
+    def run_path(self) -> str:
+        return str(self.run.path)
+
+    @property
+    def run_name(self) -> str:
+        return self.run.name
+
+    @property
+    def encoder(self) -> Any:
+        """The run's text encoder (``xmr_core.text.encoder.TextEncoder``)."""
+        return self.run.encoder
+
+    @property
+    def dataset_name(self) -> str:
+        return self.emb.dataset
+
+    @property
+    def caption_texts(self) -> np.ndarray:
+        """Every caption of the split, by caption row."""
+        return self.emb.caption_text
+
     @property
     def n_images(self) -> int:
         return len(self.emb.images)
@@ -75,6 +115,13 @@ class Explorer:
     def caption_text(self, row: int) -> str:
         return str(self.emb.caption_text[row])
 
+    def image_of(self, caption_row: int) -> int:
+        """The image row a caption belongs to."""
+        return int(self.emb.caption_image[caption_row])
+
+    def image_id(self, row: int) -> str:
+        return str(self.emb.image_ids[row])
+
     def captions_of(self, image_row: int) -> list[int]:
         return self.emb.captions_of(image_row).tolist()
 
@@ -83,27 +130,35 @@ class Explorer:
 
         return read_image(self.image_path(row), max_side=max_side)
 
+    # ---- search hits ---------------------------------------------------------------------
+    def _caption_hits(self, ids: np.ndarray, dist: np.ndarray,
+                      labels: list[tuple[str, float]] | None = None) -> list[Hit]:
+        labels = labels or [(None, None)] * len(ids)
+        return [Hit(r + 1, float(d), self.image_of(int(c)), caption_row=int(c), text=self.caption_text(int(c)),
+                    label=lab, relevance=None if rel is None else float(rel))
+                for r, (c, d, (lab, rel)) in enumerate(zip(ids, dist, labels))]
+
+    def _image_hits(self, ids: np.ndarray, dist: np.ndarray, labels: list[tuple[str, float]]) -> list[Hit]:
+        return [Hit(r + 1, float(d), int(i), path=self.image_path(int(i)), image_id=self.image_id(int(i)),
+                    label=lab, relevance=float(rel))
+                for r, (i, d, (lab, rel)) in enumerate(zip(ids, dist, labels))]
+
     # ---- test-set retrieval (Table 3) ---------------------------------------------------
-    def image_to_text(self, image_row: int, k: int = 5) -> list[dict[str, Any]]:
+    def image_to_text(self, image_row: int, k: int = 5) -> list[Hit]:
         """Top-k captions for a test image, each labelled gt / related / unrelated."""
         from .retrieval.semantic import label_results
 
         d, ids = self.caption_index.search(self.emb.images[image_row:image_row + 1], k)
-        labels = label_results("i2t", image_row, ids[0].tolist(), self.relevance, self.threshold)
-        return [{"rank": r + 1, "caption_row": int(c), "text": self.caption_text(int(c)), "distance": float(dist),
-                 "label": lab, "relevance": float(rel), "image_row": int(self.emb.caption_image[c])}
-                for r, (c, dist, (lab, rel)) in enumerate(zip(ids[0], d[0], labels))]
+        return self._caption_hits(ids[0], d[0], label_results("i2t", image_row, ids[0].tolist(), self.relevance,
+                                                              self.threshold))
 
-    def text_to_image(self, caption_row: int, k: int = 5) -> list[dict[str, Any]]:
+    def text_to_image(self, caption_row: int, k: int = 5) -> list[Hit]:
         """Top-k images for a test caption, each labelled gt / related / unrelated."""
         from .retrieval.semantic import label_results
 
         d, ids = self.image_index.search(self.emb.captions[caption_row:caption_row + 1], k)
-        labels = label_results("t2i", caption_row, ids[0].tolist(), self.relevance, self.threshold)
-        return [{"rank": r + 1, "image_row": int(i), "path": self.image_path(int(i)),
-                 "image_id": str(self.emb.image_ids[i]), "distance": float(dist), "label": lab,
-                 "relevance": float(rel)}
-                for r, (i, dist, (lab, rel)) in enumerate(zip(ids[0], d[0], labels))]
+        return self._image_hits(ids[0], d[0], label_results("t2i", caption_row, ids[0].tolist(), self.relevance,
+                                                            self.threshold))
 
     def failed_but_related(self, direction: str, k: int = 5) -> np.ndarray:
         """Queries whose top-k misses the ground truth but holds a semantically related item."""
@@ -131,10 +186,8 @@ class Explorer:
         d, ids = self.image_index.search(vec[None], k)
         q_sem = self.sentence_embedder([sentence])[0]
         rel = self.relevance.profiles @ q_sem  # text-side relevance of each image to the typed sentence
-        results = [{"rank": r + 1, "image_row": int(i), "path": self.image_path(int(i)),
-                    "image_id": str(self.emb.image_ids[i]), "distance": float(dist), "relevance": float(rel[i]),
-                    "label": "related" if rel[i] >= self.threshold else "unrelated"}
-                   for r, (i, dist) in enumerate(zip(ids[0], d[0]))]
+        results = self._image_hits(ids[0], d[0], [("related" if rel[i] >= self.threshold else "unrelated", rel[i])
+                                                  for i in ids[0]])
         notes = []
         if layout.oov:
             notes.append(f"not in the vocabulary (skipped): {', '.join(layout.oov)}")
@@ -156,10 +209,7 @@ class Explorer:
         img = to_rgb(src) if isinstance(src, Image.Image) else read_image(src, name=name, max_side=512)
         vec = self.run.embedder.embed_images([img])[0]
         d, ids = self.caption_index.search(vec[None], k)
-        results = [{"rank": r + 1, "caption_row": int(c), "text": self.caption_text(int(c)), "distance": float(dist),
-                    "image_row": int(self.emb.caption_image[c])}
-                   for r, (c, dist) in enumerate(zip(ids[0], d[0]))]
-        return QueryResult("image", vec, results, time.perf_counter() - t0, image=img)
+        return QueryResult("image", vec, self._caption_hits(ids[0], d[0]), time.perf_counter() - t0, image=img)
 
     # ---- the map ------------------------------------------------------------------------
     @property
@@ -195,9 +245,12 @@ class Explorer:
 
     # ---- diagnostics ----------------------------------------------------------------------
     def modality_gap(self) -> dict[str, Any]:
-        from .retrieval.diagnostics import modality_gap
+        """The split's modality-gap figures (computed once: an O(captions x items) search)."""
+        if self._gap is None:
+            from .retrieval.diagnostics import modality_gap
 
-        return modality_gap(self.emb.images, self.emb.captions, self.emb.caption_image)
+            self._gap = modality_gap(self.emb.images, self.emb.captions, self.emb.caption_image)
+        return self._gap
 
     def metrics(self) -> dict[str, Any] | None:
         """The run's metrics for this split if evaluated (metrics/<dataset>-<split>.json or metrics.json)."""
@@ -212,4 +265,4 @@ class Explorer:
         return None
 
 
-__all__ = ["Explorer", "QueryResult", "ImageError", "EncodingError"]
+__all__ = ["Explorer", "Hit", "QueryResult", "ImageError", "EncodingError"]

@@ -20,7 +20,7 @@ import torch
 from .config import ModelConfig, TrainConfig
 from .data import Dataset
 from .data.images import read_image
-from .model import preprocess_images
+from .embedder import preprocess_images
 
 
 def _frozen_outputs(net: Any, batches: int, get: Callable[[int, int], torch.Tensor], total: int,
@@ -51,7 +51,7 @@ def _frozen_outputs(net: Any, batches: int, get: Callable[[int, int], torch.Tens
 class CachedClassSamples(torch.utils.data.Dataset):
     """Item ``(epoch, class)`` -> that class's cached photo features and caption features.
 
-    Same contract as ``train.ClassSamples`` (the loop cannot tell them apart), but its
+    Same contract as ``train.samples.ClassSamples`` (the loop cannot tell them apart), but its
     tensors are the frozen part's outputs, to be fed to ``net.forward_from_frozen``.
     """
 

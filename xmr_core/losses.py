@@ -1,14 +1,27 @@
-"""Losses (SPEC §3): facenet's center loss and an in-batch image<->caption InfoNCE term.
+"""Every training loss, in one place (docs/METHOD.md §3).
 
-The total training loss (see the trainer) is
-    CE(logits(x), y) + center_loss_factor * CenterLoss(x, y) [+ contrastive_weight * info_nce(...)]
-where x is the pre-normalisation 128-d output of ``InceptionResNetV1.forward``.
+The total loss is a weighted sum of the terms in ``LOSS_TERMS``; each term's weight is a
+``TrainConfig`` field, and its name is its key in ``training_losses``' result, its column in
+``train_log.csv`` and its entry in the progress bar. The paper's loss is softmax cross-entropy
+over the training classes plus center loss on the pre-normalisation 128-d output x:
+
+    softmax_weight * CE(classifier(x), y) + center_loss_factor * CenterLoss(x, y)
+
+Ours, off in the paper's recipes: ``contrastive_weight * info_nce`` (in-batch image<->caption)
+and ``words_weight * words_loss`` (the caption-words head). A new loss = one config field (its
+weight) + one function ``(outputs, batch, cfg) -> Tensor | None`` registered in ``LOSS_TERMS``.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .config import TrainConfig
+from .errors import XmrError
 
 
 class CenterLoss(nn.Module):
@@ -41,15 +54,26 @@ class CenterLoss(nn.Module):
         self.alpha = float(alpha)
         self.register_buffer("centers", torch.zeros(self.num_classes, self.dim))
 
-    def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def _labels(self, labels: torch.Tensor) -> torch.Tensor:
+        return labels.to(device=self.centers.device, dtype=torch.long).view(-1)
+
+    def loss(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """mean((x - c_y)^2) against the current centres; does not move them."""
         features = features.float()  # autocast may hand us bf16; centres stay fp32
-        labels = labels.to(device=self.centers.device, dtype=torch.long).view(-1)
-        centers_batch = self.centers.index_select(0, labels)  # a copy: safe to update after
-        loss = (features - centers_batch).pow(2).mean()
+        return (features - self.centers.index_select(0, self._labels(labels))).pow(2).mean()
+
+    @torch.no_grad()
+    def update(self, features: torch.Tensor, labels: torch.Tensor) -> None:
+        """facenet's centre update with this batch (under DDP: every rank's batch, gathered)."""
+        labels = self._labels(labels)
+        diff = (1.0 - self.alpha) * (self.centers.index_select(0, labels) - features.detach().float())
+        self.centers.index_add_(0, labels, diff.to(self.centers.dtype), alpha=-1.0)
+
+    def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The loss with the centres before this batch, then (in training mode) the update."""
+        loss = self.loss(features, labels)
         if self.training:
-            with torch.no_grad():
-                diff = (1.0 - self.alpha) * (centers_batch - features.detach())
-                self.centers.index_add_(0, labels, diff.to(self.centers.dtype), alpha=-1.0)
+            self.update(features, labels)
         return loss
 
     def extra_repr(self) -> str:
@@ -58,7 +82,7 @@ class CenterLoss(nn.Module):
 
 def info_nce(image_emb: torch.Tensor, text_emb: torch.Tensor, image_labels: torch.Tensor,
              text_labels: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
-    """Symmetric in-batch contrastive loss between images and captions (ours, SPEC §8).
+    """Symmetric in-batch contrastive loss between images and captions (ours, docs/METHOD.md §9).
 
     With u_i = image_emb_i / ||.||, v_j = text_emb_j / ||.||, s_ij = u_i . v_j / T and
     positives P(i) = {j : text_labels_j == image_labels_i} (several captions per image):
@@ -88,3 +112,81 @@ def info_nce(image_emb: torch.Tensor, text_emb: torch.Tensor, image_labels: torc
         return per_anchor[has].mean()
 
     return 0.5 * (one_side(logits, pos) + one_side(logits.t(), pos.t()))
+
+
+def words_loss(logits: torch.Tensor, multi_hot: torch.Tensor, kind: str = "bce") -> torch.Tensor:
+    """Loss of the caption-words head. ``bce``: independent per-word logistic losses.
+    ``softmax``: cross-entropy against the class's words as one distribution (the
+    multi-hot row normalised), as in weakly supervised word prediction (Joulin et al.
+    2016); each present word then gets a gradient of the order 1/#words instead of
+    being averaged over the whole vocabulary, which on Flickr8k left BCE stuck at the
+    words' base rates (docs/RESULTS.md)."""
+    if kind == "bce":
+        return F.binary_cross_entropy_with_logits(logits, multi_hot)
+    if kind == "softmax":
+        target = multi_hot / multi_hot.sum(1, keepdim=True).clamp_min(1.0)
+        return -(target * F.log_softmax(logits, dim=1)).sum(1).mean()
+    raise XmrError(f"unknown words_loss {kind!r}; choose bce or softmax")
+
+
+# ----------------------------------------------------------------------------- the training loss
+@dataclass
+class Outputs:
+    """What the network and its training heads produced for one batch (fp32)."""
+
+    emb: torch.Tensor                  # (N, d) pre-normalisation embeddings: images first, then captions
+    logits: torch.Tensor | None        # (N, classes) the classifier's, None without it
+    words: torch.Tensor | None         # (N, words) the caption-words head's, None without it
+
+
+@dataclass
+class Batch:
+    """The targets of one batch and the training state the losses read."""
+
+    labels: torch.Tensor               # (N,) class of each sample
+    n_images: int                      # the first n_images samples are photos
+    centers: CenterLoss                # the class centres (moved by the trainer, after the loss)
+    word_targets: torch.Tensor | None  # (classes, words) multi-hot of each class's caption words
+
+
+def _softmax(o: Outputs, b: Batch, t: TrainConfig) -> torch.Tensor | None:
+    # Computed whenever the classifier exists, even at weight 0: the `ce` column then shows how a
+    # head that is not trained on fares (the default recipe logs it).
+    return None if o.logits is None else F.cross_entropy(o.logits, b.labels)
+
+
+def _center(o: Outputs, b: Batch, t: TrainConfig) -> torch.Tensor:
+    return b.centers.loss(o.emb, b.labels)
+
+
+def _contrastive(o: Outputs, b: Batch, t: TrainConfig) -> torch.Tensor | None:
+    if not t.contrastive_weight:
+        return None
+    e = F.normalize(o.emb, dim=1)
+    return info_nce(e[:b.n_images], e[b.n_images:], b.labels[:b.n_images], b.labels[b.n_images:], t.temperature)
+
+
+def _words(o: Outputs, b: Batch, t: TrainConfig) -> torch.Tensor | None:
+    if o.words is None or b.word_targets is None:
+        return None
+    return words_loss(o.words, b.word_targets[b.labels], t.words_loss)
+
+
+LossFn = Callable[[Outputs, Batch, TrainConfig], "torch.Tensor | None"]
+# name -> (the TrainConfig field holding its weight, the function); the order is the summation order.
+LOSS_TERMS: dict[str, tuple[str, LossFn]] = {
+    "ce": ("softmax_weight", _softmax),
+    "center": ("center_loss_factor", _center),
+    "nce": ("contrastive_weight", _contrastive),
+    "words": ("words_weight", _words),
+}
+
+
+def training_losses(outputs: Outputs, batch: Batch, cfg: TrainConfig) -> dict[str, torch.Tensor]:
+    """Every active term by name, and ``loss``: their weighted sum (the one to backpropagate)."""
+    terms = {name: v for name, (_, fn) in LOSS_TERMS.items() if (v := fn(outputs, batch, cfg)) is not None}
+    total = None
+    for name, v in terms.items():
+        w = v * getattr(cfg, LOSS_TERMS[name][0])
+        total = w if total is None else total + w
+    return {"loss": total, **terms}

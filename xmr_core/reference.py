@@ -74,7 +74,7 @@ def fit_cca(x: np.ndarray, y: np.ndarray, dim: int, ridge: float = 1e-3,
 def image_features(ds: Dataset, size: int, batch: int = 64, progress: bool = True) -> np.ndarray:
     """Pooled ImageNet EfficientNet-Lite0 features (n, 1280) of ``ds``'s photos."""
     from .efficientnet import pretrained_lite0
-    from .model import preprocess_images
+    from .embedder import preprocess_images
 
     net = pretrained_lite0(with_classifier=False).eval().to(memory_format=torch.channels_last)
     paths = [im.path for im in ds.images]

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from . import __version__
+from ._version import __version__
 from .config import EncodingConfig, ModelConfig, TrainConfig, from_dict
 from .errors import RunError, XmrError
 
@@ -71,6 +71,20 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     write_text_atomic(path, json.dumps(obj, indent=1))
 
 
+def atomic_save(obj: Any, path: Path) -> None:
+    """torch.save to a temp file, fsync, then rename: a crash never leaves a corrupt file."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # the previous file stays as it was; drop the half-written temp file
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_bundle_meta(run_dir: str | Path, config: dict[str, Any]) -> None:
     """Write ``config.json`` (adds the code version and time)."""
     run_dir = Path(run_dir)
@@ -83,8 +97,6 @@ def write_bundle_meta(run_dir: str | Path, config: dict[str, Any]) -> None:
 
 def save_weights(run_dir: str | Path, net: torch.nn.Module) -> None:
     """``model.pt``: the network's state_dict (fp32 tensors), written atomically."""
-    from .train import atomic_save
-
     atomic_save({k: v.detach().cpu() for k, v in net.state_dict().items()}, Path(run_dir) / "model.pt")
 
 
@@ -113,7 +125,7 @@ class Run:
     model_cfg: ModelConfig
     train_cfg: TrainConfig
     encoder: Any            # xmr_core.text.encoder.TextEncoder
-    embedder: Any           # xmr_core.model.Embedder
+    embedder: Any           # xmr_core.embedder.Embedder
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -186,7 +198,7 @@ def load_encoder(path: str | Path):
 def load_run(path: str | Path, device: str = "cpu") -> Run:
     """Open and validate a run bundle; returns configs, encoder and a ready ``Embedder``."""
     from .backbones import build_network
-    from .model import Embedder
+    from .embedder import Embedder
 
     path = Path(path)
     if not path.is_dir():
@@ -221,10 +233,10 @@ def demo_encoder():
     demo = checkpoints_dir() / "demo"
     if (demo / "encoder.json").is_file():
         return load_encoder(demo)
-    from .data.demo import load_demo
+    from .data import load_demo
+    from .recipes import recipe
     from .text.encoder import TextEncoder
-    from .train import recipe
 
-    enc_cfg = recipe("demo")[0]
+    enc_cfg = recipe("demo").encoding
     ds = load_demo().split("train")
     return TextEncoder.fit([c.text for c in ds.captions], enc_cfg)

@@ -19,7 +19,6 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from .dataset import Dataset
 
 DEMO_VERSION = 1  # bump when the generator's output changes
 
@@ -224,15 +223,13 @@ def demo_splits(n_images: int) -> tuple[int, int]:
     return k, k
 
 
-def load_demo(n_images: int = 3000, seed: int = 0, out_dir: str | Path | None = None,
-              progress: bool = False) -> Dataset:
-    """The demo dataset, generated on first use (or when its parameters changed).
+def ensure_demo(n_images: int = 3000, seed: int = 0, out_dir: str | Path | None = None,
+                progress: bool = False) -> Path:
+    """The demo's ``dataset_demo.json``, generated on first use (or when its parameters changed).
 
     The default 3,000-image demo lives in ``default_demo_dir()``; other sizes in
     ``demo-<n>`` beside it, so a small test demo never replaces the full one.
     """
-    from .loaders import load_karpathy
-
     if out_dir is None:
         out_dir = default_demo_dir()
         if n_images != 3000:
@@ -249,6 +246,4 @@ def load_demo(n_images: int = 3000, seed: int = 0, out_dir: str | Path | None = 
     if not ok:
         n_val, n_test = demo_splits(n_images)
         generate_demo(out, n_images=n_images, seed=seed, n_val=n_val, n_test=n_test, progress=progress)
-    ds = load_karpathy(path, out / "images")
-    ds.source = f"demo:{n_images}" if n_images != 3000 else "demo"
-    return ds
+    return path

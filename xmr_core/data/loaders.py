@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import DatasetError
 from .dataset import CaptionRecord, Dataset, ImageRecord
+from .demo import ensure_demo
 
 
 def _read_json(path: Path) -> Any:
@@ -184,13 +185,20 @@ def load_csv(path: str | Path, images_dir: str | Path | None = None,
     return _finish(path.stem, list(images.values()), captions, path, root, skip_missing)
 
 
+def load_demo(n_images: int = 3000, seed: int = 0, out_dir: str | Path | None = None,
+              progress: bool = False) -> Dataset:
+    """The generated demo dataset (``data/demo.py``), generated on first use."""
+    path = ensure_demo(n_images, seed, out_dir, progress)
+    ds = load_karpathy(path, path.parent / "images")
+    ds.source = f"demo:{n_images}" if n_images != 3000 else "demo"
+    return ds
+
+
 def load_dataset(spec: str | Path, images_dir: str | Path | None = None,
                  skip_missing: bool = False) -> Dataset:
     """Load by spec: ``demo`` (generated), a ``.csv``, a COCO captions JSON or a Karpathy JSON."""
     spec_s = str(spec)
     if spec_s == "demo" or spec_s.startswith("demo:"):
-        from .demo import load_demo
-
         n = None
         if ":" in spec_s:
             arg = spec_s.split(":", 1)[1]

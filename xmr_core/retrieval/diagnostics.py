@@ -1,6 +1,6 @@
 """Modality-gap diagnostics: how far apart do images and painted captions sit?
 
-One network embeds both modalities (SPEC §2); if images and encoded texts form two
+One network embeds both modalities (docs/METHOD.md §2); if images and encoded texts form two
 separate clouds (the "modality gap", cf. the paper's Fig. 3 t-SNE with images red
 and text blue), cross-modal nearest neighbours fail even when within-modality
 structure is good. These numbers make the gap measurable.
@@ -62,8 +62,7 @@ def modality_gap(
     n_i, n_c = im.shape[0], tx.shape[0]
     mi, mt = im.mean(0), tx.mean(0)
     out: dict[str, Any] = {
-        "n_images": n_i,
-        "n_captions": n_c,
+        "n_images": n_i, "n_captions": n_c,
         "centroid_distance": float(np.linalg.norm(mi - mt)),
         "image_centroid_norm": float(np.linalg.norm(mi)),
         "text_centroid_norm": float(np.linalg.norm(mt)),
@@ -75,6 +74,27 @@ def modality_gap(
     if n_c == 0 or n_i == 0:
         return out
     pair_d = np.linalg.norm(tx - im[ci], axis=1)
+    other_img, other_cap, nearest_cap_any = _nearest_cosines(im, tx, ci, chunk)
+    # cosine -> Euclidean on unit vectors: d = sqrt(2 - 2 cos); -inf (no candidate) -> inf
+    to_dist = lambda c: np.sqrt(np.maximum(2.0 - 2.0 * c, 0.0))  # noqa: E731
+    d_other_img, d_other_cap, d_near_cap = to_dist(other_img), to_dist(other_cap), to_dist(nearest_cap_any)
+    # the nearest image overall (own included) for the same-modality question
+    d_near_img = np.minimum(pair_d, d_other_img)
+    out.update(
+        mean_dist_pair=float(pair_d.mean()),
+        mean_dist_nearest_other_image=_finite_mean(d_other_img),
+        mean_dist_nearest_other_caption=_finite_mean(d_other_cap),
+        pair_closer_than_other_image=float((pair_d < d_other_img).mean()),
+        nearest_is_same_modality=float((d_near_cap < d_near_img).mean()),
+    )
+    return out
+
+
+def _nearest_cosines(im: np.ndarray, tx: np.ndarray, ci: np.ndarray,
+                     chunk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per caption, the best cosine to: another image; a caption of another image; any other caption
+    (-inf where there is no candidate). In chunks of captions, so memory stays O(chunk x N)."""
+    n_c = tx.shape[0]
     other_img = np.full(n_c, np.inf)
     other_cap = np.full(n_c, np.inf)
     nearest_cap_any = np.full(n_c, np.inf)  # nearest caption other than itself
@@ -96,21 +116,7 @@ def modality_gap(
             nearest_cap_any[r] = c_cap.max(1)
             c_cap[ci[None, :] == own[:, None]] = -np.inf
             other_cap[r] = c_cap.max(1)
-    # cosine -> Euclidean on unit vectors: d = sqrt(2 - 2 cos); -inf (no candidate) -> inf
-    to_dist = lambda c: np.sqrt(np.maximum(2.0 - 2.0 * c, 0.0))  # noqa: E731
-    d_other_img = to_dist(other_img)
-    d_other_cap = to_dist(other_cap)
-    d_near_cap = to_dist(nearest_cap_any)
-    # the nearest image overall (own included) for the same-modality question
-    d_near_img = np.minimum(pair_d, d_other_img)
-    out.update(
-        mean_dist_pair=float(pair_d.mean()),
-        mean_dist_nearest_other_image=_finite_mean(d_other_img),
-        mean_dist_nearest_other_caption=_finite_mean(d_other_cap),
-        pair_closer_than_other_image=float((pair_d < d_other_img).mean()),
-        nearest_is_same_modality=float((d_near_cap < d_near_img).mean()),
-    )
-    return out
+    return other_img, other_cap, nearest_cap_any
 
 
 def _finite_mean(x: np.ndarray) -> float:

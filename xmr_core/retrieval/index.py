@@ -1,4 +1,4 @@
-"""Nearest-neighbour search over embeddings (SPEC §2: Euclidean NN on unit vectors).
+"""Nearest-neighbour search over embeddings (docs/METHOD.md §2: Euclidean NN on unit vectors).
 
 One interface, :class:`Index`, two backends:
 

@@ -1,4 +1,4 @@
-"""Retrieval metrics with VSE++ ``evaluation.py`` conventions (SPEC §6).
+"""Retrieval metrics with VSE++ ``evaluation.py`` conventions (docs/METHOD.md §7).
 
 Inputs everywhere: image embeddings ``img (N_i, d)``, caption embeddings
 ``cap (N_c, d)`` and ``caption_image (N_c,)``, the image row of each caption (any

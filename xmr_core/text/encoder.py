@@ -1,4 +1,4 @@
-"""Caption -> encoded-text image (SPEC §1, the paper's "semantic text encoding").
+"""Caption -> encoded-text image (docs/METHOD.md §1, the paper's "semantic text encoding").
 
 Each word's vector is read three values at a time as the R,G,B of one
 superpixel; a word is a ``block_w x block_h`` block of superpixels; blocks are
@@ -64,7 +64,7 @@ class TextEncoder:
         self.kv = kv
         self.cfg = cfg
         vecs = np.asarray(kv.vectors, dtype=np.float32)
-        # Per-dimension scaling fitted once on the vocabulary: min-max (SPEC §1), or
+        # Per-dimension scaling fitted once on the vocabulary: min-max (docs/METHOD.md §1), or
         # mean +- k std (cfg.colour_range), which spreads the common words over the range.
         if lo is None or hi is None:
             k = cfg.colour_range

@@ -1,4 +1,4 @@
-"""The one tokeniser of xmr (SPEC §1: lower-case, punctuation stripped).
+"""The one tokeniser of xmr (docs/METHOD.md §1: lower-case, punctuation stripped).
 
 Unicode-aware: accented words stay whole ("café"), CJK characters become one
 token each (there are no spaces to split on), emoji and other symbols are

@@ -1,0 +1,73 @@
+"""Command-line options generated from the config dataclasses, and the dataset options.
+
+Each config field's help text lives beside the field (``config.opt``); ``add_config_args``
+turns the fields of one config into ``--flags`` and ``apply_config_args`` puts the values
+given back into a config. Leaf module: argparse and the configs only.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import Field, fields, replace
+from typing import Any, TypeVar
+
+from .errors import XmrError
+
+T = TypeVar("T")
+
+
+def add_dataset_args(p: argparse.ArgumentParser, required: bool = False, default: str | None = None,
+                     positional: bool = False) -> None:
+    """``--dataset`` (or a positional ``dataset``), ``--images-dir``, ``--skip-missing``: the same
+    options for every command that reads a dataset."""
+    about = "'demo', a Karpathy-split JSON, a COCO captions_*.json, or a CSV (image,caption)"
+    if positional:
+        p.add_argument("dataset", help=about)
+    else:
+        p.add_argument("--dataset", required=required, default=default, help=about)
+    p.add_argument("--images-dir", default=None, help="folder the dataset's image file names are relative to")
+    p.add_argument("--skip-missing", action="store_true", help="leave out images whose files are missing")
+
+
+def _bool(s: str) -> bool:
+    if s not in ("0", "1"):
+        raise argparse.ArgumentTypeError(f"expected 0 or 1, got {s!r}")
+    return s == "1"
+
+
+def _flag(f: Field) -> str | None:
+    name = f.metadata.get("flag", "")
+    return None if name is None else (name or f.name).replace("_", "-")
+
+
+def _dest(cls: type, f: Field) -> str:
+    return f"{cls.__name__}.{f.name}"
+
+
+def add_config_args(p: argparse.ArgumentParser | Any, cls: type) -> None:
+    """One ``--flag`` a field of the config dataclass ``cls`` (default None: the recipe decides)."""
+    for f in fields(cls):
+        flag = _flag(f)
+        if flag is None:
+            continue
+        typ = {bool: _bool, int: int, float: float, str: str}[type(f.default)]
+        choices = f.metadata.get("choices")
+        metavar = "{0,1}" if typ is _bool else (None if choices else f.name.upper())
+        p.add_argument("--" + flag, dest=_dest(cls, f), type=typ, choices=choices, default=None,
+                       metavar=metavar, help=f.metadata.get("help", f.name))
+
+
+def apply_config_args(a: argparse.Namespace, cfg: T) -> T:
+    """``cfg`` with every flag of its class that was given on the command line."""
+    cls = type(cfg)
+    given = {f.name: getattr(a, _dest(cls, f)) for f in fields(cls)
+             if getattr(a, _dest(cls, f), None) is not None}
+    try:
+        return replace(cfg, **given)
+    except ValueError as e:  # a config's own check (e.g. vector_size vs block shape)
+        raise XmrError(str(e)) from None
+
+
+def given(a: argparse.Namespace, cls: type, *names: str) -> dict[str, Any]:
+    """The named fields of ``cls`` that were given on the command line."""
+    out = {n: getattr(a, f"{cls.__name__}.{n}", None) for n in names}
+    return {k: v for k, v in out.items() if v is not None}

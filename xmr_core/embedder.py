@@ -1,0 +1,282 @@
+"""Images and captions -> unit vectors: input preprocessing, the device's preferred memory
+format, and the ``Embedder`` around the one network (``model.py`` / ``backbones.py``).
+
+``Embedder`` is fp32 by default (``amp=False``), which keeps stored embeddings free of bf16
+rounding; it uses channels_last where ``prefer_channels_last`` says so (BENCHMARKS.md).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .config import ModelConfig
+from .model import InceptionResNetV1
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU computes bf16 natively (AVX512-BF16 or AMX), so bf16 autocast pays."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return any(f in flags for f in ("avx512_bf16", "amx_bf16"))
+
+
+def prefer_channels_last(device: torch.device) -> bool:
+    """Whether NHWC (channels_last) is the faster memory format on ``device``.
+
+    CUDA: yes (cuDNN). CPU: only where bf16 is native. Measured, one training step of the
+    half-width net at 96 px, batch 96, one thread: on a 2-core AMD EPYC with AVX512-BF16,
+    NHWC was 1.3x faster in fp32 and 1.2x in bf16; on a 2-core AVX2 machine without it,
+    NHWC was ~25x *slower* (oneDNN reorders around every small conv).
+    """
+    device = torch.device(device)
+    return device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
+
+
+
+# ----------------------------------------------------------------------------- preprocessing
+
+def _standardize(x: torch.Tensor, standardize: bool) -> torch.Tensor:
+    """Pixel values 0..255 (float, N,3,H,W) -> network input, in place where possible.
+
+    standardize=False: facenet's ``fixed_image_standardization``: (x - 127.5) / 128.
+    standardize=True:  facenet's ``prewhiten`` per image:
+                       (x - mean) / max(std, 1 / sqrt(numel)), std with ddof=0.
+    """
+    if not standardize:
+        return x.sub_(127.5).div_(128.0)
+    flat = x.reshape(x.shape[0], -1)
+    mean = flat.mean(dim=1)
+    std = flat.std(dim=1, unbiased=False)
+    std = torch.clamp(std, min=1.0 / math.sqrt(flat.shape[1]))
+    return x.sub_(mean.view(-1, 1, 1, 1)).div_(std.view(-1, 1, 1, 1))
+
+
+def _resize_nchw(x: torch.Tensor, size: int) -> torch.Tensor:
+    if x.shape[-2] == size and x.shape[-1] == size:
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+
+
+def _is_pil(obj: Any) -> bool:
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow is a runtime dependency
+        return False
+    return isinstance(obj, Image.Image)
+
+
+def _as_nchw_float(x: torch.Tensor) -> torch.Tensor:
+    """A uint8 or float tensor in HWC / NHWC / CHW / NCHW layout -> float32 NCHW (copy)."""
+    if x.ndim == 3:
+        x = x.unsqueeze(0)
+    if x.ndim != 4:
+        raise ValueError(f"expected an image batch (N,H,W,3) or (N,3,H,W), got shape {tuple(x.shape)}")
+    if x.shape[1] != 3 and x.shape[-1] in (1, 3, 4):  # NHWC -> NCHW
+        x = x.permute(0, 3, 1, 2)
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    elif x.shape[1] == 4:  # RGBA: drop alpha (the text encoder paints on white, opaque)
+        x = x[:, :3]
+    if x.shape[1] != 3:
+        raise ValueError(f"cannot find the channel axis (1, 3 or 4 channels) in shape {tuple(x.shape)}")
+    return x.to(torch.float32, copy=True).contiguous()
+
+
+def preprocess_images(images: Any, size: int, standardize: bool = False) -> torch.Tensor:
+    """Images -> float32 tensor (N, 3, size, size) ready for ``InceptionResNetV1``.
+
+    Accepts
+      * a PIL image or a list/tuple of PIL images (any mode, any size): converted to RGB
+        and resized each with Pillow ``BILINEAR`` (Pillow widens the filter when
+        shrinking, i.e. it antialiases);
+      * a uint8 numpy array (N, H, W, 3) (what the text encoder returns) or (H, W, 3);
+      * a torch tensor, uint8 or float, NHWC or NCHW (or a single HWC/CHW image).
+        Float inputs are read as pixel values on the 0..255 scale, like uint8 (NOT 0..1).
+    Arrays and tensors are resized in one vectorised call of
+    ``torch.nn.functional.interpolate(mode="bilinear", antialias=True)``, which matches
+    Pillow's BILINEAR to within rounding (Pillow rounds to uint8, we do not).
+
+    Values are then scaled with facenet's ``fixed_image_standardization``
+    ((x - 127.5) / 128) or, if ``standardize``, per image with facenet's ``prewhiten``
+    ((x - mean) / max(std, 1/sqrt(numel))).
+    """
+    if size < 32:  # the smallest input any backbone takes (InceptionResNet-V1 checks its own 75)
+        raise ValueError(f"size={size}: the networks need >= 32 px")
+    if _is_pil(images):
+        images = [images]
+    if isinstance(images, (list, tuple)):
+        if len(images) == 0:
+            return torch.empty(0, 3, size, size)
+        if all(_is_pil(im) for im in images):
+            from PIL import Image
+            arrs = []
+            for im in images:
+                im = im.convert("RGB")
+                if im.size != (size, size):
+                    im = im.resize((size, size), Image.BILINEAR)
+                arrs.append(np.asarray(im, dtype=np.uint8))
+            x = _as_nchw_float(torch.from_numpy(np.stack(arrs)))
+        else:  # a list of arrays / tensors: each resized, then stacked
+            x = torch.cat([_resize_nchw(_as_nchw_float(torch.as_tensor(np.asarray(im))
+                                                       if not isinstance(im, torch.Tensor) else im), size)
+                           for im in images])
+    elif isinstance(images, np.ndarray):
+        x = _resize_nchw(_as_nchw_float(torch.from_numpy(np.ascontiguousarray(images))), size)
+    elif isinstance(images, torch.Tensor):
+        x = _resize_nchw(_as_nchw_float(images.detach().cpu()), size)
+    else:
+        raise TypeError(f"unsupported image input {type(images).__name__}: expected PIL image(s), "
+                        "a uint8 numpy array (N,H,W,3) or a torch tensor")
+    return _standardize(x, standardize)
+
+
+# ----------------------------------------------------------------------------- embedder
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """"auto"/None -> cuda if available else cpu; anything else as torch.device."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _batches(n: int, batch_size: int) -> Iterable[tuple[int, int]]:
+    for start in range(0, n, batch_size):
+        yield start, min(n, start + batch_size)
+
+
+def _len_inputs(images: Any) -> tuple[Any, int]:
+    """Normalise a single image to a batch of one; return (batchable inputs, count)."""
+    if _is_pil(images):
+        return [images], 1
+    if isinstance(images, (np.ndarray, torch.Tensor)):
+        if images.ndim == 3:
+            images = images[None]
+        return images, int(images.shape[0])
+    if isinstance(images, (list, tuple)):
+        return list(images), len(images)
+    raise TypeError(f"unsupported image input {type(images).__name__}")
+
+
+class Embedder:
+    """Images and captions -> L2-normalised embeddings (float32 numpy, (N, emb)).
+
+    Holds the ``model``, an optional ``text_encoder`` (anything with
+    ``encode_batch(list[str]) -> uint8 (N, H, W, 3)``), the ``ModelConfig`` (input size
+    and standardisation) and the ``device``. Runs the model in eval mode under
+    ``torch.inference_mode`` in channels_last, fp32 unless ``amp=True`` (bf16 autocast);
+    the model's previous train/eval mode is restored afterwards, so a trainer can
+    validate mid-run.
+
+    ``text_crop`` (0 = none) crops encoded captions to ``text_crop`` x ``text_crop`` from
+    the top-left corner before resizing (the caption sits top-left; config-2 trains on
+    227 px crops of the 256 px canvas, docs/METHOD.md §1).
+
+    ``progress``: ``True`` for a tqdm bar, or a callable ``progress(done, total)``.
+    """
+
+    def __init__(self, model: InceptionResNetV1, text_encoder: Any = None,
+                 cfg: ModelConfig | None = None, device: str | torch.device | None = "cpu",
+                 amp: bool = False, channels_last: bool | None = None, text_crop: int = 0):
+        self.cfg = cfg if cfg is not None else getattr(model, "cfg", ModelConfig())
+        self.device = resolve_device(device)
+        # None = auto (``prefer_channels_last``): NHWC where it measured faster.
+        self.channels_last = prefer_channels_last(self.device) if channels_last is None else channels_last
+        self.model = model.to(self.device)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.text_encoder = text_encoder
+        self.amp = amp
+        self.text_crop = text_crop
+
+    @classmethod
+    def build(cls, cfg: ModelConfig, text_encoder: Any = None,
+              device: str | torch.device | None = "cpu", **kwargs: Any) -> "Embedder":
+        """A fresh (randomly initialised) model for ``cfg`` wrapped in an Embedder."""
+        return cls(InceptionResNetV1(cfg), text_encoder, cfg, device, **kwargs)
+
+    @property
+    def dim(self) -> int:
+        return self.cfg.embedding_size
+
+    # -- internals
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            return self.model.embed(x).float()
+
+    def _progress(self, progress: Any, total: int) -> tuple[Callable[[int], None], Callable[[], None]]:
+        if progress is True:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=total, unit="img", leave=False)
+            return bar.update, bar.close
+        if callable(progress):
+            done = [0]
+
+            def step(n: int) -> None:
+                done[0] += n
+                progress(done[0], total)
+            return step, lambda: None
+        return (lambda n: None), (lambda: None)
+
+    def _embed_batches(self, total: int, get_batch: Callable[[int, int], torch.Tensor],
+                       batch_size: int, progress: Any) -> np.ndarray:
+        out = np.empty((total, self.dim), dtype=np.float32)
+        if total == 0:
+            return out
+        was_training = self.model.training
+        self.model.eval()
+        step, close = self._progress(progress, total)
+        try:
+            with torch.inference_mode():
+                for a, b in _batches(total, max(1, int(batch_size))):
+                    out[a:b] = self._run(get_batch(a, b)).cpu().numpy()
+                    step(b - a)
+        finally:
+            close()
+            self.model.train(was_training)
+        return out
+
+    # -- public
+    def embed_images(self, images: Any, batch_size: int = 64, progress: Any = None) -> np.ndarray:
+        """PIL image(s) / uint8 array (N,H,W,3) / tensor -> (N, emb) float32 unit vectors."""
+        images, n = _len_inputs(images)
+        size, std = self.cfg.input_size, self.cfg.standardize
+        return self._embed_batches(n, lambda a, b: preprocess_images(images[a:b], size, std),
+                                   batch_size, progress)
+
+    def embed_encoded(self, encoded: np.ndarray, batch_size: int = 64, progress: Any = None) -> np.ndarray:
+        """Encoded captions, uint8 (N, H, W, 3) -> (N, emb) float32 unit vectors.
+
+        Applies ``text_crop`` (top-left) if set, then the same preprocessing as images.
+        """
+        encoded, n = _len_inputs(encoded)
+        if self.text_crop:
+            c = self.text_crop
+            encoded = encoded[:, :c, :c] if encoded.shape[-1] in (1, 3, 4) else encoded[..., :c, :c]
+        size, std = self.cfg.input_size, self.cfg.standardize
+        return self._embed_batches(n, lambda a, b: preprocess_images(encoded[a:b], size, std),
+                                   batch_size, progress)
+
+    def embed_texts(self, sentences: Sequence[str], batch_size: int = 64, progress: Any = None) -> np.ndarray:
+        """Captions -> (N, emb) float32 unit vectors (painted by ``text_encoder`` batch by batch)."""
+        if self.text_encoder is None:
+            raise ValueError("this Embedder has no text_encoder; pass one to embed captions")
+        sentences = [sentences] if isinstance(sentences, str) else list(sentences)
+        size, std, c = self.cfg.input_size, self.cfg.standardize, self.text_crop
+
+        def get(a: int, b: int) -> torch.Tensor:
+            enc = np.asarray(self.text_encoder.encode_batch(sentences[a:b]))
+            if c:
+                enc = enc[:, :c, :c]
+            return preprocess_images(enc, size, std)
+
+        return self._embed_batches(len(sentences), get, batch_size, progress)

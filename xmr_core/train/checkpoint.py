@@ -1,0 +1,79 @@
+"""Training state (``last.pt``) for an exact ``--resume``, and stopping cleanly on a signal."""
+from __future__ import annotations
+
+import json
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..losses import CenterLoss
+from ..run import atomic_save
+
+
+@dataclass
+class Position:
+    """Where a run is: epochs done, optimiser steps, steps into the current epoch, the epoch rows."""
+
+    epoch: int = 0
+    step: int = 0
+    in_epoch: int = 0
+    log: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _rng_state() -> dict[str, Any]:
+    st = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        st["cuda"] = torch.cuda.get_rng_state_all()
+    return st
+
+
+def _set_rng_state(st: dict[str, Any]) -> None:
+    torch.set_rng_state(st["torch"])
+    if "cuda" in st and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(st["cuda"])
+
+
+def save_state(path: Path, module: nn.Module, opt: torch.optim.Optimizer, centers: CenterLoss,
+               pos: Position) -> None:
+    """Everything an exact resume needs, the torch RNG included, written atomically."""
+    atomic_save({"module": module.state_dict(), "optimizer": opt.state_dict(), "centers": centers.state_dict(),
+                 "epoch": pos.epoch, "step": pos.step, "in_epoch": pos.in_epoch, "rng": _rng_state(),
+                 "log": json.dumps(pos.log)}, path)
+
+
+def load_state(path: Path, device: torch.device, module: nn.Module, opt: torch.optim.Optimizer,
+               centers: CenterLoss) -> Position:
+    """Restore ``save_state``'s file into the given objects (and the RNG); returns the position."""
+    st = torch.load(path, map_location=device, weights_only=True)
+    module.load_state_dict(st["module"])
+    opt.load_state_dict(st["optimizer"])
+    centers.load_state_dict(st["centers"])
+    _set_rng_state(st["rng"])
+    return Position(st["epoch"], st["step"], st["in_epoch"], json.loads(st["log"]))
+
+
+class Stop:
+    """SIGINT/SIGTERM set a flag; the loop checkpoints after the current step and exits."""
+
+    def __init__(self) -> None:
+        self.flag = False
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> "Stop":
+        for s in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[s] = signal.signal(s, self._handle)
+            except ValueError:  # not the main thread (e.g. inside Streamlit): no handlers
+                pass
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.flag = True
+
+    def __exit__(self, *exc: Any) -> None:
+        for s, h in self._old.items():
+            signal.signal(s, h)

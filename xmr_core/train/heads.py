@@ -1,0 +1,41 @@
+"""The network plus its training-only heads, as one module (what DDP wraps)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..backbones import build_network
+from ..config import ModelConfig
+from ..losses import Outputs
+
+
+class TrainModule(nn.Module):
+    """The network plus its training-only heads.
+
+    ``classifier``: softmax over the training classes (the paper). ``words``: a
+    multi-label head predicting the class's caption words from either modality
+    (ours, ``words_weight``); it gives every sample a dense, shared target, so
+    image and encoded text learn the same word-level semantics early on. A head whose
+    loss has weight 0 is not built (``n_words=0``).
+    """
+
+    def __init__(self, mcfg: ModelConfig, n_classes: int, n_words: int = 0, from_frozen: bool = False):
+        super().__init__()
+        self.net = build_network(mcfg)
+        self.classifier = nn.Linear(mcfg.embedding_size, n_classes)
+        self.words = nn.Linear(mcfg.embedding_size, n_words) if n_words else None
+        self.from_frozen = from_frozen  # inputs are cached frozen-trunk outputs (frozen_cache.py)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        if self.from_frozen:
+            net = self.net
+            emb = net.last_bn(net.last_linear(net.dropout(net.forward_from_frozen(x))))
+        else:
+            emb = self.net(x)
+        return emb, self.classifier(emb), (self.words(emb) if self.words is not None else None)
+
+
+def as_outputs(out: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]) -> Outputs:
+    """``TrainModule``'s (possibly autocast) outputs, in fp32, for the losses."""
+    emb, logits, words = out
+    return Outputs(emb.float(), logits.float(), words.float() if words is not None else None)

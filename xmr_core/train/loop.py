@@ -1,0 +1,283 @@
+"""``train()``: set up once, then the loop. Exact resume: all data randomness is a function of
+(seed, epoch, position) and the torch RNG state is checkpointed, so ``--resume`` continues an
+interrupted run to the same weights as an uninterrupted one."""
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..config import EncodingConfig, ModelConfig, TrainConfig, from_dict, to_dict
+from ..data import Dataset, load_dataset
+from ..errors import XmrError
+from ..frozen_cache import CachedClassSamples
+from ..losses import Batch, CenterLoss, training_losses
+from ..embedder import Embedder
+from ..run import save_weights, write_bundle_meta
+from ..text.encoder import TextEncoder
+from .checkpoint import Position, Stop, load_state, save_state
+from .distributed import barrier, gather, world
+from .heads import TrainModule, as_outputs
+from .log import EpochMeter, Reporter, write_log
+from .optim import make_optimizer, set_lr
+from .precision import amp_dtype, pick_device, use_channels_last
+from .samples import BatchList, ClassSamples, collate, epoch_batches, word_targets
+from .validate import validate
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps: int
+    epochs_done: int
+    interrupted: bool
+    log: list[dict[str, Any]]
+
+
+@dataclass
+class _Run:
+    """Everything the loop reads, built once by ``_setup``."""
+
+    run_dir: Path
+    t: TrainConfig
+    device: torch.device
+    rank: int
+    world: int
+    module: TrainModule               # the network and its heads (what is saved)
+    net: nn.Module                    # what is called: the module, maybe DDP-wrapped / compiled
+    centers: CenterLoss
+    opt: torch.optim.Optimizer
+    samples: torch.utils.data.Dataset
+    word_targets: torch.Tensor | None
+    embedder: Embedder                # for validation
+    ds_val: Dataset | None
+    channels_last: bool
+    amp: torch.dtype | None
+    n_classes: int
+    classes_per_batch: int
+    steps_per_epoch: int              # this rank's
+    total_steps: int                  # the LR schedule's length (max_steps only cuts a run short)
+
+    @property
+    def state_path(self) -> Path:
+        return self.run_dir / "last.pt"
+
+
+def train(run_dir: str | Path, dataset: str, images_dir: str | None = None,
+          enc_cfg: EncodingConfig | None = None, model_cfg: ModelConfig | None = None,
+          train_cfg: TrainConfig | None = None, resume: bool = False, skip_missing: bool = False,
+          recipe_name: str = "custom", progress: bool | Any = True, train_split: str = "train",
+          val_split: str = "val", resume_overrides: dict[str, Any] | None = None) -> TrainResult:
+    """Train and write the run bundle ``run_dir`` (see ``xmr_core.run``).
+
+    On ``resume`` the bundle's saved configs are used; ``resume_overrides`` may
+    change ``epochs`` / ``max_steps`` (to extend or cut a run).
+    ``progress``: True for tqdm, False for silence, or a callable
+    ``progress(step, total_steps, info_dict)`` (the app's progress bar).
+    """
+    run_dir = Path(run_dir)
+    if resume:
+        enc_cfg, model_cfg, train_cfg, dataset, images_dir, recipe_name = _saved_configs(
+            run_dir, resume_overrides, recipe_name)
+    cfgs = (enc_cfg or EncodingConfig(), model_cfg or ModelConfig(), train_cfg or TrainConfig())
+    source = {"spec": str(dataset), "images_dir": images_dir, "train_split": train_split, "val_split": val_split}
+    r, pos = _setup(run_dir, cfgs, dataset, skip_missing, source, recipe_name, resume, progress)
+    return _loop(r, pos, progress)
+
+
+def _saved_configs(run_dir: Path, overrides: dict[str, Any] | None, recipe_name: str) -> tuple:
+    """A run's own configs and dataset: on resume they win; only the run's length may change."""
+    if not (run_dir / "config.json").is_file():
+        raise XmrError(f"{run_dir}: nothing to resume (no config.json)")
+    cfg = json.loads((run_dir / "config.json").read_text())
+    return (from_dict(EncodingConfig, cfg["encoding"]), from_dict(ModelConfig, cfg["model"]),
+            replace(from_dict(TrainConfig, cfg["train"]), **(overrides or {})),
+            cfg["dataset"]["spec"], cfg["dataset"]["images_dir"], cfg.get("recipe", recipe_name))
+
+
+def _setup(run_dir: Path, cfgs: tuple[EncodingConfig, ModelConfig, TrainConfig], dataset: str,
+           skip_missing: bool, source: dict[str, Any], recipe_name: str, resume: bool,
+           progress: Any) -> tuple[_Run, Position]:
+    enc_cfg, model_cfg, t = cfgs
+    rank, n_world = world()
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    device = pick_device(t, n_world)
+    random.seed(t.seed)
+    np.random.seed(t.seed)
+    torch.manual_seed(t.seed)
+
+    ds_all = load_dataset(dataset, source["images_dir"], skip_missing)
+    ds = ds_all.split(source["train_split"])
+    try:
+        ds_val = ds_all.split(source["val_split"]) if t.val_every else None
+    except XmrError:
+        ds_val = None
+    encoder = _encoder(run_dir, ds, enc_cfg, resume, rank)
+    n_classes = len(ds)
+    cpb = t.classes_per_batch or max(2, t.batch_size // (t.images_per_class + t.captions_per_class))
+    if cpb > n_classes:
+        raise XmrError(f"{cpb} classes a batch but only {n_classes} training images")
+    steps_per_epoch = n_classes // cpb // n_world
+
+    module, centers, opt, words_y, channels_last = _build(ds, model_cfg, t, device)
+    config = {"recipe": recipe_name, "encoding": to_dict(enc_cfg), "model": to_dict(model_cfg), "train": to_dict(t),
+              "dataset": {**source, "name": ds_all.name, "n_classes": n_classes}, "world_size": n_world}
+    if model_cfg.pretrained:  # where the starting weights came from (shown on the Overview page)
+        from ..efficientnet import weights_provenance
+
+        config["backbone_weights"] = weights_provenance()
+    pos = Position()
+    if resume and (run_dir / "last.pt").is_file():
+        pos = load_state(run_dir / "last.pt", device, module, opt, centers)
+    if rank == 0:
+        write_bundle_meta(run_dir, config)
+    r = _Run(run_dir, t, device, rank, n_world, module, _wrap(module, t, device, n_world), centers, opt,
+             _samples(ds, encoder, module, model_cfg, t, progress is True and rank == 0, channels_last),
+             words_y, Embedder(module.net, encoder, model_cfg, device=device, channels_last=channels_last,
+                               text_crop=t.crop),
+             ds_val, channels_last, amp_dtype(t, device, model_cfg.backbone), n_classes, cpb, steps_per_epoch, steps_per_epoch * t.epochs)
+    return r, pos
+
+
+def _encoder(run_dir: Path, ds: Dataset, enc_cfg: EncodingConfig, resume: bool, rank: int) -> TextEncoder:
+    """Word2Vec on the training captions (docs/METHOD.md §1), fitted once per run (rank 0 saves it)."""
+    if resume and (run_dir / "encoder.json").is_file():
+        encoder = TextEncoder.load(run_dir)
+    else:
+        encoder = TextEncoder.fit([c.text for c in ds.captions], enc_cfg)
+        if rank == 0:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            encoder.save(run_dir)
+    barrier()
+    return encoder
+
+
+def _build(ds: Dataset, model_cfg: ModelConfig, t: TrainConfig, device: torch.device) -> tuple:
+    """The network with its heads, the class centres, the optimiser and the words head's targets."""
+    words_vocab, words_y = (word_targets(ds, t.words_vocab) if t.words_weight else ([], None))
+    if words_y is not None:
+        words_y = words_y.to(device)
+    if t.cache_frozen and not model_cfg.freeze_blocks:
+        raise XmrError("--cache-frozen needs frozen blocks (--freeze-blocks N with a pretrained backbone)")
+    module = TrainModule(model_cfg, len(ds), len(words_vocab), from_frozen=t.cache_frozen).to(device)
+    channels_last = use_channels_last(t, device)
+    if channels_last:
+        module = module.to(memory_format=torch.channels_last)
+    centers = CenterLoss(len(ds), model_cfg.embedding_size, alpha=t.center_loss_alpha).to(device)
+    return module, centers, make_optimizer(module, t), words_y, channels_last
+
+
+def _wrap(module: nn.Module, t: TrainConfig, device: torch.device, n_world: int) -> nn.Module:
+    net: nn.Module = module
+    if n_world > 1:
+        net = nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
+    if t.compile and device.type == "cuda":
+        net = torch.compile(net)  # type: ignore[assignment]
+    return net
+
+
+def _samples(ds: Dataset, encoder: TextEncoder, module: TrainModule, model_cfg: ModelConfig, t: TrainConfig,
+             progress: bool, channels_last: bool) -> torch.utils.data.Dataset:
+    if t.cache_frozen:
+        return CachedClassSamples(ds, encoder, module.net, model_cfg, t, progress=progress,
+                                  channels_last=channels_last)
+    return ClassSamples(ds, encoder, model_cfg, t)
+
+
+# ----------------------------------------------------------------------------- the loop
+def _loop(r: _Run, pos: Position, progress: Any) -> TrainResult:
+    t = r.t
+    limit = min(r.total_steps, t.max_steps) if t.max_steps else r.total_steps
+    rep = Reporter(progress, r.rank, limit, pos.step, r.run_dir.name)
+    interrupted, t_run = False, time.time()
+    try:
+        with Stop() as stop:
+            while pos.epoch < t.epochs and not (t.max_steps and pos.step >= t.max_steps):
+                n_mine, meter = _run_epoch(r, pos, stop, rep)
+                if stop.flag:
+                    interrupted = True
+                    _save(r, pos)
+                    break
+                done_epoch = pos.in_epoch >= n_mine
+                row: dict[str, Any] = {"epoch": pos.epoch + 1, "step": pos.step, **meter.means(),
+                                       "lr": r.opt.param_groups[0]["lr"], "samples_per_s": meter.samples_per_s(),
+                                       "seconds": time.time() - t_run}
+                if done_epoch:
+                    pos.epoch, pos.in_epoch = pos.epoch + 1, 0
+                    if r.rank == 0 and r.ds_val is not None and t.val_every and (
+                            pos.epoch % t.val_every == 0 or pos.epoch == t.epochs):
+                        row.update(validate(r.embedder, r.ds_val, t.val_images, t.seed))
+                    pos.log.append(row)
+                    rep.epoch(row)
+                _save(r, pos)
+                if not done_epoch:
+                    break  # max_steps reached mid-epoch
+    finally:
+        rep.close()
+    barrier()
+    return TrainResult(r.run_dir, pos.step, pos.epoch, interrupted, pos.log)
+
+
+def _run_epoch(r: _Run, pos: Position, stop: Stop, rep: Reporter) -> tuple[int, EpochMeter]:
+    """The rest of the current epoch (from ``pos.in_epoch``); returns this rank's batches in it."""
+    t = r.t
+    batches = epoch_batches(r.n_classes, r.classes_per_batch, t.seed, pos.epoch)[: r.steps_per_epoch * r.world]
+    mine = batches[r.rank::r.world]
+    loader = torch.utils.data.DataLoader(
+        r.samples, batch_sampler=BatchList([[(pos.epoch, k) for k in b] for b in mine][pos.in_epoch:]),
+        collate_fn=collate, num_workers=t.workers, persistent_workers=False, pin_memory=r.device.type == "cuda",
+        # Own generator: creating an iterator must not draw from the global torch RNG
+        # (dropout's), or a resumed run would drift from an uninterrupted one.
+        generator=torch.Generator().manual_seed(t.seed * 1000 + pos.epoch),
+        prefetch_factor=4 if t.workers else None)
+    meter = EpochMeter()
+    r.module.train()
+    for imgs, il, txts, tl in loader:
+        losses = _step(r, pos.step, imgs, il, txts, tl)
+        pos.step += 1
+        pos.in_epoch += 1
+        sps = meter.add(losses, (imgs.shape[0] + txts.shape[0]) * r.world)
+        rep.step(pos.step, r.total_steps, pos.epoch, losses, sps)
+        if stop.flag or (t.max_steps and pos.step >= t.max_steps):
+            break
+    return len(mine), meter
+
+
+def _step(r: _Run, step: int, imgs: torch.Tensor, il: torch.Tensor, txts: torch.Tensor,
+          tl: torch.Tensor) -> dict[str, float]:
+    """One optimiser step; returns the loss terms."""
+    x = torch.cat([imgs, txts]).to(r.device, non_blocking=True)
+    y = torch.cat([il, tl]).to(r.device, non_blocking=True)
+    if r.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    set_lr(r.opt, r.t, step, r.total_steps)
+    with torch.autocast(r.device.type, dtype=r.amp or torch.float32, enabled=r.amp is not None):
+        out = as_outputs(r.net(x))
+    losses = training_losses(out, Batch(y, imgs.shape[0], r.centers, r.word_targets), r.t)
+    # The centres move after the loss has read them, with every rank's batch.
+    r.centers.update(gather(out.emb.detach()), gather(y))
+    loss = losses["loss"]
+    if not torch.isfinite(loss):
+        raise XmrError(f"training diverged at step {step} (loss {loss.item()}); the last good checkpoint "
+                       f"{r.state_path} is kept. Lower --lr or raise --warmup-steps and --resume.")
+    r.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    r.opt.step()
+    return {k: v.item() for k, v in losses.items()}
+
+
+def _save(r: _Run, pos: Position) -> None:
+    """Rank 0: the training state, the weights and the log (each written atomically)."""
+    if r.rank != 0:
+        return
+    save_state(r.state_path, r.module, r.opt, r.centers, pos)
+    save_weights(r.run_dir, r.module.net)
+    write_log(r.run_dir / "train_log.csv", pos.log)

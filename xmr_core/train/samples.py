@@ -1,0 +1,132 @@
+"""Training samples: a class is one training image; it and all its encoded captions share its
+label (docs/METHOD.md §3). Batches hold ``classes_per_batch`` classes, each with its image(s)
+and captions. All data randomness is a function of (seed, epoch, position), so a resumed run
+sees the same batches as an uninterrupted one."""
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import numpy as np
+import torch
+
+from ..config import ModelConfig, TrainConfig
+from ..data import Dataset
+from ..data.images import read_image
+from ..embedder import preprocess_images
+from ..text.encoder import TextEncoder
+from ..text.tokenize import tokenize
+
+
+def sample_rng(seed: int, epoch: int, k: int) -> random.Random:
+    """Per-sample RNG from (seed, epoch, class): identical after a resume, on any worker."""
+    return random.Random((seed * 1_000_003 + epoch) * 10_000_019 + k)
+
+
+def choose_captions(caps: list, n: int, rng: random.Random) -> list:
+    """``n`` of a class's captions: a random sample, or all of them repeated when there are fewer."""
+    return rng.sample(caps, n) if len(caps) >= n else [caps[i % len(caps)] for i in range(n)]
+
+
+class ClassSamples(torch.utils.data.Dataset):
+    """Item ``(epoch, class)`` -> that class's image(s) and encoded captions, preprocessed.
+
+    Decoding and encoding happen here, i.e. in DataLoader workers; only the
+    records are held, so memory does not grow with the dataset.
+    """
+
+    def __init__(self, ds: Dataset, encoder: TextEncoder, mcfg: ModelConfig, tcfg: TrainConfig):
+        self.images = [im.path for im in ds.images]
+        self.caps = [[c.text for c in ds.captions_of(im.image_id)] for im in ds.images]
+        self.encoder, self.mcfg, self.tcfg = encoder, mcfg, tcfg
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, int]:
+        epoch, k = key
+        t, m = self.tcfg, self.mcfg
+        rng = sample_rng(t.seed, epoch, k)
+        img = read_image(self.images[k], max_side=max(2 * m.input_size, 256))
+        # config-2 resizes to 256 and crops 227 (docs/METHOD.md §4); other crop sides keep that ratio
+        side = round(t.crop * 256 / 227) if t.crop else m.input_size
+        arr = np.asarray(img.resize((side, side)), dtype=np.uint8)
+        views = [arr, arr[:, ::-1]][:t.images_per_class]  # config-2 adds the horizontally flipped copy
+        if t.crop:
+            views = [self._crop(v, t.crop, rng, text=False) for v in views]
+        caps = self.caps[k]
+        if t.crop:  # config-2: each caption at two random crops
+            chosen = [caps[i % len(caps)] for i in range(t.captions_per_class // 2)]
+            chosen = chosen + chosen
+        else:
+            chosen = choose_captions(caps, t.captions_per_class, rng)
+        enc = self.encoder.encode_batch(chosen)
+        if t.crop:
+            enc = np.stack([self._crop(e, t.crop, rng, text=True) for e in enc])
+        size = t.crop or m.input_size
+        x_img = preprocess_images(np.stack([np.ascontiguousarray(v) for v in views]), size, m.standardize)
+        x_txt = preprocess_images(enc, size, m.standardize)
+        return x_img, x_txt, k
+
+    def _crop(self, a: np.ndarray, c: int, rng: random.Random, text: bool) -> np.ndarray:
+        h, w = a.shape[:2]
+        if h <= c and w <= c:
+            return a
+        # Text sits in the top-left corner: its crops may move by at most the margin,
+        # so no word is ever cut off (docs/METHOD.md §1, config-2). Images crop anywhere.
+        lim = self.encoder.cfg.margin if text else max(h, w)
+        oy, ox = rng.randint(0, min(h - c, lim)), rng.randint(0, min(w - c, lim))
+        return a[oy:oy + c, ox:ox + c]
+
+
+def collate(items: list) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Classes -> one batch: images, their labels, encoded captions, their labels."""
+    imgs = torch.cat([x for x, _, _ in items])
+    txts = torch.cat([y for _, y, _ in items])
+    il = torch.cat([torch.full((x.shape[0],), k, dtype=torch.long) for x, _, k in items])
+    tl = torch.cat([torch.full((y.shape[0],), k, dtype=torch.long) for _, y, k in items])
+    return imgs, il, txts, tl
+
+
+def epoch_batches(n_classes: int, per_batch: int, seed: int, epoch: int) -> list[list[int]]:
+    """The epoch's class order, cut into batches (drop the ragged tail)."""
+    order = np.random.default_rng([seed, epoch]).permutation(n_classes)
+    n = n_classes // per_batch
+    return [order[i * per_batch:(i + 1) * per_batch].tolist() for i in range(n)]
+
+
+class BatchList(torch.utils.data.Sampler):
+    """A fixed list of batches of ``(epoch, class)`` keys, as a DataLoader batch sampler."""
+
+    def __init__(self, batches: list[list[tuple[int, int]]]):
+        self.batches = batches
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+def word_targets(ds: Dataset, n_words: int) -> tuple[list[str], torch.Tensor]:
+    """Content-word vocabulary and a (classes, words) multi-hot of each class's caption words.
+
+    Words in more than 10 % of captions (a, the, on, ...) carry no content and are left out.
+    """
+    toks = [set(tokenize(c.text)) for c in ds.captions]
+    df = Counter(w for t in toks for w in t)
+    limit = 0.10 * max(1, len(toks))
+    # sorted by (-count, word): set/Counter order depends on the per-process hash seed,
+    # and the head's columns must mean the same words in a resumed process
+    ranked = sorted(df.items(), key=lambda wn: (-wn[1], wn[0]))
+    vocab = [w for w, n in ranked if 2 <= n <= limit][:n_words]
+    index = {w: i for i, w in enumerate(vocab)}
+    y = torch.zeros(len(ds.images), len(vocab))
+    row = {im.image_id: i for i, im in enumerate(ds.images)}
+    for c, t in zip(ds.captions, toks):
+        r = row[c.image_id]
+        for w in t:
+            j = index.get(w)
+            if j is not None:
+                y[r, j] = 1.0
+    return vocab, y
