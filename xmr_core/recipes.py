@@ -60,7 +60,7 @@ RECIPES: dict[str, Recipe] = {
                        w2v_epochs=30, colour_range=2.0),
         ModelConfig(backbone="efficientnet_lite0", pretrained=True, freeze_blocks=6, input_size=112,
                     dropout_keep=1.0),
-        TrainConfig(epochs=24, batch_size=128, captions_per_class=3, images_per_class=1, lr=1e-3,
+        TrainConfig(epochs=20, batch_size=128, captions_per_class=3, images_per_class=1, lr=1e-3,
                     warmup_steps=100, lr_schedule="cosine", optimizer="adamw", weight_decay=1e-4,
                     trunk_lr_mult=0.3, cache_frozen=True, softmax_weight=0.0, center_loss_factor=0.01,
                     contrastive_weight=1.0, temperature=0.07, words_weight=1.0, words_loss="softmax",
