@@ -114,9 +114,10 @@ def cmd_train(a: argparse.Namespace) -> int:
         res = train(out, a.dataset, a.images_dir, enc, mod, tr, resume=a.resume, skip_missing=a.skip_missing,
                     recipe_name=a.recipe, train_split=a.train_split, val_split=a.val_split,
                     resume_overrides=given(a, TrainConfig, "epochs", "max_steps"))
+        rank = world()[0]  # before shutdown(): afterwards every process would read itself as rank 0
     finally:
         shutdown()
-    if world()[0] == 0:
+    if rank == 0:
         msg = "interrupted; continue with --resume" if res.interrupted else "done"
         print(f"{msg}: {res.steps} steps, {res.epochs_done} epochs -> {res.run_dir}")
     return 130 if res.interrupted else 0

@@ -26,17 +26,15 @@ def _tqdm_progress() -> Progress:
     state = {"stage": None, "bar": None}
 
     def cb(stage: str, frac: float, msg: str) -> None:
-        from tqdm.auto import tqdm
+        from .progress import progress_bar, set_fraction
 
         if state["stage"] != stage:
             if state["bar"] is not None:
                 state["bar"].close()
-            state["bar"] = tqdm(total=100, desc=stage, unit="%", dynamic_ncols=True)
+            state["bar"] = progress_bar(total=100, desc=stage, unit="%", dynamic_ncols=True)
             state["stage"] = stage
         bar = state["bar"]
-        bar.n = int(round(frac * 100))
-        bar.set_postfix_str(msg[:60])
-        bar.refresh()
+        set_fraction(bar, frac, msg)
         if frac >= 1.0:
             bar.close()
             state["stage"] = None

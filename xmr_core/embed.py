@@ -125,14 +125,12 @@ def embed_split(run, dataset: str | None = None, split: str = "test", images_dir
             pass  # unreadable cache: recompute
     bar = None
     if progress is True:
-        from tqdm.auto import tqdm
+        from .progress import progress_bar, set_fraction
 
-        bar = tqdm(total=100, desc=f"embed {split}", unit="%")
+        bar = progress_bar(total=100, desc=f"embed {split}", unit="%")
 
         def progress(frac: float, msg: str) -> None:  # noqa: F811 - tqdm adapter
-            bar.n = int(frac * 100)
-            bar.set_postfix_str(msg)
-            bar.refresh()
+            set_fraction(bar, frac, msg)
     img, cap = embed_dataset(run, ds, progress=progress if callable(progress) else None)
     if bar is not None:
         bar.close()

@@ -215,8 +215,8 @@ class Embedder:
 
     def _progress(self, progress: Any, total: int) -> tuple[Callable[[int], None], Callable[[], None]]:
         if progress is True:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=total, unit="img", leave=False)
+            from .progress import progress_bar
+            bar = progress_bar(total=total, unit="img", leave=False)
             return bar.update, bar.close
         if callable(progress):
             done = [0]

@@ -28,8 +28,8 @@ def _frozen_outputs(net: Any, batches: int, get: Callable[[int, int], torch.Tens
     out: torch.Tensor | None = None
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=total, desc=desc, unit="img", leave=False, mininterval=2.0)
+        from .progress import progress_bar
+        bar = progress_bar(total=total, desc=desc, unit="img", leave=False, mininterval=2.0)
     device = next(net.parameters()).device
     for a in range(0, total, batches):
         b = min(total, a + batches)

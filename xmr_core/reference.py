@@ -81,8 +81,8 @@ def image_features(ds: Dataset, size: int, batch: int = 64, progress: bool = Tru
     out = np.empty((len(paths), 1280), dtype=np.float32)
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(paths), desc="photo features", unit="img", leave=False, mininterval=2.0)
+        from .progress import progress_bar
+        bar = progress_bar(total=len(paths), desc="photo features", unit="img", leave=False, mininterval=2.0)
     with torch.inference_mode():
         for a in range(0, len(paths), batch):
             x = preprocess_images([read_image(p, max_side=2 * size) for p in paths[a:a + batch]], size)

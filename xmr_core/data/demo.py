@@ -191,9 +191,9 @@ def generate_demo(out_dir: str | Path | None = None, n_images: int = 3000, seed:
     items = []
     it = range(n_images)
     if progress:
-        from tqdm import tqdm
+        from ..progress import progress_bar
 
-        it = tqdm(it, desc="demo images", unit="img")
+        it = progress_bar(iterable=it, desc="demo images", unit="img")
     for i in it:
         srng = random.Random(rng.getrandbits(64))
         background, things = _scene(srng)

@@ -42,15 +42,15 @@ class Reporter:
         self.callback = progress if callable(progress) and rank == 0 else None
         self.bar = None
         if progress is True and rank == 0:
-            from tqdm.auto import tqdm
+            from ..progress import progress_bar
 
-            self.bar = tqdm(total=total, initial=initial, unit="step", desc=f"train {name}", dynamic_ncols=True)
+            self.bar = progress_bar(total=total, initial=initial, unit="step", desc=f"train {name}", dynamic_ncols=True)
 
     def step(self, step: int, total_steps: int, epoch: int, losses: dict[str, float], sps: float) -> None:
         if self.bar is not None:
             self.bar.update(1)
             self.bar.set_postfix(ep=epoch + 1, loss=f"{losses['loss']:.3f}", center=f"{losses['center']:.4f}",
-                                 sps=f"{sps:.0f}")
+                                 sps=f"{sps:.0f}", refresh=False)  # redraws follow the bar's interval
         elif self.callback is not None:
             self.callback(step, total_steps, {"epoch": epoch + 1, **losses, "samples_per_s": sps})
 
