@@ -23,23 +23,35 @@ from xmr_core.run import checkpoints_dir, list_runs
 
 st.set_page_config(page_title="xmr explorer", page_icon=":material/image_search:", layout="wide")
 
+from pages._nav import NAV  # noqa: E402
 from pages._shared import SPLITS, default_run, show_error  # noqa: E402  (after set_page_config)
 
-PAGES = [
-    st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
-    st.Page("pages/encoded_text.py", title="Encoded text", icon=":material/palette:"),
-    st.Page("pages/embedding_map.py", title="Embedding map", icon=":material/scatter_plot:"),
-    st.Page("pages/retrieval.py", title="Retrieval (Table 3)", icon=":material/table_rows:"),
-    st.Page("pages/query.py", title="Query", icon=":material/search:"),
-    st.Page("pages/compare.py", title="Compare runs", icon=":material/compare_arrows:"),
-]
-SETUP = st.Page("pages/setup.py", title="Build demo run", icon=":material/build:")
+# One navigation, drawn by this script. `.streamlit/config.toml` sets client.showSidebarNavigation
+# = false, which hides Streamlit's own page list from the first byte: without it, a freshly started
+# server first lists every file of pages/ (its pages-folder detection) until st.navigation below
+# replaces the list. The sidebar links are ours (st.page_link), built from the same list.
+_ALL = [st.Page(script, title=title, icon=icon, default=i == 0) for i, (script, title, icon, _) in enumerate(NAV)]
+PAGES = [p for p, (_, _, _, section) in zip(_ALL, NAV) if section == "Explore"]
+SETUP = next(p for p, (_, _, _, section) in zip(_ALL, NAV) if section == "Runs")
+
+
+def sidebar_links() -> None:
+    """The app's page links at the top of the sidebar (the only navigation the user sees)."""
+    with st.sidebar:
+        for section in dict.fromkeys(sec for *_, sec in NAV):
+            st.caption(section)
+            for page, (*_, sec) in zip(_ALL, NAV):
+                if sec == section:
+                    st.page_link(page)
+
 
 runs = list_runs()
 if not runs:
     st.session_state.pop("xmr_run", None)
     pg = st.navigation([SETUP], position="hidden")
 else:
+    pg = st.navigation({"Explore": PAGES, "Runs": [SETUP]}, position="hidden")
+    sidebar_links()
     with st.sidebar:
         st.markdown("### Run")
         paths = [str(p) for p in runs]
@@ -55,7 +67,6 @@ else:
         st.session_state["xmr_run"] = run
         st.session_state["xmr_split"] = split
         st.caption(f"Runs folder: `{checkpoints_dir()}`")
-    pg = st.navigation({"Explore": PAGES, "Runs": [SETUP]})
     if st.session_state.pop("xmr_goto_overview", False):  # just built the demo run: show it
         st.switch_page(PAGES[0])
 

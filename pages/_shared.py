@@ -28,6 +28,21 @@ def _map_frame(path: str, split: str, mtime: int):
     return _explorer(path, split, mtime).map_frame()
 
 
+def through_app() -> None:
+    """Make sure this page runs inside ``app.py`` (its sidebar: links, run and split pickers).
+
+    Every page calls this first. On a freshly started server, Streamlit's pages-folder detection is
+    still on for the very first script run (``app.py`` turns it off by calling ``st.navigation``), so a
+    page URL opened as the server's first request runs that page's file alone. Rerun once: the rerun
+    keeps the page (same URL, same page hash) and goes through ``app.py``.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def default_run() -> str | None:
     """The run the sidebar starts on: ``demo`` if present, else the first run found."""
     from xmr_core.run import list_runs
@@ -40,8 +55,7 @@ def default_run() -> str | None:
 
 
 def selected_run() -> str | None:
-    # A page opened by a deep link on the server's very first run executes without app.py
-    # (Streamlit's pages/ folder fallback): fall back to the default run then.
+    # Normally app.py has set it; the default run is a fallback for a page run on its own.
     return st.session_state.get("xmr_run") or default_run()
 
 

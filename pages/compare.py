@@ -6,9 +6,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._shared import explorer_for, image_hits, selected_run, selected_split, show_error
+from pages._shared import explorer_for, image_hits, selected_run, selected_split, show_error, through_app
 from xmr_core.app_support import compare_rows, handle_text_query, run_label
 from xmr_core.run import list_runs
+
+through_app()
 
 st.title("Compare runs")
 runs = [str(p) for p in list_runs()]

@@ -5,8 +5,10 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages._shared import explorer, map_frame, show_error, thumbnail
+from pages._shared import explorer, map_frame, show_error, thumbnail, through_app
 from xmr_core.app_support import IMAGE_COLOUR, TEXT_COLOUR, contains_word, handle_text_query
+
+through_app()
 
 ex = explorer()
 st.title("Embedding map")

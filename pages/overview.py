@@ -6,8 +6,10 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from pages._shared import explorer, show_error
+from pages._shared import explorer, show_error, through_app
 from xmr_core.app_support import gap_rows, recall_rows, semantic_rows, train_curve
+
+through_app()
 
 ex = explorer()
 run = ex.run

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages._shared import explorer, image_hits
+from pages._shared import explorer, image_hits, through_app
 from xmr_core.app_support import UPLOAD_TYPES, annotate_encoding, handle_image_query, handle_text_query
+
+through_app()
 
 
 def send_to_map(ex, result, label: str) -> None:

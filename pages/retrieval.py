@@ -5,7 +5,9 @@ import random
 
 import streamlit as st
 
-from pages._shared import explorer, image_hits, label_markdown, thumbnail
+from pages._shared import explorer, image_hits, label_markdown, thumbnail, through_app
+
+through_app()
 
 ex = explorer()
 st.title("Retrieval, as in the paper's Table 3")

@@ -16,6 +16,7 @@ session. Skipped when /usr/bin/chromium or the playwright package is missing (ne
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -71,12 +72,12 @@ def runs(tmp_path_factory):
     return _runs_folder(tmp_path_factory)
 
 
-@pytest.fixture(scope="module")
-def server(runs, tmp_path_factory):
-    ck, data = runs
+@contextlib.contextmanager
+def streamlit_server(ck: Path, data: Path, log_dir: Path):
+    """A fresh ``streamlit run app.py`` on a free port; yields its URL once /_stcore/health answers."""
     port = _free_port()
     env = dict(os.environ, XMR_CHECKPOINTS=str(ck), XMR_DATA_DIR=str(data), PYTHONPATH=str(ROOT))
-    log = tmp_path_factory.mktemp("streamlit") / "server.log"
+    log = log_dir / f"server-{port}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
@@ -95,7 +96,7 @@ def server(runs, tmp_path_factory):
                 pass
             if proc.poll() is not None or time.time() > deadline:
                 pytest.fail(f"streamlit did not start (exit {proc.poll()}):\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
+            time.sleep(0.25)
         yield url
     finally:
         if proc.poll() is None:
@@ -105,6 +106,13 @@ def server(runs, tmp_path_factory):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def server(runs, tmp_path_factory):
+    ck, data = runs
+    with streamlit_server(ck, data, tmp_path_factory.mktemp("streamlit")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -220,3 +228,87 @@ def test_query_page_upload_and_sentence(server, page, runs, tmp_path):
     page.get_by_text("Cannot use this file").wait_for()
     settle(page)
     no_exception(page)
+
+
+# ---- one navigation, from the first byte ---------------------------------------------------------
+# The text of every link in the sidebar (icons, which Streamlit renders as ligature text, removed).
+_SIDEBAR_LINKS_JS = """() => Array.from(document.querySelectorAll(
+        '[data-testid="stSidebar"] a, [data-testid="stSidebarNav"] a, [data-testid="stTopNavLink"]'))
+    .map(a => { const c = a.cloneNode(true);
+                c.querySelectorAll('[data-testid="stIconMaterial"], [data-testid="stIconEmoji"]')
+                 .forEach(e => e.remove());
+                return c.textContent.trim(); })"""
+
+
+def _nav():
+    sys.path.insert(0, str(ROOT)) if str(ROOT) not in sys.path else None
+    from pages import _nav
+
+    return _nav
+
+
+def poll_sidebar(page, url: str, seconds: float = 5.0, every: float = 0.25) -> list[list[str]]:
+    """Open ``url`` and read the sidebar's link names every ``every`` s for ``seconds`` s."""
+    page.goto(url, wait_until="commit")
+    seen = []
+    end = time.time() + seconds
+    while time.time() < end:
+        try:
+            seen.append(page.evaluate(_SIDEBAR_LINKS_JS))
+        except sync_api.Error:  # the document is being replaced; try again next tick
+            pass
+        time.sleep(every)
+    return seen
+
+
+def _check_links(seen: list[list[str]], where: str) -> None:
+    titles = set(_nav().TITLES)
+    wrong = sorted({name for names in seen for name in names if name not in titles})
+    assert not wrong, f"{where}: the sidebar showed names that are not the app's pages: {wrong}"
+    assert any(set(names) == titles for names in seen), \
+        f"{where}: the app's own navigation never appeared in the sidebar (last seen: {seen[-1] if seen else None})"
+
+
+@pytest.mark.parametrize("first", ["", "query"], ids=["root", "deep-link"])
+def test_sidebar_never_shows_file_pages(runs, browser, tmp_path_factory, first):
+    """A freshly started server: from the first byte, the sidebar lists only the app's own pages,
+    whether the very first request is the root or a page's URL (the case Streamlit's pages/ folder
+    detection used to run alone, without app.py)."""
+    ck, data = runs
+    with streamlit_server(ck, data, tmp_path_factory.mktemp("fresh")) as url:
+        ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
+        try:
+            pg = ctx.new_page()
+            pg.set_default_timeout(90_000)
+            seen = poll_sidebar(pg, f"{url}/{first}")
+            settle(pg)
+            seen.append(pg.evaluate(_SIDEBAR_LINKS_JS))
+            _check_links(seen, f"first request /{first}")
+            no_exception(pg)
+            title = "Query" if first == "query" else "Retrieval metrics"
+            pg.get_by_text(title, exact=False).first.wait_for()
+            # the sidebar's run picker is there too: the page ran inside app.py, not alone
+            assert pg.locator('[data-testid="stSidebar"]').get_by_text("Run bundle").count() >= 1
+        finally:
+            ctx.close()
+
+
+def test_every_page_by_url_in_a_fresh_tab(server, browser):
+    """A bookmark / reload: each page's URL opened in a new browser context shows that page."""
+    nav = _nav()
+    for script, title, _, _ in nav.NAV:
+        ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
+        try:
+            pg = ctx.new_page()
+            pg.set_default_timeout(90_000)
+            seen = poll_sidebar(pg, f"{server}/{nav.url_path(script)}", seconds=1.0)
+            pg.locator("h1").first.wait_for()
+            settle(pg)
+            seen.append(pg.evaluate(_SIDEBAR_LINKS_JS))
+            _check_links(seen, f"/{nav.url_path(script)}")
+            no_exception(pg)
+            heading = pg.locator("h1").first.inner_text()
+            expected = {"Overview": "Run", "Build demo run": "Build the demo run"}.get(title, title.split(" (")[0])
+            assert heading.lower().startswith(expected.lower()), f"/{nav.url_path(script)} shows {heading!r}"
+        finally:
+            ctx.close()
