@@ -70,6 +70,8 @@ else:
     if st.session_state.pop("xmr_goto_overview", False):  # just built the demo run: show it
         st.switch_page(PAGES[0])
 
+# The script of the page being shown (click-to-search's Back returns to it).
+st.session_state["xmr_page"] = next((script for script, title, *_ in NAV if title == pg.title), None)
 try:
     pg.run()
 except Exception as e:  # noqa: BLE001 - never a traceback on screen; st.rerun/st.stop are BaseExceptions

@@ -10,7 +10,8 @@ from typing import Any
 
 import streamlit as st
 
-from xmr_core.app_support import hit_label, run_key
+from xmr_core.app_support import (RESULT_COLUMNS, hit_label, push_step, result_rows, run_key, search_step,
+                                  to_csv)
 from xmr_core.errors import RunError, XmrError
 
 SPLITS = ["test", "val", "train"]
@@ -110,13 +111,53 @@ def thumbnail(ex, image_row: int, caption: str | None = None, width: int | None 
         st.warning(f"image {image_row}: {e}")
 
 
-def image_hits(ex, hits: list[dict[str, Any]]) -> None:
-    """Retrieved images in a row of up to five columns: thumbnail, label badge, distance."""
+TRAIL = "xmr_trail"  # session_state: the click-to-search trail (list of app_support.search_step dicts)
+
+
+def search_button(ex, kind: str, row: int, key: str) -> None:
+    """A small button that makes a collection item the new query in the other direction.
+
+    An image -> its top sentences, a caption -> its top images; the step goes on the trail (so the
+    Query page can go back) and the Query page opens.
+    """
+    label = "Its sentences" if kind == "image" else "Its images"
+    if st.button(label, key=key, icon=":material/manage_search:", type="tertiary",
+                 help=f"search with this {kind} as the query (Query page; Back returns here)"):
+        step = search_step(kind, row, ex.run.path, ex.split)
+        step["origin"] = st.session_state.get("xmr_page")  # where Back from the first step returns
+        st.session_state[TRAIL] = push_step(st.session_state.get(TRAIL), step)
+        st.switch_page("pages/query.py")
+
+
+def image_hits(ex, hits: list[dict[str, Any]], key: str | None = None) -> None:
+    """Retrieved images in a row of up to five columns: thumbnail, label badge, distance.
+
+    With ``key`` (unique on the page) each image gets a click-to-search button.
+    """
     cols = st.columns(min(5, max(1, len(hits))))
     for i, hit in enumerate(hits):
         with cols[i % len(cols)]:
             thumbnail(ex, hit["image_row"], caption=f"{hit['rank']}. image {hit['image_id']}")
             st.markdown(f"{label_markdown(hit)}  \ndistance {hit['distance']:.3f}")
+            if key:
+                search_button(ex, "image", hit["image_row"], key=f"{key}_img{i}_{hit['image_row']}")
+
+
+def caption_hits(ex, hits: list[dict[str, Any]], key: str | None = None) -> None:
+    """Retrieved sentences as a numbered list: text, label badge (if labelled), distance, search button."""
+    for i, hit in enumerate(hits):
+        badge = f"{label_markdown(hit)} · " if "label" in hit else ""
+        st.markdown(f"{hit['rank']}. {hit['text']}  \n{badge}:gray[distance {hit['distance']:.3f} · "
+                    f"caption of image #{hit['image_row']}]")
+        if key:
+            search_button(ex, "caption", hit["caption_row"], key=f"{key}_cap{i}_{hit['caption_row']}")
+
+
+def download_results(ex, hits: list[dict[str, Any]], query: str, key: str) -> None:
+    """A CSV download of the results shown (query, rank, kind, image id and file, caption, distance, relevance)."""
+    data = to_csv(result_rows(hits, query, ex.emb.image_paths, ex.emb.image_ids), RESULT_COLUMNS)
+    st.download_button("Download these results (CSV)", data=data, file_name=f"{key}.csv", mime="text/csv",
+                       key=key, icon=":material/download:", on_click="ignore")
 
 
 def timed(fn, *args, **kwargs):

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from pages._shared import explorer_for, image_hits, selected_run, selected_split, show_error, through_app
-from xmr_core.app_support import compare_rows, handle_text_query, run_label
+from xmr_core.app_support import compare_rows, dash_missing, handle_text_query, run_label
 from xmr_core.run import list_runs
 
 through_app()
@@ -40,14 +40,14 @@ if explorers:
     missing = [n for n, m in metrics.items() if m is None]
     if missing:
         st.warning("Not evaluated on this split (evaluate on the Overview page): " + ", ".join(missing))
-    st.dataframe(pd.DataFrame(compare_rows(metrics)), hide_index=True)
+    st.dataframe(pd.DataFrame(dash_missing(compare_rows(metrics))), hide_index=True)
 
 st.subheader("The same query, both runs")
 sentence = st.text_input("Type a sentence", value="", key="cmp_sentence", placeholder="e.g. a dog on the beach")
 k = st.radio("K", [1, 5, 10], index=1, horizontal=True, key="cmp_k")
 if sentence:
     cols = st.columns(2)
-    for col, path in zip(cols, (a, b)):
+    for side, (col, path) in enumerate(zip(cols, (a, b))):
         with col:
             st.markdown(f"**{names.get(path, Path(path).name)}**")
             ex = explorers.get(path)
@@ -61,4 +61,4 @@ if sentence:
             for note in res.notes:
                 st.warning(note)
             st.caption(f"library time {res.seconds * 1000:.0f} ms")
-            image_hits(ex, res.results)
+            image_hits(ex, res.results, key=f"cmp{side}")

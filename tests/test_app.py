@@ -328,3 +328,132 @@ def test_broken_run_shows_error(env, tmp_path, monkeypatch):
         assert not at.exception and at.error
     at.sidebar.selectbox(key="xmr_run_pick").set_value(str(runs / "good")).run()
     _ok(at)
+
+
+# ---- issue 13: tables, what a run knows, click to search, CSV out ---------------------------------------
+def test_dash_missing_and_two_decimals():
+    from xmr_core.app_support import MISSING, dash_missing, recall_rows
+
+    rows = dash_missing(recall_rows({"dataset": "d", "split": "test", "n_images": 5, "rsum": 1.0,
+                                     "i2t": {"R@1": 1.0, "R@5": 2.0, "R@10": 3.0, "medr": 4.0},
+                                     "t2i": {"R@1": 1.0, "R@5": 2.0, "R@10": 3.0, "medr": 2.5}}))
+    assert rows[0]["i2t medr"] == "4" and rows[0]["t2i medr"] == "2.50"
+    assert all(r["i2t medr"] == MISSING for r in rows[1:])            # the paper's rows have no median rank
+    assert not any(v is None or v == "None" for r in rows for v in r.values())
+    assert isinstance(rows[0]["i2t R@1"], float)                      # columns without gaps stay numbers
+    assert dash_missing([{"a": float("nan"), "b": 1}]) == [{"a": MISSING, "b": 1}]
+
+
+def test_overview_tables_show_dash_not_none(env):
+    at = _page()
+    _ok(at)
+    table = at.dataframe[0].value
+    assert (table.astype(str) == "None").sum().sum() == 0
+    assert (table["i2t medr"] == "—").sum() >= 1
+
+
+def test_run_scope():
+    from xmr_core.app_support import run_scope
+
+    demo = run_scope({"recipe": "demo", "dataset": {"spec": "demo:400", "n_classes": 200}}, "demo", "test", 100, 500)
+    assert demo["synthetic"] and "coloured shapes" in demo["trained_on"] and "200 training images" in demo["trained_on"]
+    assert "100 images and 500 captions of `demo/test`" in demo["gallery"]
+    assert "train on real data" in demo["advice"] and "python -m xmr_core train" in demo["advice"]
+    real = run_scope({"recipe": "default", "dataset": {"spec": "/d/dataset_flickr8k.json"}}, "flickr8k", "val", 1, 5)
+    assert not real["synthetic"] and real["advice"] is None and "dataset_flickr8k.json" in real["trained_on"]
+
+
+def test_query_page_says_what_the_run_knows(env):
+    at = _page("pages/query.py")
+    _ok(at)
+    info = "\n".join(i.value for i in at.info)
+    assert "Trained on" in info and "coloured shapes" in info and "Gallery" in info and "train on real data" in info
+
+
+def test_search_trail_helpers():
+    from xmr_core.app_support import pop_step, push_step, search_step
+
+    a, b = search_step("image", 3, "r", "test"), search_step("caption", 7, "r", "test")
+    t = push_step(push_step(push_step([], a), a), b)
+    assert t == [a, b]                                   # the same step twice in a row is one step
+    assert pop_step(t) == [a] and pop_step([]) == []
+    assert len(push_step([search_step("image", i, "r", "test") for i in range(60)], b, limit=50)) == 50
+    for bad in (("sound", 1), ("image", -1)):
+        with pytest.raises(ValueError):
+            search_step(bad[0], bad[1], "r", "test")
+
+
+def test_click_to_search_and_back(env, vocab_words):
+    """Retrieval page: a retrieved sentence -> its images (Query page) -> one of them -> its sentences; Back twice."""
+    at = _page("pages/retrieval.py")
+    _ok(at)
+    buttons = [b for b in at.button if b.key and b.key.startswith("ret_i2t_cap")]
+    assert len(buttons) == 5
+    buttons[0].click().run()
+    _ok(at)
+    trail = at.session_state["xmr_trail"]
+    assert [s["kind"] for s in trail] == ["caption"] and trail[0]["origin"] == "pages/retrieval.py"
+    assert "Top 5 images for this sentence" in _text(at)
+    at.switch_page("pages/query.py")  # AppTest stays on its own page after st.switch_page; the browser follows
+    img_buttons = [b for b in at.button if b.key and b.key.startswith("q_trail_img")]
+    assert len(img_buttons) == 5
+    img_buttons[1].click().run()
+    _ok(at)
+    assert [s["kind"] for s in at.session_state["xmr_trail"]] == ["caption", "image"]
+    assert "Top 5 sentences for this image" in _text(at)
+    # the image step lists labelled sentences (ground truth / related / unrelated), relevance to 2 decimals
+    assert any("ground truth" in m.value or "score" in m.value for m in at.markdown)
+    at.button(key="q_back").click().run()
+    _ok(at)
+    assert [s["kind"] for s in at.session_state["xmr_trail"]] == ["caption"]
+    assert "Top 5 images for this sentence" in _text(at)
+    at.button(key="q_back").click().run()     # back from the first step: the page it came from
+    _ok(at)
+    assert not at.session_state["xmr_trail"] and any("Table 3" in t.value for t in at.title)
+
+
+def test_click_to_search_from_query_and_compare(env, vocab_words):
+    at = _page("pages/query.py")
+    at.text_input(key="q_sentence").input(" ".join(vocab_words[:5])).run()
+    _ok(at)
+    [b for b in at.button if b.key and b.key.startswith("q_txt_img")][0].click().run()
+    _ok(at)
+    assert at.session_state["xmr_trail"][-1]["kind"] == "image"
+    at.button(key="q_clear_trail").click().run()
+    _ok(at)
+    assert not at.session_state["xmr_trail"] and "Search from the collection" not in _text(at)
+
+    at = _page("pages/compare.py")
+    at.text_input(key="cmp_sentence").input(" ".join(vocab_words[:4])).run()
+    _ok(at)
+    assert len([b for b in at.button if b.key and b.key.startswith("cmp1_img")]) == 5
+    [b for b in at.button if b.key and b.key.startswith("cmp1_img")][0].click().run()  # -> the Query page
+    _ok(at)
+    assert "Top 5 sentences for this image" in _text(at)
+
+
+def test_results_csv(env):
+    import csv
+
+    from xmr_core.app_support import RESULT_COLUMNS, result_rows, to_csv
+    from xmr_core.explorer import Explorer
+
+    ex = Explorer(env / "demo-fast")
+    hits = ex.text_to_image(0, 3)
+    rows = list(csv.DictReader(io.StringIO(to_csv(result_rows(hits, "q, with comma", ex.emb.image_paths,
+                                                              ex.emb.image_ids), RESULT_COLUMNS).decode())))
+    assert [r["rank"] for r in rows] == ["1", "2", "3"] and all(r["kind"] == "image" for r in rows)
+    assert rows[0]["query"] == "q, with comma" and rows[0]["image_file"].endswith(".png")
+    assert rows[0]["image_file"] == Path(ex.image_path(hits[0]["image_row"])).name
+    assert all(len(r["relevance"].split(".")[1]) == 2 for r in rows)
+    cap_hits = ex.image_to_text(0, 2)
+    caps = result_rows(cap_hits, "img", ex.emb.image_paths, ex.emb.image_ids)
+    assert caps[0]["kind"] == "caption" and caps[0]["caption"] == cap_hits[0]["text"]
+
+
+def test_query_page_downloads(env, vocab_words):
+    at = _page("pages/query.py")
+    at.text_input(key="q_sentence").input(" ".join(vocab_words[:5])).run()
+    _ok(at)
+    keys = [d.proto.id for d in at.get("download_button")] if at.get("download_button") else []
+    assert keys, "the text query's results have a CSV download"

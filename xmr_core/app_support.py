@@ -17,6 +17,7 @@ KS = (1, 5, 10)
 IMAGE_COLOUR = "#d62728"   # the paper's Fig. 3: images red
 TEXT_COLOUR = "#1f77b4"    # ... and text blue
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp"]
+MISSING = "—"              # what a table shows for a value that does not exist (never "None")
 
 
 # ---- runs -------------------------------------------------------------------------------------
@@ -146,6 +147,139 @@ def train_curve(log: list[dict[str, Any]]) -> dict[str, list[tuple[float, float]
     return out
 
 
+def dash_missing(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Table rows for display: a missing value (None / NaN) becomes ``MISSING`` ("—").
+
+    A column holding any missing value is shown as text (numbers to two decimals, whole numbers
+    without them) so the column has one type; other columns keep their numbers.
+    """
+    def missing(v: Any) -> bool:
+        return v is None or (isinstance(v, float) and math.isnan(v))
+
+    def text(v: Any) -> str:
+        if missing(v):
+            return MISSING
+        if isinstance(v, (int, np.integer)) or (isinstance(v, (float, np.floating)) and float(v).is_integer()):
+            return str(int(v))
+        if isinstance(v, (float, np.floating)):
+            return f"{float(v):.2f}"
+        return str(v)
+
+    cols = {k for r in rows for k, v in r.items() if missing(v)}
+    return [{k: (text(v) if k in cols else v) for k, v in r.items()} for r in rows]
+
+
+# ---- what a run knows ------------------------------------------------------------------------------
+def run_scope(config: dict[str, Any], dataset: str, split: str, n_images: int, n_captions: int) -> dict[str, Any]:
+    """What a run was trained on and what its gallery holds, in words (the Query page's notice).
+
+    Returns ``{"trained_on", "gallery", "synthetic", "advice"}``; ``advice`` (or None) says how to get
+    a run that knows real photos when this one only knows the synthetic demo scenes.
+    """
+    ds = config.get("dataset", {}) if isinstance(config, dict) else {}
+    spec = str(ds.get("spec", "?"))
+    name = Path(spec.split(":", 1)[0]).name
+    synthetic = name == "demo"
+    n_classes = ds.get("n_classes")
+    train_split = ds.get("train_split", "train")
+    size = f"{n_classes:,} training images" if isinstance(n_classes, int) else "its training images"
+    if synthetic:
+        what = ("the synthetic demo dataset: generated scenes of 1–3 coloured shapes (circles, squares, "
+                "triangles, ...) on plain backgrounds, each with 5 template captions")
+    else:
+        what = f"`{spec}`"
+    trained_on = f"{what} ({size}, split `{train_split}`, recipe `{config.get('recipe', '?')}`)"
+    gallery = (f"the {n_images:,} images and {n_captions:,} captions of `{dataset}/{split}`; every answer is "
+               "one of these")
+    advice = None
+    if synthetic:
+        advice = ("This run has only ever seen coloured shapes: a photo or a sentence about anything else still "
+                  "gets the nearest shapes, which is expected, not a fault. For real photos, train on real data, "
+                  "e.g. `python -m xmr_core train --recipe default --dataset dataset_flickr8k.json --images-dir "
+                  "images --name f8k` (about 25 min on one CPU core, docs/RESULTS.md), then `python -m xmr_core "
+                  "evaluate --run checkpoints/f8k`, and pick `f8k` in the sidebar.")
+    return {"trained_on": trained_on, "gallery": gallery, "synthetic": synthetic, "advice": advice}
+
+
+# ---- click to search: a trail of queries taken from the collection ----------------------------------
+def search_step(kind: str, row: int, run: str | Path, split: str) -> dict[str, Any]:
+    """One step of the search trail: an item of a run's split used as the query.
+
+    ``kind`` "image" (an image row: its top sentences are shown) or "caption" (a caption row: its top
+    images). Raises ``ValueError`` for any other kind or a negative row.
+    """
+    if kind not in ("image", "caption"):
+        raise ValueError(f"search step kind must be 'image' or 'caption', not {kind!r}")
+    if int(row) < 0:
+        raise ValueError(f"row must be >= 0, not {row}")
+    return {"kind": kind, "row": int(row), "run": str(run), "split": str(split)}
+
+
+def push_step(trail: list[dict[str, Any]] | None, step: dict[str, Any], limit: int = 50) -> list[dict[str, Any]]:
+    """The trail with ``step`` on top (not pushed twice in a row; the oldest steps fall off past ``limit``)."""
+    trail = list(trail or [])
+    if not trail or trail[-1] != step:
+        trail.append(step)
+    return trail[-limit:]
+
+
+def pop_step(trail: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The trail one step back (an empty trail stays empty)."""
+    return list(trail or [])[:-1]
+
+
+# ---- selections and results out (CSV) ------------------------------------------------------------
+SELECTION_COLUMNS = ["kind", "image_id", "image_file", "caption", "x", "y", "split"]
+RESULT_COLUMNS = ["query", "rank", "kind", "image_id", "image_file", "caption", "distance", "relevance", "label"]
+
+
+def to_csv(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
+    """UTF-8 CSV (with header) of ``rows``, in ``columns`` order; missing keys are empty cells."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({c: ("" if r.get(c) is None else r.get(c)) for c in columns})
+    return buf.getvalue().encode("utf-8")
+
+
+def selection_rows(frame: Any, rows: list[int], split: str, image_ids: Any = None) -> list[dict[str, Any]]:
+    """The map's selected points as rows (kind, image id, image file name, caption, x, y, split).
+
+    ``frame`` is ``Explorer.map_frame()``; ``rows`` index it. Images have an empty caption; a caption
+    names the file of the image it describes. Raises ``IndexError`` for a row outside the map.
+    """
+    n = len(frame)
+    out = []
+    for r in rows:
+        if not 0 <= int(r) < n:
+            raise IndexError(f"map row {r} is outside the map (0..{n - 1})")
+        rec = frame.iloc[int(r)]
+        image_row = int(rec["image_row"])
+        out.append({"kind": "image" if rec["modality"] == "image" else "caption",
+                    "image_id": str(image_ids[image_row]) if image_ids is not None else "",
+                    "image_file": Path(str(rec["path"])).name,
+                    "caption": "" if rec["modality"] == "image" else str(rec["text"]),
+                    "x": round(float(rec["x"]), 4), "y": round(float(rec["y"]), 4), "split": split})
+    return out
+
+
+def result_rows(hits: list[dict[str, Any]], query: str, image_paths: Any, image_ids: Any) -> list[dict[str, Any]]:
+    """Ranked hits (images or captions, as ``Explorer`` returns them) as CSV rows, relevance to 2 decimals."""
+    out = []
+    for h in hits:
+        image_row = int(h["image_row"])
+        rel = h.get("relevance")
+        out.append({"query": query, "rank": h["rank"], "kind": "caption" if "text" in h else "image",
+                    "image_id": str(image_ids[image_row]), "image_file": Path(str(image_paths[image_row])).name,
+                    "caption": h.get("text", ""), "distance": round(float(h["distance"]), 4),
+                    "relevance": None if rel is None else f"{float(rel):.2f}", "label": h.get("label")})
+    return out
+
+
 # ---- labels -------------------------------------------------------------------------------------
 def hit_label(hit: dict[str, Any]) -> str:
     """'✓ ground truth' / 'related (score 0.87)' / 'unrelated (score 0.12)' for a labelled hit."""
@@ -245,6 +379,7 @@ def handle_image_query(explorer: Any, data: bytes | None, name: str = "uploaded 
         return None, str(e)
 
 
-__all__ = ["run_key", "run_label", "recall_rows", "semantic_rows", "compare_rows", "gap_rows", "train_curve",
+__all__ = ["run_key", "run_label", "recall_rows", "dash_missing", "run_scope", "MISSING", "search_step", "push_step",
+           "pop_step", "to_csv", "selection_rows", "result_rows", "SELECTION_COLUMNS", "RESULT_COLUMNS", "semantic_rows", "compare_rows", "gap_rows", "train_curve",
            "hit_label", "contains_word", "filter_rows", "page_slice", "annotate_encoding",
            "handle_text_query", "handle_image_query", "IMAGE_COLOUR", "TEXT_COLOUR", "UPLOAD_TYPES", "KS"]
