@@ -138,7 +138,8 @@ def image_hits(ex, hits: list[dict[str, Any]], key: str | None = None) -> None:
     for i, hit in enumerate(hits):
         with cols[i % len(cols)]:
             thumbnail(ex, hit["image_row"], caption=f"{hit['rank']}. image {hit['image_id']}")
-            st.markdown(f"{label_markdown(hit)}  \ndistance {hit['distance']:.3f}")
+            badge = f"{label_markdown(hit)}  \n" if "label" in hit else ""
+            st.markdown(f"{badge}distance {hit['distance']:.3f}")
             if key:
                 search_button(ex, "image", hit["image_row"], key=f"{key}_img{i}_{hit['image_row']}")
 

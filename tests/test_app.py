@@ -11,6 +11,7 @@ import io
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("streamlit")
@@ -185,9 +186,9 @@ def test_embedding_map_page(env, vocab_words):
     at = _page("pages/embedding_map.py")
     _ok(at)
     assert at.get("plotly_chart")
-    at.radio(key="map_colour").set_value("contains word").run()
+    at.selectbox(key="map_colour").set_value("contains word").run()
     _ok(at)
-    at.radio(key="map_colour").set_value("image id").run()
+    at.selectbox(key="map_colour").set_value("image id").run()
     at.selectbox(key="map_pick").set_value(0).run()
     _ok(at)
     # a typed sentence is placed on the map as a marked point
@@ -457,3 +458,152 @@ def test_query_page_downloads(env, vocab_words):
     _ok(at)
     keys = [d.proto.id for d in at.get("download_button")] if at.get("download_button") else []
     assert keys, "the text query's results have a CSV download"
+
+
+def _arr(v) -> np.ndarray:
+    """A figure array as plotly serialises it: a list, or a typed array {"dtype", "bdata"} (base64)."""
+    import base64
+
+    if isinstance(v, dict) and "bdata" in v:
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+    return np.asarray(v)
+
+
+def _fig(at):
+    """The map's plotly figure as the page sent it (typed arrays decoded)."""
+    import plotly.io as pio
+
+    return pio.from_json(at.get("plotly_chart")[0].proto.spec, skip_invalid=True)
+
+
+def test_map_is_webgl_and_whole(env):
+    at = _page("pages/embedding_map.py")
+    _ok(at)
+    pts = [t for t in _fig(at).data if t.name in ("images", "captions")]
+    assert [t.type for t in pts] == ["scattergl", "scattergl"]
+    from xmr_core.explorer import Explorer
+
+    ex = Explorer(env / "demo-fast")
+    assert [len(_arr(t.x)) for t in pts] == [ex.n_images, ex.n_captions]       # every point, no sampling
+    hover = pts[1].hovertext[0]
+    assert ex.caption_text(0)[:20] in hover and "caption of image" in hover
+
+
+@pytest.mark.parametrize("colour", ["image id", "split", "R@K hit / miss", "relevance to a query", "caption length",
+                                    "OOV count", "contains word"])
+def test_map_colour_by(env, vocab_words, colour):
+    at = _page("pages/embedding_map.py")
+    at.selectbox(key="map_colour").set_value(colour).run()
+    _ok(at)
+    if colour in ("relevance to a query", "contains word"):
+        at.text_input(key="map_word").input(" ".join(vocab_words[:3])).run()
+        _ok(at)
+    fig = _fig(at)
+    caps = next(t for t in fig.data if t.name == "captions")
+    if colour in ("image id", "relevance to a query", "caption length", "OOV count"):
+        assert len(_arr(caps.marker.color)) == len(_arr(caps.x)) == 500 and caps.marker.colorscale
+        assert f"{colour}: " in caps.hovertext[0]
+    else:
+        names = [t.name for t in fig.data]
+        assert any(n.startswith(f"{colour}: ") for n in names), names   # a legend entry per category
+    if colour == "R@K hit / miss":
+        at.radio(key="map_hit_k").set_value(1).run()
+        _ok(at)
+        assert any("image->text R@1" in c.value for c in at.caption)
+
+
+def test_map_colour_fields_are_right(env):
+    """The values behind the colours: hit/miss agrees with R@K, relevance and caption stats line up with rows."""
+    from xmr_core.explorer import Explorer
+    from xmr_core.text.tokenize import tokenize
+
+    ex = Explorer(env / "demo-fast")
+    hits = ex.recall_hits(10)
+    assert hits.shape == (ex.n_images + ex.n_captions,)
+    m = ex.metrics()
+    assert abs(100 * hits[:ex.n_images].mean() - m["i2t"]["R@10"]) < 1e-6
+    assert abs(100 * hits[ex.n_images:].mean() - m["t2i"]["R@10"]) < 1e-6
+    stats = ex.caption_stats()
+    assert np.isnan(stats["words"][:ex.n_images]).all()
+    assert stats["words"][ex.n_images + 3] == len(tokenize(ex.caption_text(3)))
+    assert stats["oov"][ex.n_images:].min() >= 0
+    rel = ex.relevance_to(ex.caption_text(0))
+    assert rel.shape == hits.shape and rel[ex.n_images] > 0.99      # a caption is most relevant to itself
+    with pytest.raises(Exception, match="empty"):
+        ex.relevance_to("  ")
+
+
+def test_neighbours(env):
+    from xmr_core.explorer import Explorer
+
+    ex = Explorer(env / "demo-fast")
+    nb = ex.neighbours("image", 0, k=4)
+    assert len(nb["images"]) == 4 and len(nb["captions"]) == 4
+    assert 0 not in [h["image_row"] for h in nb["images"]]           # not itself
+    d = [h["distance"] for h in nb["captions"]]
+    assert d == sorted(d)
+    nb = ex.neighbours("caption", 5, k=3)
+    assert 5 not in [h["caption_row"] for h in nb["captions"]]
+    with pytest.raises(IndexError):
+        ex.neighbours("image", ex.n_images)
+    with pytest.raises(ValueError):
+        ex.neighbours("sound", 0)
+
+
+def test_map_selection_panel_download_and_search(env):
+    import csv
+
+    at = _page("pages/embedding_map.py")
+    run = str((env / "demo-fast").resolve())
+    at.session_state["xmr_map_sel"] = {"key": (run, "test"), "rows": [0, 1, 2, 100, 101]}
+    at.run()
+    _ok(at)
+    assert any("Selected: 3 image(s), 2 caption(s)" in s.value for s in at.subheader)
+    # the neighbour panel: the focused point's nearest images and captions, each searchable
+    assert at.selectbox(key="map_focus").value == 0
+    assert "Nearest images" in _text(at) and "Nearest captions" in _text(at)
+    assert len([b for b in at.button if b.key.startswith("map_nb_img")]) == 5
+    at.selectbox(key="map_focus").set_value(101).run()
+    _ok(at)
+    assert any(b.key == "map_focus_search_caption1" for b in at.button)
+    # the CSV of the selection: what the download button carries
+    from xmr_core.app_support import SELECTION_COLUMNS, selection_rows, to_csv
+    from xmr_core.explorer import Explorer
+
+    ex = Explorer(env / "demo-fast")
+    df = ex.map_frame()
+    rows = list(csv.DictReader(io.StringIO(to_csv(selection_rows(df, [0, 1, 2, 100, 101], "test", ex.emb.image_ids),
+                                                  SELECTION_COLUMNS).decode())))
+    assert list(rows[0]) == SELECTION_COLUMNS
+    assert [r["kind"] for r in rows] == ["image"] * 3 + ["caption"] * 2
+    assert rows[3]["caption"] == ex.caption_text(0) and rows[3]["image_file"] == Path(ex.image_path(
+        int(ex.emb.caption_image[0]))).name
+    assert rows[0]["caption"] == "" and float(rows[0]["x"]) == pytest.approx(float(df.x[0]), abs=1e-4)
+    with pytest.raises(IndexError):
+        selection_rows(df, [len(df)], "test")
+    assert at.get("download_button")
+    # click to search from the selection
+    [b for b in at.button if b.key == "map_sel_img1"][0].click().run()
+    _ok(at)
+    assert at.session_state["xmr_trail"][-1] == {"kind": "image", "row": 1, "run": run, "split": "test",
+                                                 "origin": "pages/embedding_map.py"}
+
+
+def test_map_figure_rejects_bad_input():
+    import pandas as pd
+
+    sys_path_root = str(ROOT)
+    import sys
+
+    if sys_path_root not in sys.path:
+        sys.path.insert(0, sys_path_root)
+    from pages._map import map_figure
+
+    df = pd.DataFrame({"x": [0.0, 1.0], "y": [0.0, 1.0], "modality": ["image", "text"], "row": [0, 0],
+                       "image_row": [0, 0], "text": ["a.png", "a cap"], "path": ["a.png", "a.png"]})
+    with pytest.raises(ValueError, match="unknown colour"):
+        map_figure(df, "mood")
+    with pytest.raises(ValueError, match="one value per map point"):
+        map_figure(df, "caption length", np.array([1.0]))
+    fig = map_figure(df, "caption length", np.array([np.nan, 2.0]))
+    assert fig.data[0].marker.color == "#d0d0d0"     # an image has no caption length: grey
