@@ -312,3 +312,90 @@ def test_every_page_by_url_in_a_fresh_tab(server, browser):
             assert heading.lower().startswith(expected.lower()), f"/{nav.url_path(script)} shows {heading!r}"
         finally:
             ctx.close()
+
+
+# ---- the map, selections out, click to search ------------------------------------------------------
+_POINT_JS = """() => { const gd = document.querySelector('.js-plotly-plot'); const L = gd._fullLayout;
+    const t = gd._fullData.find(d => d.name === 'images'); const i = Math.floor(t.x.length / 2);
+    const r = gd.getBoundingClientRect();
+    return [r.left + L._size.l + L.xaxis.l2p(t.x[i]), r.top + L._size.t + L.yaxis.l2p(t.y[i])]; }"""
+
+
+def _lasso(page) -> None:
+    """Lasso the middle two thirds of the map (the figure's default drag mode)."""
+    box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    x0, y0 = box["x"] + box["width"] / 6, box["y"] + box["height"] / 6
+    x1, y1 = box["x"] + box["width"] * 5 / 6, box["y"] + box["height"] * 5 / 6
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for x, y in ((x1, y0), (x1, y1), (x0, y1), (x0, y0 + 2)):
+        page.mouse.move(x, y, steps=12)
+    page.mouse.up()
+
+
+def _csv(download) -> list[dict]:
+    import csv
+
+    return list(csv.DictReader(io.StringIO(Path(download.path()).read_text(encoding="utf-8"))))
+
+
+def test_map_hover_selection_download_and_click_to_search(server, page):
+    import re
+
+    page.goto(f"{server}/embedding_map")
+    settle(page, "Embedding map")
+    page.wait_for_selector(".js-plotly-plot .nsewdrag")
+    no_exception(page)
+    # WebGL: the points are drawn on a GL canvas, not as SVG paths
+    assert page.locator(".js-plotly-plot canvas").count() >= 1
+    # hover an image point: its label names the image
+    x, y = page.evaluate(_POINT_JS)
+    page.mouse.move(x, y)
+    page.locator(".hoverlayer .hovertext").first.wait_for(timeout=10_000)
+    assert "image" in page.locator(".hoverlayer .hovertext").first.text_content()
+
+    _lasso(page)
+    head = page.get_by_text(re.compile(r"Selected: \d+ image\(s\), \d+ caption\(s\)"))
+    head.wait_for()
+    settle(page)
+    no_exception(page)
+    n_img, n_cap = map(int, re.findall(r"\d+", head.inner_text()))
+    assert n_img + n_cap > 0
+    assert page.get_by_text("Nearest captions").count() >= 1          # the neighbour panel
+    with page.expect_download() as dl:
+        page.get_by_role("button", name=re.compile("Download the selection")).click()
+    rows = _csv(dl.value)
+    assert len(rows) == n_img + n_cap
+    assert list(rows[0]) == ["kind", "image_id", "image_file", "caption", "x", "y", "split"]
+    assert sum(r["kind"] == "image" for r in rows) == n_img and all(r["image_file"] for r in rows)
+    shot(page, "embedding_map_selection")
+
+    # click to search: a selected image -> its sentences -> one of them -> its images -> back
+    page.get_by_role("button", name=re.compile("Its sentences")).first.click()
+    page.get_by_text("Top 5 sentences for this image").wait_for()
+    settle(page)
+    no_exception(page)
+    assert page.url.rstrip("/").endswith("/query")
+    page.get_by_role("button", name=re.compile("Its images")).first.click()
+    page.get_by_text("Top 5 images for this sentence").wait_for()
+    settle(page)
+    no_exception(page)
+    with page.expect_download() as dl:
+        page.get_by_role("button", name=re.compile("Download these results")).first.click()
+    res = _csv(dl.value)
+    assert [r["rank"] for r in res] == ["1", "2", "3", "4", "5"] and all(r["kind"] == "image" for r in res)
+    shot(page, "query_trail")
+    page.get_by_role("button", name="Back").click()
+    page.get_by_text("Top 5 sentences for this image").wait_for()
+    settle(page)
+    page.get_by_role("button", name="Back").click()                   # the first step: back to the map
+    page.get_by_text("Embedding map").first.wait_for()
+    settle(page)
+    no_exception(page)
+    assert page.url.rstrip("/").endswith("/embedding_map")
+
+
+def test_query_page_says_what_the_run_knows(server, page):
+    page.goto(f"{server}/query")
+    settle(page, "Query")
+    assert page.get_by_text("Trained on").count() >= 1 and page.get_by_text("Gallery").count() >= 1
