@@ -2,6 +2,10 @@
 
 Every page loads without an exception box and is screenshotted to ``test-artifacts/screenshots/``;
 an image upload and a typed sentence on the Query page give results; the map draws a plotly chart.
+On freshly started servers the sidebar is polled every 0.25 s for the first 5 s and may only ever
+list the app's page titles (``pages/_nav.py``), whether the first request is the root or a page URL;
+every page URL opened in a fresh tab shows that page. The map is hovered, lasso-selected and its
+selection downloaded as CSV; click-to-search goes image -> sentences -> images and Back twice.
 
     python -m pytest tests/test_browser.py -m browser
 
@@ -159,10 +163,19 @@ def no_exception(page) -> None:
     assert boxes.count() == 0, boxes.first.inner_text()[:2000]
 
 
-def shot(page, name: str) -> None:
+def shot(page, name: str, height: int | None = None) -> None:
+    """Screenshot to test-artifacts/ (and $XMR_SCREENSHOTS_DIR). Streamlit scrolls inside its own
+    container, so ``height`` makes the window that tall for the shot to show more of the page."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
+    old = page.viewport_size
+    if height:
+        page.set_viewport_size({"width": old["width"], "height": height})
+        page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]')?.scrollTo(0, 0)")
+        time.sleep(1.0)  # plotly charts re-layout to the new size
     page.screenshot(path=str(path), full_page=True)
+    if height:
+        page.set_viewport_size(old)
     extra = os.environ.get("XMR_SCREENSHOTS_DIR")  # README screenshots (docs/screenshots)
     if extra:
         Path(extra).mkdir(parents=True, exist_ok=True)
@@ -368,7 +381,7 @@ def test_map_hover_selection_download_and_click_to_search(server, page):
     assert len(rows) == n_img + n_cap
     assert list(rows[0]) == ["kind", "image_id", "image_file", "caption", "x", "y", "split"]
     assert sum(r["kind"] == "image" for r in rows) == n_img and all(r["image_file"] for r in rows)
-    shot(page, "embedding_map_selection")
+    shot(page, "embedding_map_selection", height=2100)
 
     # click to search: a selected image -> its sentences -> one of them -> its images -> back
     page.get_by_role("button", name=re.compile("Its sentences")).first.click()
@@ -384,7 +397,7 @@ def test_map_hover_selection_download_and_click_to_search(server, page):
         page.get_by_role("button", name=re.compile("Download these results")).first.click()
     res = _csv(dl.value)
     assert [r["rank"] for r in res] == ["1", "2", "3", "4", "5"] and all(r["kind"] == "image" for r in res)
-    shot(page, "query_trail")
+    shot(page, "query_trail", height=1500)
     page.get_by_role("button", name="Back").click()
     page.get_by_text("Top 5 sentences for this image").wait_for()
     settle(page)
