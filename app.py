@@ -3,8 +3,9 @@
     streamlit run app.py
 
 Pages (in ``pages/``, listed in ``pages/_nav.py``): Overview, Encoded text, Embedding map,
-Retrieval (Table 3), Query, Compare runs. The sidebar shows their links (drawn here), then picks the run bundle (``xmr_core.run.list_runs()``,
-under ``$XMR_CHECKPOINTS`` or ``checkpoints/``) and the split. With no run at all the
+Retrieval (Table 3), Query, Compare runs. The sidebar shows their links (drawn here), then
+picks the run bundle (``xmr_core.run.list_runs()``, under ``$XMR_CHECKPOINTS`` or
+``checkpoints/``) and the split. With no run at all the
 app offers to build the demo run. Pages only lay out what ``xmr_core`` returns.
 """
 from __future__ import annotations
