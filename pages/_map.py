@@ -46,7 +46,8 @@ def hover_texts(df: Any, image_ids: Any = None, values: np.ndarray | None = None
         ident = str(image_ids[r]) if image_ids is not None else f"#{r}"
         if m == "image":
             cap = first_caption.get(int(r), "")
-            label = f"<b>image {ident}</b> ({t})<br>{_short(cap, max_chars)}"
+            name = f"<b>image {ident}</b>" + ("" if ident == t else f" ({t})")
+            label = f"{name}<br>{_short(cap, max_chars)}"
         else:
             label = f"{_short(t, max_chars)}<br><i>caption of image {ident}</i>"
         if values is not None and colour != "modality":
@@ -122,3 +123,51 @@ def map_figure(df: Any, colour: str = "modality", values: np.ndarray | None = No
 
 def _category_colour(c: str, categories: list[str]) -> str:
     return PALETTE.get(c) or _CYCLE[categories.index(c) % len(_CYCLE)]
+
+
+# ---- hover thumbnails ------------------------------------------------------------------------------
+# plotly's hover label is text only, so a tiny script (in a zero-height components.html iframe, which is
+# same-origin with the app) finds the map's plotly div in the page and shows the hovered image's
+# thumbnail beside the cursor. It re-attaches when Streamlit re-creates the chart.
+_HOVER_JS = """<script>
+const THUMBS = __THUMBS__;
+const doc = window.parent.document;
+function tip() {
+  let t = doc.getElementById('xmr-hover-thumb');
+  if (!t) {
+    t = doc.createElement('img'); t.id = 'xmr-hover-thumb'; t.alt = 'hovered image';
+    Object.assign(t.style, {position: 'fixed', zIndex: 100000, pointerEvents: 'none', display: 'none',
+      border: '2px solid #d62728', background: '#fff', borderRadius: '4px', maxWidth: '128px',
+      boxShadow: '0 2px 8px rgba(0,0,0,.3)'});
+    doc.body.appendChild(t);
+  }
+  return t;
+}
+let mouse = [0, 0];
+doc.addEventListener('mousemove', e => { mouse = [e.clientX, e.clientY]; }, true);
+function attach() {
+  for (const gd of doc.querySelectorAll('.js-plotly-plot')) {
+    if (!gd.on || gd.__xmrThumbs || !(gd._fullData || []).some(t => t.name === 'images')) continue;
+    gd.__xmrThumbs = true;
+    gd.on('plotly_hover', ev => {
+      const p = ev.points && ev.points[0], t = tip();
+      const src = p && p.data && p.data.name === 'images' ? THUMBS[p.customdata] : null;
+      if (!src) { t.style.display = 'none'; return; }
+      t.src = src; t.style.display = 'block';
+      const x = mouse[0] + 18, y = mouse[1] + 18;
+      t.style.left = Math.min(x, doc.documentElement.clientWidth - 140) + 'px';
+      t.style.top = Math.min(y, doc.documentElement.clientHeight - 140) + 'px';
+    });
+    gd.on('plotly_unhover', () => { tip().style.display = 'none'; });
+  }
+}
+attach();
+setInterval(attach, 700);
+</script>"""
+
+
+def hover_thumbnail_html(thumbs: dict[int, str]) -> str:
+    """The script that shows ``thumbs`` (frame row of an image point -> ``data:`` URI) on hover."""
+    import json
+
+    return _HOVER_JS.replace("__THUMBS__", json.dumps({str(int(k)): v for k, v in thumbs.items()}))

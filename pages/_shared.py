@@ -44,6 +44,30 @@ def through_app() -> None:
         st.rerun()
 
 
+MAX_HOVER_THUMBS = 2000  # above this many images the map hovers names and captions only (page weight)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _hover_thumbs(path: str, split: str, mtime: int) -> dict[int, str]:
+    from xmr_core.app_support import data_uri
+
+    ex = _explorer(path, split, mtime)
+    out = {}
+    for r in range(min(ex.n_images, MAX_HOVER_THUMBS)):
+        try:
+            out[r] = data_uri(ex.load_image(r, max_side=224), max_side=112)
+        except XmrError:  # a missing or broken file: that point hovers text only
+            continue
+    return out
+
+
+def hover_thumbs(ex) -> dict[int, str]:
+    """Image row -> small JPEG data URI, for the map's hover (the first ``MAX_HOVER_THUMBS`` images)."""
+    path, mtime = run_key(ex.run.path)
+    with st.spinner("Making the map's hover thumbnails (once per run and split)..."):
+        return _hover_thumbs(path, ex.split, mtime)
+
+
 def default_run() -> str | None:
     """The run the sidebar starts on: ``demo`` if present, else the first run found."""
     from xmr_core.run import list_runs

@@ -6,9 +6,9 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages._map import COLOUR_OPTIONS, hover_texts, map_figure, trace_rows
-from pages._shared import (caption_hits, explorer, image_hits, map_frame, search_button, show_error, thumbnail,
-                           through_app)
+from pages._map import COLOUR_OPTIONS, hover_texts, hover_thumbnail_html, map_figure, trace_rows
+from pages._shared import (MAX_HOVER_THUMBS, caption_hits, explorer, hover_thumbs, image_hits, map_frame,
+                           search_button, show_error, thumbnail, through_app)
 from xmr_core.app_support import (IMAGE_COLOUR, SELECTION_COLUMNS, contains_word, handle_text_query, selection_rows,
                                   to_csv)
 
@@ -135,6 +135,15 @@ if marker_xy is not None:
                              hoverinfo="text", marker=dict(color="gold", size=20, symbol="star",
                                                            line=dict(color="black", width=1.5))))
 st.plotly_chart(fig, key="map_chart", on_select="rerun", selection_mode=("box", "lasso", "points"))
+try:  # image thumbnails on hover (plotly's own hover label is text only)
+    import streamlit.components.v1 as components
+
+    components.html(hover_thumbnail_html(hover_thumbs(ex)), height=0)
+    if ex.n_images > MAX_HOVER_THUMBS:
+        st.caption(f"Hover thumbnails for the first {MAX_HOVER_THUMBS:,} images; the others hover their file name "
+                   "and first caption (select them for thumbnails).")
+except Exception as e:  # noqa: BLE001 - the map works without thumbnails
+    show_error(e, "hover thumbnails")
 
 
 def item_of(row: int) -> tuple[str, int]:

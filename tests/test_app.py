@@ -607,3 +607,16 @@ def test_map_figure_rejects_bad_input():
         map_figure(df, "caption length", np.array([1.0]))
     fig = map_figure(df, "caption length", np.array([np.nan, 2.0]))
     assert fig.data[0].marker.color == "#d0d0d0"     # an image has no caption length: grey
+
+
+def test_map_hover_thumbnails(env):
+    """The map page ships a data-URI thumbnail per image for the hover script (drawn in the browser test)."""
+    import re
+
+    at = _page("pages/embedding_map.py")
+    _ok(at)
+    html = at.get("iframe")[0].proto.srcdoc if at.get("iframe") else ""
+    uris = re.findall(r'"(\d+)": "data:image/jpeg;base64,', html)
+    from xmr_core.explorer import Explorer
+
+    assert len(uris) == Explorer(env / "demo-fast").n_images and "plotly_hover" in html

@@ -366,6 +366,13 @@ def test_map_hover_selection_download_and_click_to_search(server, page):
     page.mouse.move(x, y)
     page.locator(".hoverlayer .hovertext").first.wait_for(timeout=10_000)
     assert "image" in page.locator(".hoverlayer .hovertext").first.text_content()
+    thumb = page.locator("#xmr-hover-thumb")            # ... and its thumbnail appears beside the cursor
+    thumb.wait_for(state="visible", timeout=10_000)
+    assert thumb.get_attribute("src").startswith("data:image/jpeg;base64,")
+    assert thumb.evaluate("t => t.naturalWidth") > 0
+    shot(page, "embedding_map_hover")
+    page.mouse.move(5, 5)
+    thumb.wait_for(state="hidden", timeout=10_000)
 
     _lasso(page)
     head = page.get_by_text(re.compile(r"Selected: \d+ image\(s\), \d+ caption\(s\)"))

@@ -280,6 +280,18 @@ def result_rows(hits: list[dict[str, Any]], query: str, image_paths: Any, image_
     return out
 
 
+def data_uri(img: Any, max_side: int = 112, quality: int = 80) -> str:
+    """A small JPEG of a PIL image as a ``data:`` URI (the map's hover thumbnails)."""
+    import base64
+    import io
+
+    im = img.convert("RGB")
+    im.thumbnail((max_side, max_side))
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
 # ---- labels -------------------------------------------------------------------------------------
 def hit_label(hit: dict[str, Any]) -> str:
     """'✓ ground truth' / 'related (score 0.87)' / 'unrelated (score 0.12)' for a labelled hit."""
@@ -379,7 +391,8 @@ def handle_image_query(explorer: Any, data: bytes | None, name: str = "uploaded 
         return None, str(e)
 
 
-__all__ = ["run_key", "run_label", "recall_rows", "dash_missing", "run_scope", "MISSING", "search_step", "push_step",
-           "pop_step", "to_csv", "selection_rows", "result_rows", "SELECTION_COLUMNS", "RESULT_COLUMNS", "semantic_rows", "compare_rows", "gap_rows", "train_curve",
-           "hit_label", "contains_word", "filter_rows", "page_slice", "annotate_encoding",
-           "handle_text_query", "handle_image_query", "IMAGE_COLOUR", "TEXT_COLOUR", "UPLOAD_TYPES", "KS"]
+__all__ = ["run_key", "run_label", "recall_rows", "semantic_rows", "compare_rows", "gap_rows", "train_curve",
+           "dash_missing", "run_scope", "search_step", "push_step", "pop_step", "to_csv", "data_uri",
+           "selection_rows", "result_rows", "hit_label", "contains_word", "filter_rows", "page_slice",
+           "annotate_encoding", "handle_text_query", "handle_image_query", "IMAGE_COLOUR", "TEXT_COLOUR",
+           "UPLOAD_TYPES", "KS", "MISSING", "SELECTION_COLUMNS", "RESULT_COLUMNS"]
