@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from pages._shared import explorer_for, image_hits, selected_run, selected_split, show_error, through_app
-from xmr_core.app_support import compare_rows, dash_missing, handle_text_query, run_label
+from xmr_core.app_support import compare_rows, dash_missing, losses_summary, handle_text_query, run_label
 from xmr_core.run import list_runs
 
 through_app()
@@ -16,7 +16,8 @@ st.title("Compare runs")
 runs = [str(p) for p in list_runs()]
 split = selected_split()
 if len(runs) < 2:
-    st.info("Only one run bundle is present; comparing it with itself. Train another run to compare two.")
+    st.info("Only one run bundle is present; comparing it with itself. `python -m xmr_core.demo_run` builds the "
+            "second demo bundle (`demo-paper`: the paper's losses on the same data), or train another run.")
 cur = selected_run() if selected_run() in runs else runs[0]
 other = next((r for r in runs if r != cur), cur)
 c1, c2 = st.columns(2)
@@ -28,6 +29,8 @@ explorers = {}
 for col, path in ((c1, a), (c2, b)):
     try:
         explorers[path] = explorer_for(path, split)
+        col.caption(f"recipe `{explorers[path].run.config.get('recipe', '?')}`: "
+                    f"{losses_summary(explorers[path].run.config)}")
     except Exception as e:  # noqa: BLE001 - one broken run must not hide the other
         with col:
             show_error(e, f"cannot load {Path(path).name}")

@@ -620,3 +620,59 @@ def test_map_hover_thumbnails(env):
     from xmr_core.explorer import Explorer
 
     assert len(uris) == Explorer(env / "demo-fast").n_images and "plotly_hover" in html
+
+
+# ---- the second demo bundle: the paper's losses ----------------------------------------------------------
+@pytest.fixture(scope="session")
+def two_demo_runs(demo_env, tmp_path_factory) -> Path:
+    """A runs folder holding the fast demo (ours) and a fast paper-losses demo beside it."""
+    from xmr_core.demo_run import build_demo
+
+    ck, data = demo_env
+    base = tmp_path_factory.mktemp("two-demos")
+    old = os.environ.get("XMR_DATA_DIR")
+    os.environ["XMR_DATA_DIR"] = str(data)
+    try:
+        build_demo(fast=True, out=base / "built" / "demo-paper-fast", losses="paper", progress=lambda s, f, m: None)
+    finally:
+        if old is None:
+            os.environ.pop("XMR_DATA_DIR", None)
+        else:
+            os.environ["XMR_DATA_DIR"] = old
+    runs = base / "runs"
+    runs.mkdir()
+    (runs / "demo-fast").symlink_to(ck / "demo-fast", target_is_directory=True)
+    (runs / "demo-paper-fast").symlink_to(base / "built" / "demo-paper-fast", target_is_directory=True)
+    return runs
+
+
+def test_paper_losses_demo_config(two_demo_runs):
+    import json
+
+    from xmr_core.demo_run import PAPER_LOSSES, PAPER_WIDTH, build_demo
+    from xmr_core.errors import XmrError
+
+    cfg = json.loads((two_demo_runs / "demo-paper-fast" / "config.json").read_text())
+    assert cfg["recipe"] == "demo-paper-losses" and cfg["model"]["width"] == PAPER_WIDTH
+    assert {k: cfg["train"][k] for k in PAPER_LOSSES} == PAPER_LOSSES      # softmax + center loss only
+    ours = json.loads((two_demo_runs / "demo-fast" / "config.json").read_text())
+    assert ours["train"]["contrastive_weight"] > 0 and ours["train"]["words_weight"] > 0
+    assert (two_demo_runs / "demo-paper-fast" / "metrics.json").is_file()
+    with pytest.raises(XmrError, match="unknown demo losses"):
+        build_demo(fast=True, out=two_demo_runs / "nope", losses="mine")
+
+
+def test_compare_page_two_demos(two_demo_runs, demo_env, monkeypatch, vocab_words):
+    monkeypatch.setenv("XMR_CHECKPOINTS", str(two_demo_runs))
+    monkeypatch.setenv("XMR_DATA_DIR", str(demo_env[1]))
+    at = _page("pages/compare.py")
+    _ok(at)
+    assert at.selectbox(key="cmp_a").value != at.selectbox(key="cmp_b").value
+    assert "Only one run bundle" not in _text(at)
+    caps = "\n".join(c.value for c in at.caption)
+    assert "softmax 1 + center loss 0.01; width 0.25" in caps and "InfoNCE 1" in caps
+    cols = at.dataframe[0].value.columns.tolist()
+    assert "demo-fast" in cols and "demo-paper-fast" in cols
+    at.text_input(key="cmp_sentence").input(" ".join(vocab_words[:4])).run()
+    _ok(at)
+    assert sum("library time" in c.value for c in at.caption) == 2

@@ -118,6 +118,19 @@ def compare_rows(metrics: dict[str, dict[str, Any] | None]) -> list[dict[str, An
     return rows
 
 
+def losses_summary(config: dict[str, Any]) -> str:
+    """The training losses of a run's config in words, e.g. "softmax 1 + center loss 0.01 + InfoNCE 1"."""
+    t = config.get("train", {}) if isinstance(config, dict) else {}
+    parts = []
+    for key, name in (("softmax_weight", "softmax"), ("center_loss_factor", "center loss"),
+                      ("contrastive_weight", "InfoNCE"), ("words_weight", "caption-words head")):
+        v = t.get(key)
+        if isinstance(v, (int, float)) and v > 0:
+            parts.append(f"{name} {v:g}")
+    width = config.get("model", {}).get("width") if isinstance(config, dict) else None
+    return (" + ".join(parts) or "no loss recorded") + (f"; width {width:g}" if isinstance(width, (int, float)) else "")
+
+
 def gap_rows(gap: dict[str, Any]) -> list[dict[str, Any]]:
     """The modality-gap statistics as (statistic, value) rows."""
     return [{"statistic": k, "value": (round(float(v), 4) if isinstance(v, (float, np.floating)) else v)}
@@ -392,7 +405,7 @@ def handle_image_query(explorer: Any, data: bytes | None, name: str = "uploaded 
 
 
 __all__ = ["run_key", "run_label", "recall_rows", "semantic_rows", "compare_rows", "gap_rows", "train_curve",
-           "dash_missing", "run_scope", "search_step", "push_step", "pop_step", "to_csv", "data_uri",
+           "dash_missing", "run_scope", "losses_summary", "search_step", "push_step", "pop_step", "to_csv", "data_uri",
            "selection_rows", "result_rows", "hit_label", "contains_word", "filter_rows", "page_slice",
            "annotate_encoding", "handle_text_query", "handle_image_query", "IMAGE_COLOUR", "TEXT_COLOUR",
            "UPLOAD_TYPES", "KS", "MISSING", "SELECTION_COLUMNS", "RESULT_COLUMNS"]
