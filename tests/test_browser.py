@@ -419,3 +419,54 @@ def test_query_page_says_what_the_run_knows(server, page):
     page.goto(f"{server}/query")
     settle(page, "Query")
     assert page.get_by_text("Trained on").count() >= 1 and page.get_by_text("Gallery").count() >= 1
+
+
+def _pick(page, label: str, option: str) -> None:
+    """Choose ``option`` in the Streamlit selectbox labelled ``label``."""
+    page.get_by_role("combobox", name=label).click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_map_colour_by_every_field(server, page, runs):
+    import re
+
+    page.goto(f"{server}/embedding_map")
+    settle(page, "Embedding map")
+    page.wait_for_selector(".js-plotly-plot .nsewdrag")
+    legend = '() => Array.from(document.querySelectorAll(".js-plotly-plot .legendtext")).map(e => e.textContent)'
+    for option in ("image id", "split", "R@K hit / miss", "caption length", "OOV count", "relevance to a query",
+                   "contains word"):
+        _pick(page, "Colour by", option)
+        if option in ("relevance to a query", "contains word"):
+            box = page.get_by_role("textbox", name=re.compile(r"^Word or sentence"))
+            box.fill(_vocab_sentence(runs))
+            box.press("Enter")
+        settle(page)
+        no_exception(page)
+        page.wait_for_selector(".js-plotly-plot .nsewdrag")
+        if option in ("split", "R@K hit / miss", "contains word"):  # a legend entry per category
+            page.wait_for_function(f"() => {legend[6:]}.some(t => t.startsWith({option!r} + ': '))")
+        else:                                                      # a colour bar titled by the field
+            page.wait_for_function("() => Array.from(document.querySelectorAll('.js-plotly-plot .cbtitle'))"
+                                   f".some(e => e.textContent.includes({option!r}))")
+        if option == "R@K hit / miss":
+            shot(page, "embedding_map_hits")
+
+
+def test_compare_same_query_and_search_from_run_b(server, page, runs):
+    import re
+
+    page.goto(f"{server}/compare")
+    settle(page, "Compare runs")
+    box = page.get_by_label("Type a sentence")
+    box.fill(_vocab_sentence(runs))
+    box.press("Enter")
+    page.get_by_text("library time").nth(1).wait_for()
+    settle(page)
+    no_exception(page)
+    assert page.get_by_text(re.compile(r"^recipe ")).count() == 2      # each run's recipe and losses
+    shot(page, "compare", height=1400)
+    page.get_by_role("button", name=re.compile("Its sentences")).last.click()   # run B's last image
+    page.get_by_text("Top 5 sentences for this image").wait_for()
+    settle(page)
+    no_exception(page)
