@@ -671,6 +671,10 @@ def test_compare_page_two_demos(two_demo_runs, demo_env, monkeypatch, vocab_word
     assert "Only one run bundle" not in _text(at)
     caps = "\n".join(c.value for c in at.caption)
     assert "softmax 1 + center loss 0.01; width 0.25" in caps and "InfoNCE 1" in caps
+    from xmr_core.app_support import losses_summary
+
+    # a config without softmax_weight (older bundles such as the committed demo) trained with softmax
+    assert losses_summary({"train": {"center_loss_factor": 0.01}}).startswith("softmax 1 + center loss 0.01")
     cols = at.dataframe[0].value.columns.tolist()
     assert "demo-fast" in cols and "demo-paper-fast" in cols
     at.text_input(key="cmp_sentence").input(" ".join(vocab_words[:4])).run()

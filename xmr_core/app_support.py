@@ -120,7 +120,13 @@ def compare_rows(metrics: dict[str, dict[str, Any] | None]) -> list[dict[str, An
 
 def losses_summary(config: dict[str, Any]) -> str:
     """The training losses of a run's config in words, e.g. "softmax 1 + center loss 0.01 + InfoNCE 1"."""
-    t = config.get("train", {}) if isinstance(config, dict) else {}
+    from dataclasses import asdict
+
+    from .config import TrainConfig
+
+    # A key a config lacks was trained with the default of its time, which is today's default (an
+    # older bundle, e.g. the committed demo, predates the softmax_weight option: it trained with softmax).
+    t = {**asdict(TrainConfig()), **(config.get("train", {}) if isinstance(config, dict) else {})}
     parts = []
     for key, name in (("softmax_weight", "softmax"), ("center_loss_factor", "center loss"),
                       ("contrastive_weight", "InfoNCE"), ("words_weight", "caption-words head")):
