@@ -680,3 +680,23 @@ def test_compare_page_two_demos(two_demo_runs, demo_env, monkeypatch, vocab_word
     at.text_input(key="cmp_sentence").input(" ".join(vocab_words[:4])).run()
     _ok(at)
     assert sum("library time" in c.value for c in at.caption) == 2
+
+
+def test_stale_trail_step_is_a_message(env):
+    """A trail step whose run is gone (deleted, renamed): an error box and a way out, never an exception."""
+    at = _page("pages/query.py")
+    at.session_state["xmr_trail"] = [{"kind": "image", "row": 0, "run": str(env / "gone"), "split": "test"}]
+    at.run()
+    assert not at.exception and at.error and "cannot search from this item" in at.error[0].value
+    at.button(key="q_clear_bad_trail").click().run()
+    _ok(at)
+    assert at.session_state["xmr_trail"] == []
+
+
+def test_map_relevance_without_a_sentence_and_with_only_oov(env):
+    at = _page("pages/embedding_map.py")
+    at.selectbox(key="map_colour").set_value("relevance to a query").run()
+    _ok(at)
+    assert any("Type a word or sentence" in i.value for i in at.info) and at.get("plotly_chart")
+    at.text_input(key="map_word").input("qqzzxxw").run()       # OOV for the word-vector relevance: still a map
+    assert not at.exception and at.get("plotly_chart")
