@@ -68,7 +68,9 @@ def map_figure(df: Any, colour: str = "modality", values: np.ndarray | None = No
     """The map: every point of ``df`` (``Explorer.map_frame()``) in two ``Scattergl`` traces.
 
     ``values`` (one per frame row) colour the points for any ``colour`` but "modality": numbers on a
-    colour scale (NaN grey) for the continuous fields, a fixed palette with a legend for categories.
+    colour scale for the continuous fields (a modality whose values are all NaN, i.e. the field does not
+    apply to it, is grey; a stray NaN among numbers takes the scale's low end), a fixed palette with a
+    legend for categories.
     ``selected`` frame rows stay opaque, the rest fade. Raises ``ValueError`` for an unknown colour or
     a ``values`` array of the wrong length.
     """
