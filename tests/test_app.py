@@ -592,11 +592,10 @@ def test_map_selection_panel_download_and_search(env):
 def test_map_figure_rejects_bad_input():
     import pandas as pd
 
-    sys_path_root = str(ROOT)
     import sys
 
-    if sys_path_root not in sys.path:
-        sys.path.insert(0, sys_path_root)
+    if str(ROOT) not in sys.path:  # pages/ imports from the repo root, as app.py arranges
+        sys.path.insert(0, str(ROOT))
     from pages._map import map_figure
 
     df = pd.DataFrame({"x": [0.0, 1.0], "y": [0.0, 1.0], "modality": ["image", "text"], "row": [0, 0],

@@ -254,7 +254,9 @@ _SIDEBAR_LINKS_JS = """() => Array.from(document.querySelectorAll(
 
 
 def _nav():
-    sys.path.insert(0, str(ROOT)) if str(ROOT) not in sys.path else None
+    """``pages/_nav.py``: the app's page list (the only names the sidebar may show)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
     from pages import _nav
 
     return _nav
