@@ -2,9 +2,10 @@
 
     streamlit run app.py
 
-Pages (in ``pages/``): Overview, Encoded text, Embedding map, Retrieval (Table 3),
-Query, Compare runs. The sidebar picks the run bundle (``xmr_core.run.list_runs()``,
-under ``$XMR_CHECKPOINTS`` or ``checkpoints/``) and the split. With no run at all the
+Pages (in ``pages/``, listed in ``pages/_nav.py``): Overview, Encoded text, Embedding map,
+Retrieval (Table 3), Query, Compare runs. The sidebar shows their links (drawn here), then
+picks the run bundle (``xmr_core.run.list_runs()``, under ``$XMR_CHECKPOINTS`` or
+``checkpoints/``) and the split. With no run at all the
 app offers to build the demo run. Pages only lay out what ``xmr_core`` returns.
 """
 from __future__ import annotations
@@ -23,23 +24,35 @@ from xmr_core.run import checkpoints_dir, list_runs
 
 st.set_page_config(page_title="xmr explorer", page_icon=":material/image_search:", layout="wide")
 
+from pages._nav import NAV  # noqa: E402
 from pages._shared import SPLITS, default_run, show_error  # noqa: E402  (after set_page_config)
 
-PAGES = [
-    st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
-    st.Page("pages/encoded_text.py", title="Encoded text", icon=":material/palette:"),
-    st.Page("pages/embedding_map.py", title="Embedding map", icon=":material/scatter_plot:"),
-    st.Page("pages/retrieval.py", title="Retrieval (Table 3)", icon=":material/table_rows:"),
-    st.Page("pages/query.py", title="Query", icon=":material/search:"),
-    st.Page("pages/compare.py", title="Compare runs", icon=":material/compare_arrows:"),
-]
-SETUP = st.Page("pages/setup.py", title="Build demo run", icon=":material/build:")
+# One navigation, drawn by this script. `.streamlit/config.toml` sets client.showSidebarNavigation
+# = false, which hides Streamlit's own page list from the first byte: without it, a freshly started
+# server first lists every file of pages/ (its pages-folder detection) until st.navigation below
+# replaces the list. The sidebar links are ours (st.page_link), built from the same list.
+_ALL = [st.Page(script, title=title, icon=icon, default=i == 0) for i, (script, title, icon, _) in enumerate(NAV)]
+PAGES = [p for p, (_, _, _, section) in zip(_ALL, NAV) if section == "Explore"]
+SETUP = next(p for p, (_, _, _, section) in zip(_ALL, NAV) if section == "Runs")
+
+
+def sidebar_links() -> None:
+    """The app's page links at the top of the sidebar (the only navigation the user sees)."""
+    with st.sidebar:
+        for section in dict.fromkeys(sec for *_, sec in NAV):
+            st.caption(section)
+            for page, (*_, sec) in zip(_ALL, NAV):
+                if sec == section:
+                    st.page_link(page)
+
 
 runs = list_runs()
 if not runs:
     st.session_state.pop("xmr_run", None)
     pg = st.navigation([SETUP], position="hidden")
 else:
+    pg = st.navigation({"Explore": PAGES, "Runs": [SETUP]}, position="hidden")
+    sidebar_links()
     with st.sidebar:
         st.markdown("### Run")
         paths = [str(p) for p in runs]
@@ -55,10 +68,11 @@ else:
         st.session_state["xmr_run"] = run
         st.session_state["xmr_split"] = split
         st.caption(f"Runs folder: `{checkpoints_dir()}`")
-    pg = st.navigation({"Explore": PAGES, "Runs": [SETUP]})
     if st.session_state.pop("xmr_goto_overview", False):  # just built the demo run: show it
         st.switch_page(PAGES[0])
 
+# The script of the page being shown (click-to-search's Back returns to it).
+st.session_state["xmr_page"] = next((script for script, title, *_ in NAV if title == pg.title), None)
 try:
     pg.run()
 except Exception as e:  # noqa: BLE001 - never a traceback on screen; st.rerun/st.stop are BaseExceptions

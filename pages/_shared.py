@@ -9,7 +9,8 @@ from typing import Any
 
 import streamlit as st
 
-from xmr_core.app_support import hit_label, run_key
+from xmr_core.app_support import (RESULT_COLUMNS, hit_label, push_step, result_rows, run_key, search_step,
+                                  to_csv)
 from xmr_core.errors import RunError, XmrError
 from xmr_core.explorer import Hit
 
@@ -28,6 +29,45 @@ def _map_frame(path: str, split: str, mtime: int):
     return _explorer(path, split, mtime).map_frame()
 
 
+def through_app() -> None:
+    """Make sure this page runs inside ``app.py`` (its sidebar: links, run and split pickers).
+
+    Every page calls this first. On a freshly started server, Streamlit's pages-folder detection is
+    still on for the very first script run (``app.py`` turns it off by calling ``st.navigation``), so a
+    page URL opened as the server's first request runs that page's file alone. Rerun once: the rerun
+    keeps the page (same URL, same page hash) and goes through ``app.py``.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+MAX_HOVER_THUMBS = 2000  # above this many images the map hovers names and captions only (page weight)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _hover_thumbs(path: str, split: str, mtime: int) -> dict[int, str]:
+    from xmr_core.app_support import data_uri
+
+    ex = _explorer(path, split, mtime)
+    out = {}
+    for r in range(min(ex.n_images, MAX_HOVER_THUMBS)):
+        try:
+            out[r] = data_uri(ex.load_image(r, max_side=224), max_side=112)
+        except XmrError:  # a missing or broken file: that point hovers text only
+            continue
+    return out
+
+
+def hover_thumbs(ex) -> dict[int, str]:
+    """Image row -> small JPEG data URI, for the map's hover (the first ``MAX_HOVER_THUMBS`` images)."""
+    path, mtime = run_key(ex.run_path)
+    with st.spinner("Making the map's hover thumbnails (once per run and split)..."):
+        return _hover_thumbs(path, ex.split, mtime)
+
+
 def default_run() -> str | None:
     """The run the sidebar starts on: ``demo`` if present, else the first run found."""
     from xmr_core.run import list_runs
@@ -40,8 +80,7 @@ def default_run() -> str | None:
 
 
 def selected_run() -> str | None:
-    # A page opened by a deep link on the server's very first run executes without app.py
-    # (Streamlit's pages/ folder fallback): fall back to the default run then.
+    # Normally app.py has set it; the default run is a fallback for a page run on its own.
     return st.session_state.get("xmr_run") or default_run()
 
 
@@ -96,10 +135,51 @@ def thumbnail(ex, image_row: int, caption: str | None = None, width: int | None 
         st.warning(f"image {image_row}: {e}")
 
 
-def image_hits(ex, hits: list[Hit]) -> None:
-    """Retrieved images in a row of up to five columns: thumbnail, label badge, distance."""
+TRAIL = "xmr_trail"  # session_state: the click-to-search trail (list of app_support.search_step dicts)
+
+
+def search_button(ex, kind: str, row: int, key: str) -> None:
+    """A small button that makes a collection item the new query in the other direction.
+
+    An image -> its top sentences, a caption -> its top images; the step goes on the trail (so the
+    Query page can go back) and the Query page opens.
+    """
+    label = "Its sentences" if kind == "image" else "Its images"
+    if st.button(label, key=key, icon=":material/manage_search:", type="tertiary",
+                 help=f"search with this {kind} as the query (Query page; Back returns here)"):
+        step = search_step(kind, row, ex.run_path, ex.split)
+        step["origin"] = st.session_state.get("xmr_page")  # where Back from the first step returns
+        st.session_state[TRAIL] = push_step(st.session_state.get(TRAIL), step)
+        st.switch_page("pages/query.py")
+
+
+def image_hits(ex, hits: list[dict[str, Any]], key: str | None = None) -> None:
+    """Retrieved images in a row of up to five columns: thumbnail, label badge, distance.
+
+    With ``key`` (unique on the page) each image gets a click-to-search button.
+    """
     cols = st.columns(min(5, max(1, len(hits))))
     for i, hit in enumerate(hits):
         with cols[i % len(cols)]:
-            thumbnail(ex, hit.image_row, caption=f"{hit.rank}. image {hit.image_id}")
-            st.markdown(f"{label_markdown(hit)}  \ndistance {hit.distance:.3f}")
+            thumbnail(ex, hit["image_row"], caption=f"{hit['rank']}. image {hit['image_id']}")
+            badge = f"{label_markdown(hit)}  \n" if "label" in hit else ""
+            st.markdown(f"{badge}distance {hit['distance']:.3f}")
+            if key:
+                search_button(ex, "image", hit["image_row"], key=f"{key}_img{i}_{hit['image_row']}")
+
+
+def caption_hits(ex, hits: list[dict[str, Any]], key: str | None = None) -> None:
+    """Retrieved sentences as a numbered list: text, label badge (if labelled), distance, search button."""
+    for i, hit in enumerate(hits):
+        badge = f"{label_markdown(hit)} · " if "label" in hit else ""
+        st.markdown(f"{hit['rank']}. {hit['text']}  \n{badge}:gray[distance {hit['distance']:.3f} · "
+                    f"caption of image #{hit['image_row']}]")
+        if key:
+            search_button(ex, "caption", hit["caption_row"], key=f"{key}_cap{i}_{hit['caption_row']}")
+
+
+def download_results(ex, hits: list[dict[str, Any]], query: str, key: str) -> None:
+    """A CSV download of the results shown (query, rank, kind, image id and file, caption, distance, relevance)."""
+    data = to_csv(result_rows(hits, query, ex.image_paths, ex.image_ids), RESULT_COLUMNS)
+    st.download_button("Download these results (CSV)", data=data, file_name=f"{key}.csv", mime="text/csv",
+                       key=key, icon=":material/download:", on_click="ignore")

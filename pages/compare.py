@@ -6,15 +6,18 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._shared import explorer_for, image_hits, selected_run, selected_split, show_error
-from xmr_core.app_support import compare_rows, handle_text_query, run_label
+from pages._shared import explorer_for, image_hits, selected_run, selected_split, show_error, through_app
+from xmr_core.app_support import compare_rows, dash_missing, losses_summary, handle_text_query, run_label
 from xmr_core.run import list_runs
+
+through_app()
 
 st.title("Compare runs")
 runs = [str(p) for p in list_runs()]
 split = selected_split()
 if len(runs) < 2:
-    st.info("Only one run bundle is present; comparing it with itself. Train another run to compare two.")
+    st.info("Only one run bundle is present; comparing it with itself. `python -m xmr_core.demo_run` builds the "
+            "second demo bundle (`demo-paper`: the paper's losses on the same data), or train another run.")
 cur = selected_run() if selected_run() in runs else runs[0]
 other = next((r for r in runs if r != cur), cur)
 c1, c2 = st.columns(2)
@@ -26,6 +29,8 @@ explorers = {}
 for col, path in ((c1, a), (c2, b)):
     try:
         explorers[path] = explorer_for(path, split)
+        col.caption(f"recipe `{explorers[path].run.config.get('recipe', '?')}`: "
+                    f"{losses_summary(explorers[path].run.config)}")
     except Exception as e:  # noqa: BLE001 - one broken run must not hide the other
         with col:
             show_error(e, f"cannot load {Path(path).name}")
@@ -38,14 +43,14 @@ if explorers:
     missing = [n for n, m in metrics.items() if m is None]
     if missing:
         st.warning("Not evaluated on this split (evaluate on the Overview page): " + ", ".join(missing))
-    st.dataframe(pd.DataFrame(compare_rows(metrics)), hide_index=True)
+    st.dataframe(pd.DataFrame(dash_missing(compare_rows(metrics))), hide_index=True)
 
 st.subheader("The same query, both runs")
 sentence = st.text_input("Type a sentence", value="", key="cmp_sentence", placeholder="e.g. a dog on the beach")
 k = st.radio("K", [1, 5, 10], index=1, horizontal=True, key="cmp_k")
 if sentence:
     cols = st.columns(2)
-    for col, path in zip(cols, (a, b)):
+    for side, (col, path) in enumerate(zip(cols, (a, b))):
         with col:
             st.markdown(f"**{names.get(path, Path(path).name)}**")
             ex = explorers.get(path)
@@ -59,4 +64,4 @@ if sentence:
             for note in res.notes:
                 st.warning(note)
             st.caption(f"library time {res.seconds * 1000:.0f} ms")
-            image_hits(ex, res.results)
+            image_hits(ex, res.results, key=f"cmp{side}")

@@ -1,34 +1,70 @@
-"""Embedding map: the split's t-SNE (images red, text blue, as the paper's Fig. 3), with selection and queries."""
+"""Embedding map: the split's t-SNE (images red, text blue, as the paper's Fig. 3), drawn whole with WebGL;
+colour by any field, hover labels, a neighbour panel for a selected point, selections out as CSV."""
 from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages._shared import explorer, map_frame, show_error, thumbnail
-from xmr_core.app_support import IMAGE_COLOUR, TEXT_COLOUR, contains_word, handle_text_query
+from pages._map import COLOUR_OPTIONS, hover_texts, hover_thumbnail_html, map_figure, trace_rows
+from pages._shared import (MAX_HOVER_THUMBS, caption_hits, explorer, hover_thumbs, image_hits, map_frame,
+                           search_button, show_error, thumbnail, through_app)
+from xmr_core.app_support import (IMAGE_COLOUR, SELECTION_COLUMNS, contains_word, handle_text_query, selection_rows,
+                                  to_csv)
+
+through_app()
 
 ex = explorer()
 st.title("Embedding map")
 st.caption(f"t-SNE of the {ex.n_images:,} images and {ex.n_captions:,} encoded captions of "
-           f"{ex.dataset_name}/{ex.split} in one map. Box- or lasso-select points to list them; "
-           "double-click a point set in the chart or press *Clear selection* to reset.")
+           f"{ex.dataset_name}/{ex.split} in one map, every point drawn (WebGL). Hover a point for its caption or "
+           "image; click one for its neighbours; box- or lasso-select to list and download points; double-click the "
+           "chart or press *Clear selection* to reset.")
 df = map_frame(ex)
-img_idx = np.nonzero((df["modality"] == "image").to_numpy())[0]
-txt_idx = np.nonzero((df["modality"] == "text").to_numpy())[0]
-trace_rows = [img_idx, txt_idx]  # curve 0 = images, curve 1 = captions (global df rows)
+rows_of = trace_rows(df)  # curve 0 = images, curve 1 = captions (global df rows)
 
 # ---- controls -------------------------------------------------------------------------------
 c1, c2, c3 = st.columns([1.2, 1.5, 1.5])
-colour_by = c1.radio("Colour by", ["modality", "image id", "contains word"], key="map_colour")
-word = c2.text_input("Word (for *contains word*)", value="dog", key="map_word",
-                     disabled=colour_by != "contains word")
+colour_by = c1.selectbox("Colour by", COLOUR_OPTIONS, key="map_colour",
+                         help="R@K hit / miss: whether that item's own query (image->text for an image, text->image "
+                              "for a caption) finds its pair in the top K. Caption length and OOV count apply to "
+                              "captions only (images grey).")
+needs_text = colour_by in ("contains word", "relevance to a query")
+word = c2.text_input("Word or sentence (for *contains word* / *relevance to a query*)", value="", key="map_word",
+                     disabled=not needs_text, placeholder="e.g. red circle")
+hit_k = c2.radio("K (for R@K hit / miss)", [1, 5, 10], index=2, horizontal=True, key="map_hit_k",
+                 disabled=colour_by != "R@K hit / miss")
 pick_opts = [-1] + list(range(ex.n_images))
 pick = c3.selectbox("Draw lines from an image to its own captions", pick_opts, key="map_pick",
                     format_func=lambda r: "(none)" if r < 0 else f"#{r} {df['text'].iloc[int(r)]}")
 q1, q2 = st.columns([3, 1])
 typed = q1.text_input("Place a sentence on the map", value="", key="map_sentence",
                       placeholder="e.g. a red car on a street")
+
+# ---- the colour field --------------------------------------------------------------------------
+values = None
+try:
+    if colour_by == "image id":
+        values = df["image_row"].to_numpy().astype(float)
+    elif colour_by == "split":
+        values = np.full(len(df), ex.split, dtype=object)
+    elif colour_by == "R@K hit / miss":
+        values = np.where(ex.recall_hits(int(hit_k)), "hit", "miss")
+        st.caption(f"hit: {int((values[:ex.n_images] == 'hit').sum())} of {ex.n_images} images (image->text R@{hit_k}), "
+                   f"{int((values[ex.n_images:] == 'hit').sum())} of {ex.n_captions} captions (text->image).")
+    elif colour_by == "relevance to a query":
+        if word.strip():
+            values = ex.relevance_to(word)
+        else:
+            st.info("Type a word or sentence to colour each point by its relevance to it.")
+    elif colour_by in ("caption length", "OOV count"):
+        values = ex.caption_stats()["words" if colour_by == "caption length" else "oov"]
+    elif colour_by == "contains word":
+        values = np.where(contains_word(df["text"].to_numpy(), word), "yes", "no")
+except Exception as e:  # noqa: BLE001 - a bad query must not lose the map
+    show_error(e, f"cannot colour by {colour_by}")
+    values = None
+shown_colour = colour_by if values is not None else "modality"
 
 # ---- the query marker: typed here, or sent from the Query page -------------------------------
 marker = None
@@ -68,8 +104,8 @@ if points:
     sel = []
     for p in points:
         cn, pi = p.get("curve_number"), p.get("point_index", p.get("point_number"))
-        if cn in (0, 1) and pi is not None and pi < len(trace_rows[cn]):
-            sel.append(int(trace_rows[cn][pi]))
+        if cn in (0, 1) and pi is not None and pi < len(rows_of[cn]):
+            sel.append(int(rows_of[cn][pi]))
     if sel:
         st.session_state["xmr_map_sel"] = {"key": (ex.run_path, ex.split), "rows": sorted(set(sel))}
 stored = st.session_state.get("xmr_map_sel")
@@ -77,30 +113,10 @@ selected = stored["rows"] if stored and stored["key"] == (ex.run_path, ex.split)
 if selected and st.button("Clear selection", key="map_clear"):
     st.session_state.pop("xmr_map_sel", None)
     selected = []
-sel_set = set(selected)
 
 # ---- the figure -------------------------------------------------------------------------------
-highlight = contains_word(df["text"].to_numpy(), word) if colour_by == "contains word" else None
-fig = go.Figure()
-for cn, (rows, name, colour, symbol) in enumerate(((img_idx, "images", IMAGE_COLOUR, "square"),
-                                                    (txt_idx, "text", TEXT_COLOUR, "circle"))):
-    sub = df.iloc[rows]
-    if colour_by == "image id":
-        mcolour, extra = sub["image_row"].to_numpy(), dict(colorscale="Turbo", showscale=cn == 0,
-                                                            colorbar=dict(title="image"))
-    elif colour_by == "contains word":
-        mcolour = np.where(highlight[rows], "#2ca02c", "#c7c7c7").tolist()
-        extra = {}
-    else:
-        mcolour, extra = colour, {}
-    hover = [(t if len(t) <= 90 else t[:87] + "...") for t in sub["text"].astype(str)]
-    tr = go.Scatter(x=sub["x"], y=sub["y"], mode="markers", name=name, customdata=rows, hovertext=hover,
-                    hoverinfo="text", marker=dict(color=mcolour, size=7 if cn == 0 else 5, symbol=symbol,
-                                                  opacity=0.85, **extra))
-    if sel_set:
-        tr.selectedpoints = [i for i, r in enumerate(rows) if int(r) in sel_set]
-        tr.unselected = dict(marker=dict(opacity=0.12))
-    fig.add_trace(tr)
+hover = hover_texts(df, ex.image_ids, values, shown_colour)
+fig = map_figure(df, shown_colour, values, hover=hover, selected=set(selected))
 if pick is not None and int(pick) >= 0:
     ir = int(pick)
     ix, iy = df.iloc[ir][["x", "y"]]
@@ -118,28 +134,71 @@ if marker_xy is not None:
                              text=[marker["label"][:40]], textposition="top center", hovertext=[marker["label"]],
                              hoverinfo="text", marker=dict(color="gold", size=20, symbol="star",
                                                            line=dict(color="black", width=1.5))))
-fig.update_layout(height=640, margin=dict(l=10, r=10, t=30, b=10), dragmode="lasso",
-                  legend=dict(orientation="h", y=1.04), xaxis=dict(showticklabels=False, title=None),
-                  yaxis=dict(showticklabels=False, title=None))
 st.plotly_chart(fig, key="map_chart", on_select="rerun", selection_mode=("box", "lasso", "points"))
+try:  # image thumbnails on hover (plotly's own hover label is text only)
+    import streamlit.components.v1 as components
+
+    components.html(hover_thumbnail_html(hover_thumbs(ex)), height=0)
+    if ex.n_images > MAX_HOVER_THUMBS:
+        st.caption(f"Hover thumbnails for the first {MAX_HOVER_THUMBS:,} images; the others hover their file name "
+                   "and first caption (select them for thumbnails).")
+except Exception as e:  # noqa: BLE001 - the map works without thumbnails
+    show_error(e, "hover thumbnails")
+
+
+def item_of(row: int) -> tuple[str, int]:
+    """(kind, row within its modality) of a map row."""
+    return ("image", row) if row < ex.n_images else ("caption", row - ex.n_images)
+
 
 # ---- what is selected --------------------------------------------------------------------------
 if selected:
     sel_imgs = [r for r in selected if r < ex.n_images]
     sel_caps = [r - ex.n_images for r in selected if r >= ex.n_images]
-    st.subheader(f"Selected: {len(sel_imgs)} image(s), {len(sel_caps)} caption(s)")
+    h1, h2 = st.columns([3, 1])
+    h1.subheader(f"Selected: {len(sel_imgs)} image(s), {len(sel_caps)} caption(s)")
+    h2.download_button("Download the selection (CSV)", key="map_sel_csv", mime="text/csv",
+                       file_name=f"map-selection-{ex.dataset_name}-{ex.split}.csv", icon=":material/download:",
+                       data=to_csv(selection_rows(df, selected, ex.split, ex.image_ids), SELECTION_COLUMNS),
+                       on_click="ignore", help="every selected point: kind, image id, image file, caption, x, y, split")
+
+    # the neighbour panel: one selected point, its nearest items of each modality
+    focus_opts = selected[:500]
+    focus = st.selectbox("Neighbours of", focus_opts, key="map_focus",
+                         format_func=lambda r: (f"image {ex.image_id(r)}" if r < ex.n_images else
+                                                f"caption #{r - ex.n_images}: {ex.caption_text(r - ex.n_images)[:70]}"))
+    kind, row = item_of(int(focus))
+    with st.container(border=True):
+        n1, n2 = st.columns([1, 3])
+        with n1:
+            if kind == "image":
+                thumbnail(ex, row, caption=f"image {ex.image_id(row)}")
+            else:
+                st.markdown(f"> {ex.caption_text(row)}")
+                st.caption(f"caption of image {ex.image_id(ex.image_of(row))}")
+            search_button(ex, kind, row, key=f"map_focus_search_{kind}{row}")
+        with n2:
+            nb = ex.neighbours(kind, row, k=5)
+            st.markdown("**Nearest images**")
+            image_hits(ex, nb["images"], key="map_nb")
+            st.markdown("**Nearest captions**")
+            caption_hits(ex, nb["captions"], key="map_nb")
+
     if sel_imgs:
         shown = sel_imgs[:24]
         cols = st.columns(8)
         for i, r in enumerate(shown):
             with cols[i % 8]:
                 thumbnail(ex, r, caption=f"#{r}")
+                search_button(ex, "image", r, key=f"map_sel_img{r}")
         if len(sel_imgs) > len(shown):
-            st.caption(f"... and {len(sel_imgs) - len(shown)} more images")
-    if sel_caps:
-        st.markdown("\n".join(f"- `#{c}` (image #{ex.image_of(c)}) {ex.caption_text(c)}"
-                              for c in sel_caps[:50]))
-        if len(sel_caps) > 50:
-            st.caption(f"... and {len(sel_caps) - 50} more captions")
+            st.caption(f"... and {len(sel_imgs) - len(shown)} more images (all of them in the CSV)")
+    for c in sel_caps[:50]:
+        a, b = st.columns([6, 1])
+        a.markdown(f"`#{c}` (image #{ex.image_of(c)}) {ex.caption_text(c)}")
+        with b:
+            search_button(ex, "caption", c, key=f"map_sel_cap{c}")
+    if len(sel_caps) > 50:
+        st.caption(f"... and {len(sel_caps) - 50} more captions (all of them in the CSV)")
 else:
     st.caption("Nothing selected yet.")

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages._shared import explorer, show_error, thumbnail
+from pages._shared import explorer, show_error, thumbnail, through_app
 from xmr_core.app_support import annotate_encoding, filter_rows, page_slice
 from xmr_core.errors import XmrError
+
+through_app()
 
 ex = explorer()
 enc = ex.encoder

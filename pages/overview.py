@@ -6,8 +6,10 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from pages._shared import explorer, show_error
-from xmr_core.app_support import gap_rows, network_summary, recall_rows, semantic_rows, train_curve
+from pages._shared import explorer, show_error, through_app
+from xmr_core.app_support import dash_missing, gap_rows, network_summary, recall_rows, semantic_rows, train_curve
+
+through_app()
 
 ex = explorer()
 run = ex.run
@@ -38,14 +40,16 @@ else:
     st.caption(f"Image->text: {m['n_images']} query images over {m['n_captions']} captions; text->image: "
                f"{m['n_captions']} query captions over {m['n_images']} images. Recall in %. The paper's rows are "
                "on 1,000-image Flickr30K / COCO test sets, so not directly comparable to another dataset.")
-    st.dataframe(pd.DataFrame(recall_rows(m, f"ours: {run.name}")), hide_index=True)
+    st.dataframe(pd.DataFrame(dash_missing(recall_rows(m, f"ours: {run.name}"))), hide_index=True)
     sem = semantic_rows(m)
     if sem:
         s = m["semantic"]
-        st.markdown(f"**Semantic metric** ({s.get('relevance', '?')}; related if relevance >= "
-                    f"{s.get('threshold', '?')}): sR@K = % of queries with a related or ground-truth item in "
-                    "the top K; NCS@K = summed relevance of the top K over the ideal.")
-        st.dataframe(pd.DataFrame(sem), hide_index=True)
+        thr = s.get("threshold")
+        thr = f"{thr:.2f}" if isinstance(thr, (int, float)) else "?"
+        st.markdown(f"**Semantic metric** ({s.get('relevance', '?')}; related if relevance >= {thr}): sR@K = % of "
+                    "queries with a related or ground-truth item in the top K; NCS@K = summed relevance of the top K "
+                    "over the ideal.")
+        st.dataframe(pd.DataFrame(dash_missing(sem)), hide_index=True)
 
 # ---- training curve --------------------------------------------------------------------------
 left, right = st.columns([3, 2])
@@ -70,7 +74,7 @@ with right:
     st.caption("How far apart images and painted captions sit (cosines and distances on unit vectors). "
                "`nearest_is_same_modality` near 1 means two separate clouds.")
     try:
-        st.dataframe(pd.DataFrame(gap_rows(ex.modality_gap())), hide_index=True)
+        st.dataframe(pd.DataFrame(dash_missing(gap_rows(ex.modality_gap()))), hide_index=True)
     except Exception as e:  # noqa: BLE001
         show_error(e, "modality gap")
 

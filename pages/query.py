@@ -1,10 +1,17 @@
-"""Query: upload an image -> top-K sentences; type a sentence -> its encoding + top-K images."""
+"""Query: upload an image -> top-K sentences; type a sentence -> its encoding + top-K images;
+or search from any item of the collection (click to search), with a trail to go back."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import streamlit as st
 
-from pages._shared import explorer, image_hits
-from xmr_core.app_support import UPLOAD_TYPES, annotate_encoding, handle_image_query, handle_text_query
+from pages._shared import (TRAIL, caption_hits, download_results, explorer, explorer_for, image_hits, show_error,
+                           thumbnail, through_app)
+from xmr_core.app_support import (UPLOAD_TYPES, annotate_encoding, handle_image_query, handle_text_query, pop_step,
+                                  run_scope)
+
+through_app()
 
 
 def send_to_map(ex, result, label: str) -> None:
@@ -12,11 +19,74 @@ def send_to_map(ex, result, label: str) -> None:
                                          "run": ex.run_path, "split": ex.split}
 
 
+def step_label(ex, step: dict) -> str:
+    """A short name for a trail step (breadcrumb)."""
+    if step["kind"] == "image":
+        return f"image {ex.image_id(step['row'])}"
+    text = ex.caption_text(step["row"])
+    return f"“{text[:40]}{'…' if len(text) > 40 else ''}”"
+
+
 ex = explorer()
 st.title("Query")
 st.caption(f"Search the {ex.n_images:,} images / {ex.n_captions:,} captions of {ex.dataset_name}/{ex.split} "
            f"with run `{ex.run_name}`.")
+
+# ---- what this run knows (so an out-of-domain answer is not mistaken for a broken app) ---------
+scope = run_scope(ex.run.config, ex.dataset_name, ex.split, ex.n_images, ex.n_captions)
+st.info(f"**Trained on** {scope['trained_on']}.  \n**Gallery:** {scope['gallery']}."
+        + (f"  \n{scope['advice']}" if scope["advice"] else ""), icon=":material/info:")
+
 k = st.radio("K (results)", [1, 5, 10], index=1, horizontal=True, key="q_k")
+
+# ---- search from the collection (click to search), with history --------------------------------
+trail = st.session_state.get(TRAIL) or []
+if trail:
+    step = trail[-1]
+    st.subheader("Search from the collection")
+    try:
+        tex = explorer_for(step["run"], step["split"])
+        names = [step_label(tex, s) if (s["run"], s["split"]) == (step["run"], step["split"]) else s["kind"]
+                 for s in trail]
+        st.caption("Trail: " + " → ".join(names)
+                   + (f" · run `{Path(step['run']).name}`, {step['split']} split" if step["run"] != ex.run_path
+                      or step["split"] != ex.split else ""))
+        b1, b2, _ = st.columns([1, 1, 4])
+        if b1.button("Back", key="q_back", icon=":material/arrow_back:",
+                     help="the previous query of the trail (the page you came from when it is the first)"):
+            st.session_state[TRAIL] = pop_step(trail)
+            origin = step.get("origin")
+            if len(trail) == 1 and origin and origin != "pages/query.py":
+                st.switch_page(origin)
+            st.rerun()
+        if b2.button("Clear trail", key="q_clear_trail", icon=":material/close:"):
+            st.session_state[TRAIL] = []
+            st.rerun()
+        left, right = st.columns([1, 2])
+        if step["kind"] == "image":
+            with left:
+                thumbnail(tex, step["row"], caption=f"query: image {tex.image_id(step['row'])}")
+            with right:
+                hits = tex.image_to_text(step["row"], k)
+                st.markdown(f"**Top {k} sentences for this image**")
+                caption_hits(tex, hits, key="q_trail")
+                download_results(tex, hits, f"image {tex.image_id(step['row'])}", key="q_trail_csv")
+        else:
+            text = tex.caption_text(step["row"])
+            with left:
+                st.markdown(f"**query: caption #{step['row']}**  \n> {text}")
+            with right:
+                st.markdown(f"**Top {k} images for this sentence**")
+            hits = tex.text_to_image(step["row"], k)
+            image_hits(tex, hits, key="q_trail")
+            download_results(tex, hits, text, key="q_trail_csv")
+    except Exception as e:  # noqa: BLE001 - a stale step (run deleted, rows changed) must not break the page
+        show_error(e, "cannot search from this item")
+        if st.button("Clear trail", key="q_clear_bad_trail"):
+            st.session_state[TRAIL] = []
+            st.rerun()
+    st.divider()
+
 tab_img, tab_txt = st.tabs(["Image → sentences", "Sentence → images"])
 
 # ---- image query -------------------------------------------------------------------------------
@@ -36,9 +106,10 @@ with tab_img:
                     st.switch_page("pages/embedding_map.py")
             with right:
                 st.markdown(f"**Top {k} sentences**")
-                for hit in res.results:
-                    st.markdown(f"{hit.rank}. {hit.text}  \n:gray[distance {hit.distance:.3f} · "
-                                f"caption of image #{hit.image_row}]")
+                if scope["synthetic"]:
+                    st.caption("Only captions of the demo's shape scenes exist in this gallery (see above).")
+                caption_hits(ex, res.results, key="q_img")
+                download_results(ex, res.results, f"image: {up.name}", key="q_img_csv")
 
 # ---- text query ---------------------------------------------------------------------------------
 with tab_txt:
@@ -61,6 +132,7 @@ with tab_txt:
                     st.switch_page("pages/embedding_map.py")
             with right:
                 st.markdown(f"**Top {k} images**")
-                image_hits(ex, res.results)
+                image_hits(ex, res.results, key="q_txt")
+                download_results(ex, res.results, sentence, key="q_txt_csv")
     else:
         st.info("Type a sentence to search the images.")

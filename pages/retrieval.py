@@ -5,7 +5,9 @@ import random
 
 import streamlit as st
 
-from pages._shared import explorer, image_hits, label_markdown, thumbnail
+from pages._shared import caption_hits, download_results, explorer, image_hits, thumbnail, through_app
+
+through_app()
 
 ex = explorer()
 st.title("Retrieval, as in the paper's Table 3")
@@ -43,9 +45,9 @@ with tab_i2t:
                     st.markdown(f"- {ex.caption_text(c)}")
         with right:
             st.markdown(f"**Top {k} retrieved sentences**")
-            for hit in ex.image_to_text(int(row), k):
-                st.markdown(f"{hit.rank}. {hit.text}  \n{label_markdown(hit)} · distance "
-                            f"{hit.distance:.3f}")
+            hits = ex.image_to_text(int(row), k)
+            caption_hits(ex, hits, key="ret_i2t")
+            download_results(ex, hits, f"image {ex.image_id(int(row))}", key="ret_i2t_csv")
 
 # ---- text -> image ---------------------------------------------------------------------------
 with tab_t2i:
@@ -66,7 +68,8 @@ with tab_t2i:
         st.markdown(f"> {ex.caption_text(int(crow))}")
         true_img = ex.image_of(crow)
         hits = ex.text_to_image(int(crow), k)
-        image_hits(ex, hits)
-        if true_img not in [h.image_row for h in hits]:
+        image_hits(ex, hits, key="ret_t2i")
+        download_results(ex, hits, ex.caption_text(int(crow)), key="ret_t2i_csv")
+        if true_img not in [h["image_row"] for h in hits]:
             st.markdown(f"**The true image** (#{true_img}) is not in the top {k}:")
             thumbnail(ex, true_img, caption=f"true image {ex.image_id(true_img)}", width=180)

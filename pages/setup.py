@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages._shared import through_app
 from xmr_core.app_support import demo_minutes
 from xmr_core.run import checkpoints_dir, list_runs
+
+through_app()
 
 # Share of the whole build each stage of build_demo takes (for one overall bar).
 STAGES = {"data": (0.0, 0.05), "train": (0.05, 0.75), "evaluate": (0.75, 0.9), "t-SNE": (0.9, 1.0),

@@ -2,6 +2,10 @@
 
 Every page loads without an exception box and is screenshotted to ``test-artifacts/screenshots/``;
 an image upload and a typed sentence on the Query page give results; the map draws a plotly chart.
+On freshly started servers the sidebar is polled every 0.25 s for the first 5 s and may only ever
+list the app's page titles (``pages/_nav.py``), whether the first request is the root or a page URL;
+every page URL opened in a fresh tab shows that page. The map is hovered, lasso-selected and its
+selection downloaded as CSV; click-to-search goes image -> sentences -> images and Back twice.
 
     python -m pytest tests/test_browser.py -m browser
 
@@ -16,6 +20,7 @@ session. Skipped when /usr/bin/chromium or the playwright package is missing (ne
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -71,12 +76,12 @@ def runs(tmp_path_factory):
     return _runs_folder(tmp_path_factory)
 
 
-@pytest.fixture(scope="module")
-def server(runs, tmp_path_factory):
-    ck, data = runs
+@contextlib.contextmanager
+def streamlit_server(ck: Path, data: Path, log_dir: Path):
+    """A fresh ``streamlit run app.py`` on a free port; yields its URL once /_stcore/health answers."""
     port = _free_port()
     env = dict(os.environ, XMR_CHECKPOINTS=str(ck), XMR_DATA_DIR=str(data), PYTHONPATH=str(ROOT))
-    log = tmp_path_factory.mktemp("streamlit") / "server.log"
+    log = log_dir / f"server-{port}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
@@ -95,7 +100,7 @@ def server(runs, tmp_path_factory):
                 pass
             if proc.poll() is not None or time.time() > deadline:
                 pytest.fail(f"streamlit did not start (exit {proc.poll()}):\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
+            time.sleep(0.25)
         yield url
     finally:
         if proc.poll() is None:
@@ -105,6 +110,13 @@ def server(runs, tmp_path_factory):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def server(runs, tmp_path_factory):
+    ck, data = runs
+    with streamlit_server(ck, data, tmp_path_factory.mktemp("streamlit")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -151,10 +163,19 @@ def no_exception(page) -> None:
     assert boxes.count() == 0, boxes.first.inner_text()[:2000]
 
 
-def shot(page, name: str) -> None:
+def shot(page, name: str, height: int | None = None) -> None:
+    """Screenshot to test-artifacts/ (and $XMR_SCREENSHOTS_DIR). Streamlit scrolls inside its own
+    container, so ``height`` makes the window that tall for the shot to show more of the page."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
+    old = page.viewport_size
+    if height:
+        page.set_viewport_size({"width": old["width"], "height": height})
+        page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]')?.scrollTo(0, 0)")
+        time.sleep(1.0)  # plotly charts re-layout to the new size
     page.screenshot(path=str(path), full_page=True)
+    if height:
+        page.set_viewport_size(old)
     extra = os.environ.get("XMR_SCREENSHOTS_DIR")  # README screenshots (docs/screenshots)
     if extra:
         Path(extra).mkdir(parents=True, exist_ok=True)
@@ -218,5 +239,238 @@ def test_query_page_upload_and_sentence(server, page, runs, tmp_path):
     page.get_by_role("tab", name="Image → sentences").click()
     page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(bad))
     page.get_by_text("Cannot use this file").wait_for()
+    settle(page)
+    no_exception(page)
+
+
+# ---- one navigation, from the first byte ---------------------------------------------------------
+# The text of every link in the sidebar (icons, which Streamlit renders as ligature text, removed).
+_SIDEBAR_LINKS_JS = """() => Array.from(document.querySelectorAll(
+        '[data-testid="stSidebar"] a, [data-testid="stSidebarNav"] a, [data-testid="stTopNavLink"]'))
+    .map(a => { const c = a.cloneNode(true);
+                c.querySelectorAll('[data-testid="stIconMaterial"], [data-testid="stIconEmoji"]')
+                 .forEach(e => e.remove());
+                return c.textContent.trim(); })"""
+
+
+def _nav():
+    """``pages/_nav.py``: the app's page list (the only names the sidebar may show)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from pages import _nav
+
+    return _nav
+
+
+def poll_sidebar(page, url: str, seconds: float = 5.0, every: float = 0.25) -> list[list[str]]:
+    """Open ``url`` and read the sidebar's link names every ``every`` s for ``seconds`` s."""
+    page.goto(url, wait_until="commit")
+    seen = []
+    end = time.time() + seconds
+    while time.time() < end:
+        try:
+            seen.append(page.evaluate(_SIDEBAR_LINKS_JS))
+        except sync_api.Error:  # the document is being replaced; try again next tick
+            pass
+        time.sleep(every)
+    return seen
+
+
+def _check_links(seen: list[list[str]], where: str) -> None:
+    titles = set(_nav().TITLES)
+    wrong = sorted({name for names in seen for name in names if name not in titles})
+    assert not wrong, f"{where}: the sidebar showed names that are not the app's pages: {wrong}"
+    assert any(set(names) == titles for names in seen), \
+        f"{where}: the app's own navigation never appeared in the sidebar (last seen: {seen[-1] if seen else None})"
+
+
+@pytest.mark.parametrize("first", ["", "query"], ids=["root", "deep-link"])
+def test_sidebar_never_shows_file_pages(runs, browser, tmp_path_factory, first):
+    """A freshly started server: from the first byte, the sidebar lists only the app's own pages,
+    whether the very first request is the root or a page's URL (the case Streamlit's pages/ folder
+    detection used to run alone, without app.py)."""
+    ck, data = runs
+    with streamlit_server(ck, data, tmp_path_factory.mktemp("fresh")) as url:
+        ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
+        try:
+            pg = ctx.new_page()
+            pg.set_default_timeout(90_000)
+            seen = poll_sidebar(pg, f"{url}/{first}")
+            # the page may still be loading its run after 5 s (a cold server on a busy core): wait for it,
+            # then read the sidebar again
+            title = "Query" if first == "query" else "Retrieval metrics"
+            pg.locator("h1, h2, h3", has_text=title).first.wait_for()   # the page's own heading
+            settle(pg)
+            seen.append(pg.evaluate(_SIDEBAR_LINKS_JS))
+            _check_links(seen, f"first request /{first}")
+            no_exception(pg)
+            # the sidebar's run picker is there too: the page ran inside app.py, not alone
+            assert pg.locator('[data-testid="stSidebar"]').get_by_text("Run bundle").count() >= 1
+        finally:
+            ctx.close()
+
+
+def test_every_page_by_url_in_a_fresh_tab(server, browser):
+    """A bookmark / reload: each page's URL opened in a new browser context shows that page."""
+    nav = _nav()
+    for script, title, _, _ in nav.NAV:
+        ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
+        try:
+            pg = ctx.new_page()
+            pg.set_default_timeout(90_000)
+            seen = poll_sidebar(pg, f"{server}/{nav.url_path(script)}", seconds=1.0)
+            pg.locator("h1").first.wait_for()
+            settle(pg)
+            seen.append(pg.evaluate(_SIDEBAR_LINKS_JS))
+            _check_links(seen, f"/{nav.url_path(script)}")
+            no_exception(pg)
+            heading = pg.locator("h1").first.inner_text()
+            expected = {"Overview": "Run", "Build demo run": "Build the demo run"}.get(title, title.split(" (")[0])
+            assert heading.lower().startswith(expected.lower()), f"/{nav.url_path(script)} shows {heading!r}"
+        finally:
+            ctx.close()
+
+
+# ---- the map, selections out, click to search ------------------------------------------------------
+_POINT_JS = """() => { const gd = document.querySelector('.js-plotly-plot'); const L = gd._fullLayout;
+    const t = gd._fullData.find(d => d.name === 'images'); const i = Math.floor(t.x.length / 2);
+    const r = gd.getBoundingClientRect();
+    return [r.left + L._size.l + L.xaxis.l2p(t.x[i]), r.top + L._size.t + L.yaxis.l2p(t.y[i])]; }"""
+
+
+def _lasso(page) -> None:
+    """Lasso the middle two thirds of the map (the figure's default drag mode)."""
+    box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    x0, y0 = box["x"] + box["width"] / 6, box["y"] + box["height"] / 6
+    x1, y1 = box["x"] + box["width"] * 5 / 6, box["y"] + box["height"] * 5 / 6
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for x, y in ((x1, y0), (x1, y1), (x0, y1), (x0, y0 + 2)):
+        page.mouse.move(x, y, steps=12)
+    page.mouse.up()
+
+
+def _csv(download) -> list[dict]:
+    import csv
+
+    return list(csv.DictReader(io.StringIO(Path(download.path()).read_text(encoding="utf-8"))))
+
+
+def test_map_hover_selection_download_and_click_to_search(server, page):
+    import re
+
+    page.goto(f"{server}/embedding_map")
+    settle(page, "Embedding map")
+    page.wait_for_selector(".js-plotly-plot .nsewdrag")
+    no_exception(page)
+    # WebGL: the points are drawn on a GL canvas, not as SVG paths
+    assert page.locator(".js-plotly-plot canvas").count() >= 1
+    # hover an image point: its label names the image
+    x, y = page.evaluate(_POINT_JS)
+    page.mouse.move(x, y)
+    page.locator(".hoverlayer .hovertext").first.wait_for(timeout=10_000)
+    assert "image" in page.locator(".hoverlayer .hovertext").first.text_content()
+    thumb = page.locator("#xmr-hover-thumb")            # ... and its thumbnail appears beside the cursor
+    thumb.wait_for(state="visible", timeout=10_000)
+    assert thumb.get_attribute("src").startswith("data:image/jpeg;base64,")
+    assert thumb.evaluate("t => t.naturalWidth") > 0
+    shot(page, "embedding_map_hover")
+    page.mouse.move(5, 5)
+    thumb.wait_for(state="hidden", timeout=10_000)
+
+    _lasso(page)
+    head = page.get_by_text(re.compile(r"Selected: \d+ image\(s\), \d+ caption\(s\)"))
+    head.wait_for()
+    settle(page)
+    no_exception(page)
+    n_img, n_cap = map(int, re.findall(r"\d+", head.inner_text()))
+    assert n_img + n_cap > 0
+    assert page.get_by_text("Nearest captions").count() >= 1          # the neighbour panel
+    with page.expect_download() as dl:
+        page.get_by_role("button", name=re.compile("Download the selection")).click()
+    rows = _csv(dl.value)
+    assert len(rows) == n_img + n_cap
+    assert list(rows[0]) == ["kind", "image_id", "image_file", "caption", "x", "y", "split"]
+    assert sum(r["kind"] == "image" for r in rows) == n_img and all(r["image_file"] for r in rows)
+    shot(page, "embedding_map_selection", height=2100)
+
+    # click to search: a selected image -> its sentences -> one of them -> its images -> back
+    page.get_by_role("button", name=re.compile("Its sentences")).first.click()
+    page.get_by_text("Top 5 sentences for this image").wait_for()
+    settle(page)
+    no_exception(page)
+    assert page.url.rstrip("/").endswith("/query")
+    page.get_by_role("button", name=re.compile("Its images")).first.click()
+    page.get_by_text("Top 5 images for this sentence").wait_for()
+    settle(page)
+    no_exception(page)
+    with page.expect_download() as dl:
+        page.get_by_role("button", name=re.compile("Download these results")).first.click()
+    res = _csv(dl.value)
+    assert [r["rank"] for r in res] == ["1", "2", "3", "4", "5"] and all(r["kind"] == "image" for r in res)
+    shot(page, "query_trail", height=1500)
+    page.get_by_role("button", name="Back").click()
+    page.get_by_text("Top 5 sentences for this image").wait_for()
+    settle(page)
+    page.get_by_role("button", name="Back").click()                   # the first step: back to the map
+    page.get_by_text("Embedding map").first.wait_for()
+    settle(page)
+    no_exception(page)
+    assert page.url.rstrip("/").endswith("/embedding_map")
+
+
+def test_query_page_says_what_the_run_knows(server, page):
+    page.goto(f"{server}/query")
+    settle(page, "Query")
+    assert page.get_by_text("Trained on").count() >= 1 and page.get_by_text("Gallery").count() >= 1
+
+
+def _pick(page, label: str, option: str) -> None:
+    """Choose ``option`` in the Streamlit selectbox labelled ``label``."""
+    page.get_by_role("combobox", name=label).click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_map_colour_by_every_field(server, page, runs):
+    import re
+
+    page.goto(f"{server}/embedding_map")
+    settle(page, "Embedding map")
+    page.wait_for_selector(".js-plotly-plot .nsewdrag")
+    legend = '() => Array.from(document.querySelectorAll(".js-plotly-plot .legendtext")).map(e => e.textContent)'
+    for option in ("image id", "split", "R@K hit / miss", "caption length", "OOV count", "relevance to a query",
+                   "contains word"):
+        _pick(page, "Colour by", option)
+        if option in ("relevance to a query", "contains word"):
+            box = page.get_by_role("textbox", name=re.compile(r"^Word or sentence"))
+            box.fill(_vocab_sentence(runs))
+            box.press("Enter")
+        settle(page)
+        no_exception(page)
+        page.wait_for_selector(".js-plotly-plot .nsewdrag")
+        if option in ("split", "R@K hit / miss", "contains word"):  # a legend entry per category
+            page.wait_for_function(f"() => {legend[6:]}.some(t => t.startsWith({option!r} + ': '))")
+        else:                                                      # a colour bar titled by the field
+            page.wait_for_function("() => Array.from(document.querySelectorAll('.js-plotly-plot .cbtitle'))"
+                                   f".some(e => e.textContent.includes({option!r}))")
+        if option == "R@K hit / miss":
+            shot(page, "embedding_map_hits")
+
+
+def test_compare_same_query_and_search_from_run_b(server, page, runs):
+    import re
+
+    page.goto(f"{server}/compare")
+    settle(page, "Compare runs")
+    box = page.get_by_label("Type a sentence")
+    box.fill(_vocab_sentence(runs))
+    box.press("Enter")
+    page.get_by_text("library time").nth(1).wait_for()
+    settle(page)
+    no_exception(page)
+    assert page.get_by_text(re.compile(r"^recipe ")).count() == 2      # each run's recipe and losses
+    shot(page, "compare", height=1400)
+    page.get_by_role("button", name=re.compile("Its sentences")).last.click()   # run B's last image
+    page.get_by_text("Top 5 sentences for this image").wait_for()
     settle(page)
     no_exception(page)

@@ -231,24 +231,40 @@ def test_app_uploads_are_never_written(explorer, monkeypatch):
     assert writes == []
 
 
+def _file_writes(source: str, name: str = "<src>") -> list[str]:
+    """Calls in ``source`` that write files. ``x.save(buf, ...)`` into a name bound to ``io.BytesIO()``
+    in the same source is an in-memory encode (the map's JPEG thumbnails), not a write."""
+    tree = ast.parse(source, name)
+    buffers = {t.id for node in ast.walk(tree) if isinstance(node, ast.Assign)
+               and isinstance(node.value, ast.Call)
+               and (getattr(node.value.func, "attr", None) or getattr(node.value.func, "id", None)) == "BytesIO"
+               for t in node.targets if isinstance(t, ast.Name)}
+    bad = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        fn = node.func
+        call = fn.attr if isinstance(fn, ast.Attribute) else fn.id if isinstance(fn, ast.Name) else ""
+        in_memory = call == "save" and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id in buffers
+        if call in ("write_bytes", "write_text", "NamedTemporaryFile", "mkstemp", "save", "tofile") and not in_memory:
+            bad.append(f"{name}:{node.lineno} {call}")
+        if call == "open":
+            modes = [a.value for a in node.args[1:2] if isinstance(a, ast.Constant)]
+            modes += [k.value.value for k in node.keywords if k.arg == "mode" and isinstance(k.value, ast.Constant)]
+            if any(isinstance(m, str) and any(c in m for c in "wax+") for m in modes):
+                bad.append(f"{name}:{node.lineno} open(..., {modes})")
+    return bad
+
+
 def test_app_code_has_no_upload_writes():
     """Static check: the app's pages and helpers never write files (uploads stay in memory)."""
+    # the check itself: a save to a path or an open for writing is caught, an encode into BytesIO is not
+    assert _file_writes("im.save('x.png')\nbuf = io.BytesIO()\nim.save(buf, 'PNG')") == ["<src>:1 save"]
+    assert _file_writes("open(p, 'wb')\nPath(p).write_text('x')") == ["<src>:1 open(..., ['wb'])", "<src>:2 write_text"]
     files = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py")), ROOT / "xmr_core" / "app_support.py"]
     bad = []
     for f in files:
-        tree = ast.parse(f.read_text(), str(f))
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Call):
-                continue
-            fn = node.func
-            name = fn.attr if isinstance(fn, ast.Attribute) else fn.id if isinstance(fn, ast.Name) else ""
-            if name in ("write_bytes", "write_text", "NamedTemporaryFile", "mkstemp", "save", "tofile"):
-                bad.append(f"{f.name}:{node.lineno} {name}")
-            if name == "open":
-                modes = [a.value for a in node.args[1:2] if isinstance(a, ast.Constant)]
-                modes += [k.value.value for k in node.keywords if k.arg == "mode" and isinstance(k.value, ast.Constant)]
-                if any(isinstance(m, str) and any(c in m for c in "wax+") for m in modes):
-                    bad.append(f"{f.name}:{node.lineno} open(..., {modes})")
+        bad += _file_writes(f.read_text(), f.name)
     assert bad == []
 
 

@@ -11,12 +11,15 @@ from typing import Any
 
 import numpy as np
 
+from .app_selection import (RESULT_COLUMNS, SELECTION_COLUMNS, pop_step, push_step,  # noqa: F401 - re-exported
+                            result_rows, search_step, selection_rows, to_csv)
 from .errors import XmrError
 
 KS = (1, 5, 10)
 IMAGE_COLOUR = "#d62728"   # the paper's Fig. 3: images red
 TEXT_COLOUR = "#1f77b4"    # ... and text blue
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp"]
+MISSING = "—"              # what a table shows for a value that does not exist (never "None")
 
 
 # ---- runs -------------------------------------------------------------------------------------
@@ -135,6 +138,25 @@ def network_summary(config: dict[str, Any]) -> str:
     return line + (f"; stem and first {n} of 16 blocks frozen" if n else "; every block trained")
 
 
+def losses_summary(config: dict[str, Any]) -> str:
+    """The training losses of a run's config in words, e.g. "softmax 1 + center loss 0.01 + InfoNCE 1"."""
+    from dataclasses import asdict
+
+    from .config import TrainConfig
+
+    # A key a config lacks was trained with the default of its time, which is today's default (an
+    # older bundle, e.g. the committed demo, predates the softmax_weight option: it trained with softmax).
+    t = {**asdict(TrainConfig()), **(config.get("train", {}) if isinstance(config, dict) else {})}
+    parts = []
+    for key, name in (("softmax_weight", "softmax"), ("center_loss_factor", "center loss"),
+                      ("contrastive_weight", "InfoNCE"), ("words_weight", "caption-words head")):
+        v = t.get(key)
+        if isinstance(v, (int, float)) and v > 0:
+            parts.append(f"{name} {v:g}")
+    width = config.get("model", {}).get("width") if isinstance(config, dict) else None
+    return (" + ".join(parts) or "no loss recorded") + (f"; width {width:g}" if isinstance(width, (int, float)) else "")
+
+
 def gap_rows(gap: dict[str, Any]) -> list[dict[str, Any]]:
     """The modality-gap statistics as (statistic, value) rows."""
     return [{"statistic": k, "value": (round(float(v), 4) if isinstance(v, (float, np.floating)) else v)}
@@ -162,6 +184,72 @@ def train_curve(log: list[dict[str, Any]]) -> dict[str, list[tuple[float, float]
         if pts:
             out[key] = pts
     return out
+
+
+def dash_missing(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Table rows for display: a missing value (None / NaN) becomes ``MISSING`` ("—").
+
+    A column holding any missing value is shown as text (numbers to two decimals, whole numbers
+    without them) so the column has one type; other columns keep their numbers.
+    """
+    def missing(v: Any) -> bool:
+        return v is None or (isinstance(v, float) and math.isnan(v))
+
+    def text(v: Any) -> str:
+        if missing(v):
+            return MISSING
+        if isinstance(v, (int, np.integer)) or (isinstance(v, (float, np.floating)) and float(v).is_integer()):
+            return str(int(v))
+        if isinstance(v, (float, np.floating)):
+            return f"{float(v):.2f}"
+        return str(v)
+
+    cols = {k for r in rows for k, v in r.items() if missing(v)}
+    return [{k: (text(v) if k in cols else v) for k, v in r.items()} for r in rows]
+
+
+# ---- what a run knows ------------------------------------------------------------------------------
+def run_scope(config: dict[str, Any], dataset: str, split: str, n_images: int, n_captions: int) -> dict[str, Any]:
+    """What a run was trained on and what its gallery holds, in words (the Query page's notice).
+
+    Returns ``{"trained_on", "gallery", "synthetic", "advice"}``; ``advice`` (or None) says how to get
+    a run that knows real photos when this one only knows the synthetic demo scenes.
+    """
+    ds = config.get("dataset", {}) if isinstance(config, dict) else {}
+    spec = str(ds.get("spec", "?"))
+    name = Path(spec.split(":", 1)[0]).name
+    synthetic = name == "demo"
+    n_classes = ds.get("n_classes")
+    train_split = ds.get("train_split", "train")
+    size = f"{n_classes:,} training images" if isinstance(n_classes, int) else "its training images"
+    if synthetic:
+        what = ("the synthetic demo dataset: generated scenes of 1–3 coloured shapes (circles, squares, "
+                "triangles, ...) on plain backgrounds, each with 5 template captions")
+    else:
+        what = f"`{spec}`"
+    trained_on = f"{what} ({size}, split `{train_split}`, recipe `{config.get('recipe', '?')}`)"
+    gallery = (f"the {n_images:,} images and {n_captions:,} captions of `{dataset}/{split}`; every answer is "
+               "one of these")
+    advice = None
+    if synthetic:
+        advice = ("This run has only ever seen coloured shapes: a photo or a sentence about anything else still "
+                  "gets the nearest shapes, which is expected, not a fault. For real photos, train on real data, "
+                  "e.g. `python -m xmr_core train --recipe default --dataset dataset_flickr8k.json --images-dir "
+                  "images --name f8k` (about 25 min on one CPU core, docs/RESULTS.md), then `python -m xmr_core "
+                  "evaluate --run checkpoints/f8k`, and pick `f8k` in the sidebar.")
+    return {"trained_on": trained_on, "gallery": gallery, "synthetic": synthetic, "advice": advice}
+
+
+def data_uri(img: Any, max_side: int = 112, quality: int = 80) -> str:
+    """A small JPEG of a PIL image as a ``data:`` URI (the map's hover thumbnails)."""
+    import base64
+    import io
+
+    im = img.convert("RGB")
+    im.thumbnail((max_side, max_side))
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 # ---- labels -------------------------------------------------------------------------------------
@@ -263,5 +351,7 @@ def handle_image_query(explorer: Any, data: bytes | None, name: str = "uploaded 
 
 
 __all__ = ["run_key", "run_label", "recall_rows", "semantic_rows", "compare_rows", "gap_rows", "train_curve",
-           "hit_label", "contains_word", "filter_rows", "page_slice", "annotate_encoding",
-           "handle_text_query", "handle_image_query", "IMAGE_COLOUR", "TEXT_COLOUR", "UPLOAD_TYPES", "KS"]
+           "dash_missing", "run_scope", "losses_summary", "search_step", "push_step", "pop_step", "to_csv", "data_uri",
+           "selection_rows", "result_rows", "hit_label", "contains_word", "filter_rows", "page_slice",
+           "annotate_encoding", "handle_text_query", "handle_image_query", "IMAGE_COLOUR", "TEXT_COLOUR",
+           "UPLOAD_TYPES", "KS", "MISSING", "SELECTION_COLUMNS", "RESULT_COLUMNS"]

@@ -21,6 +21,14 @@ Progress = Callable[[str, float, str], None]
 DEMO_IMAGES = 3000      # full demo: 2,600 train / 200 val / 200 test images
 FAST_IMAGES = 400       # --fast: 200 train / 100 val / 100 test (data/demo-400)
 
+# The second demo bundle (checkpoints/demo-paper): the same data and schedule, trained with the paper's
+# own losses only (softmax over the training classes + center loss), on a narrow network (width 0.25)
+# so the bundle stays a few MB. The Compare page shows it beside ours on the same query.
+PAPER_LOSSES = {"softmax_weight": 1.0, "center_loss_factor": 0.01, "center_loss_alpha": 0.95,
+                "contrastive_weight": 0.0, "words_weight": 0.0}
+PAPER_WIDTH = 0.25
+LOSSES = ("ours", "paper")
+
 
 def _tqdm_progress() -> Progress:
     state = {"stage": None, "bar": None}
@@ -44,15 +52,24 @@ def _tqdm_progress() -> Progress:
 
 
 def build_demo(fast: bool = False, out: str | Path | None = None, force: bool = False,
-               progress: Progress | None = None) -> Path:
-    """Build the demo run bundle and return its folder."""
+               progress: Progress | None = None, losses: str = "ours") -> Path:
+    """Build the demo run bundle and return its folder.
+
+    ``losses="paper"`` builds the paper-losses variant (``PAPER_LOSSES``, width ``PAPER_WIDTH``;
+    default folder ``checkpoints/demo-paper``, or ``demo-paper-fast``).
+    """
+    if losses not in LOSSES:
+        from .errors import XmrError
+
+        raise XmrError(f"unknown demo losses {losses!r}; choose from {', '.join(LOSSES)}")
     from .data import load_demo
     from .evaluate import evaluate_run, tsne_run
     from .recipes import recipe
     from .train import train
 
     progress = progress or _tqdm_progress()
-    out = Path(out) if out else checkpoints_dir() / ("demo-fast" if fast else "demo")
+    name = "demo" if losses == "ours" else "demo-paper"
+    out = Path(out) if out else checkpoints_dir() / (f"{name}-fast" if fast else name)
     if (out / "metrics.json").is_file() and not force:
         progress("done", 1.0, f"{out} exists (use --force to rebuild)")
         return out
@@ -66,6 +83,9 @@ def build_demo(fast: bool = False, out: str | Path | None = None, force: bool = 
     progress("data", 1.0, f"{n_images} images")
 
     enc, mod, tr = recipe("demo")
+    if losses == "paper":
+        mod = replace(mod, width=PAPER_WIDTH)
+        tr = replace(tr, **PAPER_LOSSES)
     if fast:
         tr = replace(tr, epochs=1, max_steps=0, val_every=1, val_images=50, warmup_steps=2)
         enc = replace(enc, w2v_epochs=3)
@@ -75,7 +95,8 @@ def build_demo(fast: bool = False, out: str | Path | None = None, force: bool = 
                  f"step {step}/{total}, loss {info['loss']:.3f}, {info['samples_per_s']:.0f} samples/s")
 
     progress("train", 0.0, "training")
-    train(out, spec, None, enc, mod, tr, recipe_name="demo", progress=on_step)
+    train(out, spec, None, enc, mod, tr, recipe_name="demo" if losses == "ours" else "demo-paper-losses",
+          progress=on_step)
     progress("train", 1.0, "trained")
     progress("evaluate", 0.0, "embedding and evaluating the test split")
     evaluate_run(out, split="test", progress=lambda f, m: progress("evaluate", f, m))
@@ -84,3 +105,21 @@ def build_demo(fast: bool = False, out: str | Path | None = None, force: bool = 
     tsne_run(out, split="test")
     progress("t-SNE", 1.0, f"done in {time.time() - t0:.0f} s")
     return out
+
+
+def build_demos(fast: bool = False, force: bool = False, progress: Progress | None = None) -> list[Path]:
+    """Both demo bundles, ours (``checkpoints/demo``) and the paper's losses (``checkpoints/demo-paper``)."""
+    return [build_demo(fast=fast, force=force, progress=progress, losses=losses) for losses in LOSSES]
+
+
+if __name__ == "__main__":  # python -m xmr_core.demo_run [--fast] [--force] [--only ours|paper]
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m xmr_core.demo_run",
+                                 description="build both demo bundles: checkpoints/demo and checkpoints/demo-paper")
+    ap.add_argument("--fast", action="store_true", help="tiny runs (1 epoch, 400 images): smoke checks")
+    ap.add_argument("--force", action="store_true", help="rebuild bundles that exist")
+    ap.add_argument("--only", choices=LOSSES, help="build just one of the two")
+    a = ap.parse_args()
+    for losses in ([a.only] if a.only else LOSSES):
+        print(build_demo(fast=a.fast, force=a.force, losses=losses))

@@ -33,8 +33,16 @@ class Hit:
     label: str | None = None         # "gt" / "related" / "unrelated"; None when not labelled
     relevance: float | None = None   # the text-side relevance behind the label
 
-    def __getitem__(self, key: str) -> Any:  # hits also read by key, as the dicts they replaced
+    # Hits also read as the dicts they replaced: a field that does not apply (None) is "absent".
+    def __getitem__(self, key: str) -> Any:
         return getattr(self, key)
+
+    def __contains__(self, key: str) -> bool:
+        return getattr(self, key, None) is not None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        v = getattr(self, key, None)
+        return default if v is None else v
 
 
 @dataclass
@@ -77,6 +85,8 @@ class Explorer:
         self.threshold = DEFAULT_THRESHOLDS.get(kind, 0.8)
         self._tsne = None
         self._gap: dict[str, Any] | None = None
+        self._hits: dict[int, np.ndarray] = {}
+        self._caption_stats: dict[str, np.ndarray] | None = None
 
     # ---- sizes and records ------------------------------------------------------------
     @property
@@ -121,6 +131,16 @@ class Explorer:
 
     def image_id(self, row: int) -> str:
         return str(self.emb.image_ids[row])
+
+    @property
+    def image_ids(self) -> np.ndarray:
+        """Every image's dataset id, by image row."""
+        return self.emb.image_ids
+
+    @property
+    def image_paths(self) -> np.ndarray:
+        """Every image's file, by image row."""
+        return self.emb.image_paths
 
     def captions_of(self, image_row: int) -> list[int]:
         return self.emb.captions_of(image_row).tolist()
@@ -242,6 +262,73 @@ class Explorer:
                             "image_row": self.emb.caption_image, "text": self.emb.caption_text,
                             "path": self.emb.image_paths[self.emb.caption_image]})
         return pd.concat([img, cap], ignore_index=True)
+
+    def neighbours(self, kind: str, row: int, k: int = 5) -> dict[str, list[dict[str, Any]]]:
+        """The ``k`` nearest images and ``k`` nearest captions of one item of the split (itself left out).
+
+        ``kind`` "image" or "caption"; distances are in the shared embedding space. Raises
+        ``ValueError`` for another kind and ``IndexError`` for a row outside the split.
+        """
+        if kind not in ("image", "caption"):
+            raise ValueError(f"kind must be 'image' or 'caption', not {kind!r}")
+        n = self.n_images if kind == "image" else self.n_captions
+        if not 0 <= int(row) < n:
+            raise IndexError(f"{kind} row {row} is outside the split (0..{n - 1})")
+        row = int(row)
+        vec = (self.emb.images if kind == "image" else self.emb.captions)[row:row + 1]
+        skip_img, skip_cap = (row, -1) if kind == "image" else (-1, row)
+        d, ids = self.image_index.search(vec, k + 1)
+        images = [{"image_row": int(i), "path": self.image_path(int(i)), "image_id": str(self.emb.image_ids[i]),
+                   "distance": float(dist)} for i, dist in zip(ids[0], d[0]) if int(i) != skip_img][:k]
+        d, ids = self.caption_index.search(vec, k + 1)
+        captions = [{"caption_row": int(c), "text": self.caption_text(int(c)), "distance": float(dist),
+                     "image_row": int(self.emb.caption_image[c])}
+                    for c, dist in zip(ids[0], d[0]) if int(c) != skip_cap][:k]
+        for hits in (images, captions):
+            for r, h in enumerate(hits):
+                h["rank"] = r + 1
+        return {"images": images, "captions": captions}
+
+    def recall_hits(self, k: int = 10) -> np.ndarray:
+        """Per map row (images, then captions): did that item's query find its pair in the top ``k``?
+
+        An image hits when one of its own captions is among its ``k`` nearest captions (image->text
+        R@K); a caption hits when its image is among its ``k`` nearest images (text->image R@K).
+        """
+        cached = self._hits.get(k)
+        if cached is not None:
+            return cached
+        _, cap_ids = self.caption_index.search(self.emb.images, k)
+        img_hit = (self.emb.caption_image[cap_ids] == np.arange(self.n_images)[:, None]).any(axis=1)
+        _, img_ids = self.image_index.search(self.emb.captions, k)
+        cap_hit = (img_ids == self.emb.caption_image[:, None]).any(axis=1)
+        self._hits[k] = np.concatenate([img_hit, cap_hit])
+        return self._hits[k]
+
+    def caption_stats(self) -> dict[str, np.ndarray]:
+        """Per map row: ``words`` (tokens in the caption) and ``oov`` (of them, not in the run's
+        vocabulary); NaN for image rows, which have no caption of their own."""
+        if self._caption_stats is None:
+            from .text.tokenize import tokenize
+
+            vocab = self.run.encoder.word_index
+            toks = [tokenize(str(t)) for t in self.emb.caption_text]
+            nan = np.full(self.n_images, np.nan)
+            self._caption_stats = {
+                "words": np.concatenate([nan, np.array([len(t) for t in toks], float)]),
+                "oov": np.concatenate([nan, np.array([sum(w not in vocab for w in t) for t in toks], float)])}
+        return self._caption_stats
+
+    def relevance_to(self, sentence: str) -> np.ndarray:
+        """Per map row: semantic relevance of each image (its captions' centroid) and each caption to
+        ``sentence`` (cosine of sentence embeddings, as the "related" badge uses).
+
+        Raises ``EncodingError`` for an empty sentence.
+        """
+        if not isinstance(sentence, str) or not sentence.strip():
+            raise EncodingError("the sentence is empty: type a few words")
+        q = np.asarray(self.sentence_embedder([sentence])[0], np.float32)
+        return np.concatenate([self.relevance.profiles @ q, self.caption_sem @ q]).astype(float)
 
     # ---- diagnostics ----------------------------------------------------------------------
     def modality_gap(self) -> dict[str, Any]:
