@@ -47,8 +47,8 @@ def _inv_sqrt(c: np.ndarray) -> np.ndarray:
     return (v / np.sqrt(np.clip(w, 1e-12, None))) @ v.T
 
 
-def fit_cca(x: np.ndarray, y: np.ndarray, dim: int, ridge: float = 1e-3,
-            power: float = 4.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def fit_cca(x: np.ndarray, y: np.ndarray, dim: int, ridge: float,
+            power: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Paired rows ``x`` (n, dx), ``y`` (n, dy) -> (mean_x, W_x, mean_y, W_y, correlations).
 
     Projections: ``(x - mean_x) @ W_x`` and ``(y - mean_y) @ W_y``, each (n, dim), with the
