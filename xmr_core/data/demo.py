@@ -241,7 +241,7 @@ def ensure_demo(n_images: int = 3000, seed: int = 0, out_dir: str | Path | None 
         try:
             head = json.loads(path.read_text())
             ok = (head.get("version"), head.get("seed"), head.get("n_images")) == (DEMO_VERSION, seed, n_images)
-        except (OSError, json.JSONDecodeError):
+        except (OSError, ValueError, RecursionError):  # unreadable, malformed (JSONDecodeError), too deep
             ok = False
     if not ok:
         n_val, n_test = demo_splits(n_images)
