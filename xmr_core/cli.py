@@ -20,8 +20,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from .cli_args import (OneLineParser, add_config_args, add_dataset_args, apply_config_args, bounded, given,
-                       one_line)
+from .cli_args import (OneLineParser, add_config_args, add_dataset_args, apply_config_args, bounded,
+                       check_env, check_writable, given, one_line)
 from .cli_train import check_resume_flags, run_folder
 from .config import EncodingConfig, ModelConfig, TrainConfig
 from .errors import XmrError
@@ -65,6 +65,7 @@ def _encoder_from(a: argparse.Namespace):
 def cmd_encode(a: argparse.Namespace) -> int:
     from PIL import Image
 
+    check_writable(a.out, folder=False)
     enc = _encoder_from(a)
     img, lay = enc.encode(a.sentence, strict=True)
     out = Path(a.out)
@@ -167,6 +168,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 def cmd_tsne(a: argparse.Namespace) -> int:
     from .evaluate import tsne_run
 
+    check_writable(a.out, folder=False)
     png = tsne_run(a.run, dataset=a.dataset, split=a.split, images_dir=a.images_dir, out=a.out)
     print(f"t-SNE map: {png}")
     return 0
@@ -175,6 +177,7 @@ def cmd_tsne(a: argparse.Namespace) -> int:
 def cmd_export(a: argparse.Namespace) -> int:
     from .export import export_run
 
+    check_writable(a.out, folder=True)
     paths = export_run(a.run, fmt=a.format, dataset=a.dataset, split=a.split, images_dir=a.images_dir, out=a.out)
     for p in paths:
         print(p)
@@ -184,6 +187,7 @@ def cmd_export(a: argparse.Namespace) -> int:
 def cmd_examples(a: argparse.Namespace) -> int:
     from .examples import write_examples
 
+    check_writable(a.out, folder=False)
     print(write_examples(a.run, dataset=a.dataset, split=a.split, images_dir=a.images_dir, n=a.n, k=a.k,
                          out=a.out))
     return 0
@@ -306,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv  # wherever it is given, so an unexpected error can be shown in full
     try:
         a = build_parser().parse_args([x for x in argv if x != "--debug"])
+        check_env()
         return int(a.func(a) or 0)
     except XmrError as e:
         print(f"error: {one_line(e)}", file=sys.stderr)

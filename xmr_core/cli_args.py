@@ -7,7 +7,9 @@ given back into a config. Leaf module: argparse and the configs only.
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import Field, fields, replace
+from pathlib import Path
 from typing import Any, Callable, NoReturn, TypeVar
 
 from .errors import XmrError
@@ -48,6 +50,37 @@ def one_line(e: BaseException) -> str:
         last = [ln for ln in msg.splitlines() if ln.strip()][-1]
         msg = last.split(": ", 1)[1] if ": " in last and last.split(": ", 1)[0].endswith("Error") else last
     return " ".join(msg.split()) or type(e).__name__
+
+
+def check_env() -> None:
+    """The environment variables xmr reads, checked before any command runs."""
+    from .config import RELEVANCE_KINDS
+    from .values import short_repr
+
+    kind = os.environ.get("XMR_RELEVANCE")
+    if kind is not None and kind not in RELEVANCE_KINDS:
+        raise XmrError(f"XMR_RELEVANCE={short_repr(kind)}: must be one of {', '.join(RELEVANCE_KINDS)}")
+    for name in ("XMR_CHECKPOINTS", "XMR_DATA_DIR"):
+        v = os.environ.get(name)
+        if v and Path(v).exists() and not Path(v).is_dir():
+            raise XmrError(f"{name}={v}: must be a folder")
+
+
+def check_writable(path: str | None, folder: bool) -> None:
+    """Refuse an output path that cannot be written, before any work: a file where a folder is
+    needed (or the reverse), or a place under no writable folder (``/proc``, ``/sys``, read-only)."""
+    if not path:
+        return
+    p = Path(path)
+    if folder and p.exists() and not p.is_dir():
+        raise XmrError(f"{p}: is a file, not a folder")
+    if not folder and p.is_dir():
+        raise XmrError(f"{p}: is a folder; give a file name")
+    d = p if folder else p.parent
+    while not d.exists() and d != d.parent:
+        d = d.parent
+    if not d.is_dir() or not os.access(d, os.W_OK) or d.resolve().parts[1:2] in (("proc",), ("sys",), ("dev",)):
+        raise XmrError(f"{p}: cannot write there ({d} is not a writable folder)")
 
 
 def bounded(kind: type, lo: float, hi: float) -> Callable[[str], Any]:

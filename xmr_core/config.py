@@ -15,6 +15,8 @@ from .values import ConfigValueError, check_fields
 
 T = TypeVar("T")
 BACKBONES = ("inception_resnet_v1", "efficientnet_lite0")
+# $XMR_RELEVANCE: the semantic metric's relevance model (evaluate.semantic_embedder)
+RELEVANCE_KINDS = ("auto", "minilm", "word-vectors")
 
 
 def opt(default: Any, help: str, *, flag: str | None = "", choices: tuple | None = None,

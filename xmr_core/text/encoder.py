@@ -210,8 +210,9 @@ class TextEncoder:
             raise XmrError(f"{meta_path}: {e.describe('encoding.' + str(e.field))}") from None
         except (KeyError, TypeError, ValueError) as e:
             raise XmrError(f"{meta_path}: unreadable ({type(e).__name__}: {e})") from None
-        lo, hi = (_scaling(meta, k, cfg.vector_size, meta_path) for k in ("lo", "hi"))
-        return cls(load_vectors(folder / "vectors.bin"), cfg, lo, hi)
+        kv = load_vectors(folder / "vectors.bin")
+        lo, hi = (_scaling(meta, k, kv.vector_size, meta_path) for k in ("lo", "hi"))
+        return cls(kv, cfg, lo, hi)
 
     @classmethod
     def fit(cls, captions: list[str], cfg: EncodingConfig) -> "TextEncoder":
@@ -224,10 +225,10 @@ class TextEncoder:
 def _scaling(meta: dict, key: str, dim: int, where: Path) -> np.ndarray:
     """``encoder.json``'s colour scaling ``lo`` / ``hi``: ``dim`` finite numbers, checked before use."""
     v = meta.get(key)
-    if not isinstance(v, list) or not 1 <= len(v) <= dim or not all(
+    if not isinstance(v, list) or len(v) != dim or not all(
             isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
-        raise XmrError(f"{where}: '{key}' must be a list of numbers, one per vector dimension "
-                       f"(at most {dim})")
+        raise XmrError(f"{where}: '{key}' must be a list of {dim} numbers, one per dimension of "
+                       "vectors.bin")
     a = np.asarray(v, np.float32)
     if not np.isfinite(a).all():
         raise XmrError(f"{where}: '{key}' holds NaN or infinite values")

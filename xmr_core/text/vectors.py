@@ -95,6 +95,8 @@ def load_vectors(path: str | Path) -> KeyedVectors:
             ) from None
     if len(kv) == 0:
         raise XmrError(f"{path}: the vector file holds no words")
+    if not 1 <= kv.vector_size <= MAX_VECTOR_DIM:
+        raise XmrError(f"{path}: vectors of dimension {kv.vector_size}; 1..{MAX_VECTOR_DIM} are supported")
     if not np.isfinite(kv.vectors).all():
         raise XmrError(f"{path}: the vectors contain NaN or infinite values")
     return kv
