@@ -188,6 +188,7 @@ def test_command_flags_bad_values(bundle, tiny_ds, tmp_path, env, capsys, monkey
 def test_env_values_checked(bundle, env, monkeypatch, capsys):
     monkeypatch.setenv("XMR_RELEVANCE", "telepathy")
     _one_error_line(capsys, main(["evaluate", "--run", str(bundle)]), "XMR_RELEVANCE")
+    monkeypatch.setenv("XMR_RELEVANCE", "word-vectors")
     monkeypatch.setenv("XMR_CHECKPOINTS", str(env / "file"))
     (env / "file").write_text("x")
     _one_error_line(capsys, main(["train", "--max-steps", "1"]), str(env / "file"))
