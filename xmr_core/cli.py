@@ -119,6 +119,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         raise XmrError("--resume continues a run and --overwrite replaces it: give one of them")
     if a.resume:
         check_resume_flags(a, out)
+        apply_config_args(a, TrainConfig())  # the ranges of what may change (--epochs 0), by flag name
         enc = mod = tr = None
         over = given(a, TrainConfig, *CHANGEABLE)
     else:

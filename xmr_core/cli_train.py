@@ -23,7 +23,7 @@ def run_folder(a: argparse.Namespace) -> Path:
 
     if a.out:
         return Path(a.out)
-    name = a.name or a.recipe or "default"
+    name = a.name if a.name is not None else a.recipe or "default"
     if not RUN_NAME.fullmatch(name) or ".." in name:
         raise XmrError(f"--name {short_repr(name)}: a run name is one folder name (letters, digits, '.', '_', "
                        "'-', '+'; up to 100; not starting with '.'); use --out for another place")
