@@ -233,3 +233,14 @@ def test_temp_names_are_unique_and_never_fixed():
     fixed = [f"{f.relative_to(ROOT)}" for f in (ROOT / "xmr_core").rglob("*.py")
              if '+ ".tmp"' in f.read_text() or '".json.tmp"' in f.read_text() or '.json.tmp"' in f.read_text()]
     assert fixed == []
+
+
+def test_truncated_training_state_on_resume_is_one_line(tiny_ds, tmp_path, capsys):  # noqa: F811
+    spec, images = tiny_ds
+    run = tmp_path / "run"
+    train(run, spec, images, ENC, MOD, replace(TR, val_every=0, max_steps=1), progress=False)
+    data = (run / "last.pt").read_bytes()
+    (run / "last.pt").write_bytes(data[: len(data) // 2])
+    weights = (run / "model.pt").read_bytes()
+    _error(capsys, main(["train", "--out", str(run), "--resume"]), "not a loadable training state")
+    assert (run / "model.pt").read_bytes() == weights
