@@ -25,7 +25,7 @@ from ..errors import XmrError
 # Files that make a folder a run (any one of them: a half-written run counts too).
 BUNDLE_FILES = ("config.json", "model.pt", "last.pt", "vectors.bin", "encoder.json", "train_log.csv")
 # Written by evaluation from model.pt: stale once the weights change.
-DERIVED = ("metrics.json", "report.md", "embeddings", "tsne", "export")
+DERIVED = ("metrics.json", "metrics", "report.md", "embeddings", "tsne", "export")
 
 
 def lock_path(run_dir: Path) -> Path:
