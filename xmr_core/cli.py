@@ -16,10 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
-from .cli_args import add_config_args, add_dataset_args, apply_config_args, given
+from .cli_args import (OneLineParser, add_config_args, add_dataset_args, apply_config_args, bounded,
+                       check_env, check_writable, given, one_line)
+from .cli_train import check_resume_flags, run_folder
 from .config import EncodingConfig, ModelConfig, TrainConfig
 from .errors import XmrError
 
@@ -62,6 +65,7 @@ def _encoder_from(a: argparse.Namespace):
 def cmd_encode(a: argparse.Namespace) -> int:
     from PIL import Image
 
+    check_writable(a.out, folder=False)
     enc = _encoder_from(a)
     img, lay = enc.encode(a.sentence, strict=True)
     out = Path(a.out)
@@ -86,34 +90,47 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     """Every option of ``train``: a recipe, then any of its values overridden one by one."""
     from .recipes import RECIPES
 
-    add_dataset_args(p, default="demo")
+    add_dataset_args(p)
     p.add_argument("--name", default=None, help="run name: writes checkpoints/NAME (default: the recipe name)")
     p.add_argument("--out", default=None, help="run folder (overrides --name)")
     names: dict[int, list[str]] = {}
     for name, r in RECIPES.items():  # aliases share one Recipe object
         names.setdefault(id(r), []).append(name)
     about = "; ".join(f"{' = '.join(n)}: {RECIPES[n[0]].about}" for n in names.values())
-    p.add_argument("--recipe", choices=list(RECIPES), default="default", help=f"starting configs ({about})")
+    p.add_argument("--recipe", choices=list(RECIPES), default=None,
+                   help=f"starting configs, default 'default' ({about})")
     p.add_argument("--resume", action="store_true", help="continue the run in --out/--name exactly")
-    p.add_argument("--train-split", default="train", help="split(s) to train on, e.g. train+restval")
-    p.add_argument("--val-split", default="val", help="split for periodic validation R@K")
+    p.add_argument("--overwrite", action="store_true", help="replace the run in --out/--name (kept until the "
+                                                            "new run's first checkpoint)")
+    p.add_argument("--train-split", default=None, help="split(s) to train on, e.g. train+restval (default train)")
+    p.add_argument("--val-split", default=None, help="split for periodic validation R@K (default val)")
     for title, cls in (("model", ModelConfig), ("text encoding", EncodingConfig), ("training", TrainConfig)):
         add_config_args(p.add_argument_group(title), cls)
 
 
 def cmd_train(a: argparse.Namespace) -> int:
     from .recipes import recipe
-    from .run import checkpoints_dir
     from .train import train
     from .train.distributed import init_from_env, shutdown, world
+    from .train.resume import CHANGEABLE
 
-    enc, mod, tr = (apply_config_args(a, c) for c in recipe(a.recipe))
-    out = Path(a.out) if a.out else checkpoints_dir() / (a.name or a.recipe)
-    init_from_env(tr.device)
+    out = run_folder(a)
+    if a.resume and a.overwrite:
+        raise XmrError("--resume continues a run and --overwrite replaces it: give one of them")
+    if a.resume:
+        check_resume_flags(a, out)
+        apply_config_args(a, TrainConfig())  # the ranges of what may change (--epochs 0), by flag name
+        enc = mod = tr = None
+        over = given(a, TrainConfig, *CHANGEABLE)
+    else:
+        enc, mod, tr = (apply_config_args(a, c) for c in recipe(a.recipe or "default"))
+        over = {}
+    init_from_env((tr.device if tr else over.get("device")) or "auto")
     try:
-        res = train(out, a.dataset, a.images_dir, enc, mod, tr, resume=a.resume, skip_missing=a.skip_missing,
-                    recipe_name=a.recipe, train_split=a.train_split, val_split=a.val_split,
-                    resume_overrides=given(a, TrainConfig, "epochs", "max_steps"))
+        res = train(out, a.dataset or "demo", a.images_dir, enc, mod, tr, resume=a.resume,
+                    skip_missing=a.skip_missing, recipe_name=a.recipe or "default",
+                    train_split=a.train_split or "train", val_split=a.val_split or "val",
+                    resume_overrides=over, overwrite=a.overwrite)
         rank = world()[0]  # before shutdown(): afterwards every process would read itself as rank 0
     finally:
         shutdown()
@@ -153,6 +170,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 def cmd_tsne(a: argparse.Namespace) -> int:
     from .evaluate import tsne_run
 
+    check_writable(a.out, folder=False)
     png = tsne_run(a.run, dataset=a.dataset, split=a.split, images_dir=a.images_dir, out=a.out)
     print(f"t-SNE map: {png}")
     return 0
@@ -161,6 +179,7 @@ def cmd_tsne(a: argparse.Namespace) -> int:
 def cmd_export(a: argparse.Namespace) -> int:
     from .export import export_run
 
+    check_writable(a.out, folder=True)
     paths = export_run(a.run, fmt=a.format, dataset=a.dataset, split=a.split, images_dir=a.images_dir, out=a.out)
     for p in paths:
         print(p)
@@ -170,6 +189,7 @@ def cmd_export(a: argparse.Namespace) -> int:
 def cmd_examples(a: argparse.Namespace) -> int:
     from .examples import write_examples
 
+    check_writable(a.out, folder=False)
     print(write_examples(a.run, dataset=a.dataset, split=a.split, images_dir=a.images_dir, n=a.n, k=a.k,
                          out=a.out))
     return 0
@@ -231,8 +251,8 @@ def _add_run_commands(sub: Any) -> None:
     p.add_argument("--run", required=True, help="run bundle folder (checkpoints/NAME)")
     add_dataset_args(p)
     p.add_argument("--split", default="test", help="split to use (default test)")
-    p.add_argument("--n", type=int, default=5, help="examples per direction (default 5)")
-    p.add_argument("--k", type=int, default=5, help="results per example (default 5)")
+    p.add_argument("--n", type=bounded(int, 1, 100), default=5, help="examples per direction, 1..100 (default 5)")
+    p.add_argument("--k", type=bounded(int, 1, 100), default=5, help="results per example, 1..100 (default 5)")
     p.add_argument("--out", default=None, help="also write the Markdown to this file")
     p.set_defaults(func=cmd_examples)
 
@@ -253,17 +273,21 @@ def _add_reference(sub: Any) -> None:
     from .reference import CCAConfig
 
     d = CCAConfig()
-    p.add_argument("--image-size", type=int, default=d.image_size, help="photos' side in px for the frozen trunk")
-    p.add_argument("--dim", type=int, default=d.dim, help="shared-space dimension")
-    p.add_argument("--ridge", type=float, default=d.ridge, help="ridge on each covariance (relative)")
-    p.add_argument("--power", type=float, default=d.power, help="weight directions by correlation ** power")
+    p.add_argument("--image-size", type=bounded(int, 32, 512), default=d.image_size,
+                   help="photos' side in px for the frozen trunk (32..512)")
+    p.add_argument("--dim", type=bounded(int, 1, 1024), default=d.dim, help="shared-space dimension (1..1024)")
+    p.add_argument("--ridge", type=bounded(float, 0, 1e6), default=d.ridge,
+                   help="ridge on each covariance (relative)")
+    p.add_argument("--power", type=bounded(float, 0, 10), default=d.power,
+                   help="weight directions by correlation ** power")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=cmd_reference)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m xmr_core", description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = OneLineParser(prog="python -m xmr_core", description=__doc__.split("\n\n")[0],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_data_and_encode(sub)
 
@@ -283,16 +307,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = build_parser()
-    a = ap.parse_args(argv)
+    """Run one command; every failure is one ``error: ...`` line on stderr and exit 2."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # wherever it is given, so an unexpected error can be shown in full
     try:
+        a = build_parser().parse_args([x for x in argv if x != "--debug"])
+        check_env()
         return int(a.func(a) or 0)
     except XmrError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # the file system said no: name the file and the reason
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"error: {where}{e.strerror or one_line(e)}", file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001 - the CLI's promise: never a traceback unless asked for
+        if debug:
+            traceback.print_exc()
+        print(f"error: unexpected {type(e).__name__}: {one_line(e)[:300]} (a bug in xmr: please report it "
+              "with the command line; rerun with --debug for the traceback)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

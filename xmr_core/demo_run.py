@@ -7,7 +7,6 @@ first-launch smoke checks); it learns little.
 """
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -73,8 +72,6 @@ def build_demo(fast: bool = False, out: str | Path | None = None, force: bool = 
     if (out / "metrics.json").is_file() and not force:
         progress("done", 1.0, f"{out} exists (use --force to rebuild)")
         return out
-    if out.exists() and force:
-        shutil.rmtree(out)
     t0 = time.time()
     n_images = FAST_IMAGES if fast else DEMO_IMAGES
     progress("data", 0.0, "generating the demo dataset")
@@ -95,8 +92,9 @@ def build_demo(fast: bool = False, out: str | Path | None = None, force: bool = 
                  f"step {step}/{total}, loss {info['loss']:.3f}, {info['samples_per_s']:.0f} samples/s")
 
     progress("train", 0.0, "training")
+    # An unfinished or --force'd demo is replaced, but only once the new one has its first checkpoint.
     train(out, spec, None, enc, mod, tr, recipe_name="demo" if losses == "ours" else "demo-paper-losses",
-          progress=on_step)
+          progress=on_step, overwrite=True)
     progress("train", 1.0, "trained")
     progress("evaluate", 0.0, "embedding and evaluating the test split")
     evaluate_run(out, split="test", progress=lambda f, m: progress("evaluate", f, m))

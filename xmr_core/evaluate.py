@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .config import RELEVANCE_KINDS
 from .embed import SplitEmbeddings, dataset_key, embed_split, load_embeddings
 from .run import Run, load_run, write_json_atomic
 
@@ -60,6 +61,12 @@ def semantic_embedder(run: Run, kind: str | None = None):
     from .retrieval.semantic import WordVectorSentenceEmbedder, load_minilm_embedder
 
     kind = kind or os.environ.get("XMR_RELEVANCE", "auto")
+    if kind not in RELEVANCE_KINDS:
+        from .errors import XmrError
+        from .values import short_repr
+
+        raise XmrError(f"relevance model {short_repr(kind)} (XMR_RELEVANCE): must be one of "
+                       f"{', '.join(RELEVANCE_KINDS)}")
     if kind in ("auto", "minilm"):
         if not _MINILM:
             _MINILM.append(load_minilm_embedder())

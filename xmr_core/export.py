@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import XmrError
+from .files import unique_tmp
 
 
 def _frame(emb):
@@ -41,9 +42,12 @@ def export_run(run, fmt: str, dataset: str | None = None, split: str = "test", i
     stem = f"{emb.dataset}-{split}"
     if fmt == "parquet":
         path = folder / f"{stem}.parquet"
-        tmp = path.with_name(path.name + ".tmp")
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
+        tmp = unique_tmp(path)
+        try:
+            df.to_parquet(tmp, index=False)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
         return [path]
     if fmt == "projector":
         vec = folder / f"{stem}-vectors.tsv"

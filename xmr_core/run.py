@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 import pickle
 import subprocess
@@ -29,6 +28,8 @@ import torch
 from ._version import __version__
 from .config import EncodingConfig, ModelConfig, TrainConfig, from_dict
 from .errors import RunError, XmrError
+from .files import atomic_save, read_json, write_json_atomic, write_text_atomic  # noqa: F401 - re-exported
+from .values import ConfigValueError
 
 REQUIRED = ("config.json", "model.pt", "vectors.bin", "encoder.json")
 
@@ -47,7 +48,9 @@ def list_runs(root: str | Path | None = None) -> list[Path]:
     root = Path(root) if root else checkpoints_dir()
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and (p / "config.json").is_file()
+    # hidden folders are a run being written (train/runfolder.py) or being replaced
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+                  and (p / "config.json").is_file()
                   and (p / "model.pt").is_file())
 
 
@@ -58,31 +61,6 @@ def _code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         sha = ""
     return f"{__version__}+{sha}" if sha else __version__
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and a rename: readers never see half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=1))
-
-
-def atomic_save(obj: Any, path: Path) -> None:
-    """torch.save to a temp file, fsync, then rename: a crash never leaves a corrupt file."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # the previous file stays as it was; drop the half-written temp file
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_bundle_meta(run_dir: str | Path, config: dict[str, Any]) -> None:
@@ -151,7 +129,7 @@ class Run:
     @cached_property
     def metrics(self) -> dict[str, Any] | None:
         p = self.path / "metrics.json"
-        return json.loads(p.read_text()) if p.is_file() else None
+        return read_json(p, RunError) if p.is_file() else None
 
     def train_log(self) -> list[dict[str, Any]]:
         p = self.path / "train_log.csv"
@@ -169,17 +147,35 @@ def _num(v: str) -> Any:
         return v
 
 
-def _read_config(path: Path) -> dict[str, Any]:
+def read_config(path: Path) -> dict[str, Any]:
+    cfg = read_json(path / "config.json", RunError)
+    if not isinstance(cfg, dict):
+        raise RunError(f"{path / 'config.json'}: expected a JSON object")
+    for k in ("encoding", "model", "train", "dataset"):
+        if k not in cfg:
+            raise RunError(f"{path / 'config.json'}: missing section '{k}'")
+        if not isinstance(cfg[k], dict):
+            raise RunError(f"{path / 'config.json'}: section '{k}' must be an object")
+    spec = cfg["dataset"].get("spec")
+    if not isinstance(spec, str) or not isinstance(cfg["dataset"].get("images_dir") or "", str):
+        raise RunError(f"{path / 'config.json'}: dataset.spec and dataset.images_dir must be strings")
+    return cfg
+
+
+def configs_from(cfg: dict[str, Any], where: Path) -> tuple[EncodingConfig, ModelConfig, TrainConfig]:
+    """The three configs of a bundle's ``config.json``; a bad value is one ``RunError`` naming
+    the file and ``section.field``."""
+    section = "encoding"
     try:
-        cfg = json.loads((path / "config.json").read_text())
-        for k in ("encoding", "model", "train", "dataset"):
-            if k not in cfg:
-                raise KeyError(k)
-        return cfg
-    except json.JSONDecodeError as e:
-        raise RunError(f"{path / 'config.json'}: malformed JSON ({e.msg}, line {e.lineno})") from None
-    except KeyError as e:
-        raise RunError(f"{path / 'config.json'}: missing section {e}") from None
+        enc = from_dict(EncodingConfig, cfg["encoding"])
+        section = "model"
+        mod = from_dict(ModelConfig, cfg["model"])
+        section = "train"
+        return enc, mod, from_dict(TrainConfig, cfg["train"])
+    except ConfigValueError as e:
+        raise RunError(f"{where}: {e.describe(f'{section}.{e.field}')}") from None
+    except (TypeError, ValueError) as e:
+        raise RunError(f"{where}: invalid config ({e})") from None
 
 
 def load_encoder(path: str | Path):
@@ -206,13 +202,8 @@ def load_run(path: str | Path, device: str = "cpu") -> Run:
     missing = [f for f in REQUIRED if not (path / f).is_file()]
     if missing:
         raise RunError(f"{path}: incomplete run bundle, missing {', '.join(missing)}")
-    cfg = _read_config(path)
-    try:
-        enc_cfg = from_dict(EncodingConfig, cfg["encoding"])
-        model_cfg = from_dict(ModelConfig, cfg["model"])
-        train_cfg = from_dict(TrainConfig, cfg["train"])
-    except (TypeError, ValueError) as e:
-        raise RunError(f"{path / 'config.json'}: invalid config ({e})") from None
+    cfg = read_config(path)
+    enc_cfg, model_cfg, train_cfg = configs_from(cfg, path / "config.json")
     encoder = load_encoder(path)
     sd = load_state_dict(path / "model.pt")
     net = build_network(model_cfg, load_pretrained=False)  # model.pt holds every weight

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from ..files import write_text_atomic
+
 
 DEMO_VERSION = 1  # bump when the generator's output changes
 
@@ -211,9 +213,7 @@ def generate_demo(out_dir: str | Path | None = None, n_images: int = 3000, seed:
     meta = {"dataset": "demo", "version": DEMO_VERSION, "seed": seed, "n_images": n_images,
             "image_size": image_size, "images": items}
     path = out / "dataset_demo.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta))
-    os.replace(tmp, path)  # atomic: a half-written dataset is never picked up
+    write_text_atomic(path, json.dumps(meta))  # a half-written dataset is never picked up
     return path
 
 
@@ -241,7 +241,7 @@ def ensure_demo(n_images: int = 3000, seed: int = 0, out_dir: str | Path | None 
         try:
             head = json.loads(path.read_text())
             ok = (head.get("version"), head.get("seed"), head.get("n_images")) == (DEMO_VERSION, seed, n_images)
-        except (OSError, json.JSONDecodeError):
+        except (OSError, ValueError, RecursionError):  # unreadable, malformed (JSONDecodeError), too deep
             ok = False
     if not ok:
         n_val, n_test = demo_splits(n_images)

@@ -7,26 +7,23 @@ empty captions). ``load_dataset`` picks the loader from the file.
 from __future__ import annotations
 
 import csv
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from ..errors import DatasetError
+from ..files import MAX_DATASET_BYTES, read_json
 from .dataset import CaptionRecord, Dataset, ImageRecord
 from .demo import ensure_demo
 
+# A caption is a sentence; a longer "caption" is a broken file (and would be tokenised in full).
+MAX_CAPTION_CHARS = 10_000
+# demo:N generates N PNGs (~2 ms each) and trains on them: 20,000 is ~7x the default demo.
+MAX_DEMO_IMAGES = 20_000
+
 
 def _read_json(path: Path) -> Any:
-    if not path.exists():
-        raise DatasetError(f"{path}: file not found")
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise DatasetError(f"{path}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
-    except UnicodeDecodeError as e:
-        raise DatasetError(f"{path}: not UTF-8 text ({e.reason})") from None
+    return read_json(path, DatasetError, MAX_DATASET_BYTES)
 
 
 def _key(obj: Any, key: str, where: str, path: Path) -> Any:
@@ -78,6 +75,9 @@ def _finish(name: str, images: list[ImageRecord], captions: list[CaptionRecord],
 def _clean_caption(text: Any, where: str, source: Path) -> str:
     if not isinstance(text, str):
         raise DatasetError(f"{source}: caption in {where} is not a string ({type(text).__name__})")
+    if len(text) > MAX_CAPTION_CHARS:
+        raise DatasetError(f"{source}: caption in {where} is {len(text):,} characters long; the limit is "
+                           f"{MAX_CAPTION_CHARS:,}")
     text = " ".join(text.split())
     if not text:
         raise DatasetError(f"{source}: empty caption in {where}")
@@ -161,11 +161,14 @@ def load_csv(path: str | Path, images_dir: str | Path | None = None,
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path}: file not found")
+    if path.stat().st_size > MAX_DATASET_BYTES:
+        raise DatasetError(f"{path}: {path.stat().st_size:,} bytes; the limit is {MAX_DATASET_BYTES:,}")
     root = Path(images_dir) if images_dir else path.parent
     images: dict[str, ImageRecord] = {}
     captions = []
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        # utf-8-sig: Excel writes "UTF-8 CSV" with a byte-order mark, which would hide the 'image' column
+        with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             cols = reader.fieldnames or []
             for col in ("image", "caption"):
@@ -202,8 +205,9 @@ def load_dataset(spec: str | Path, images_dir: str | Path | None = None,
         n = None
         if ":" in spec_s:
             arg = spec_s.split(":", 1)[1]
-            if not arg.isdigit() or int(arg) < 20:
-                raise DatasetError(f"{spec_s}: 'demo:N' needs a whole number of images N >= 20 (got {arg!r})")
+            if not (arg.isascii() and arg.isdigit()) or not 20 <= int(arg) <= MAX_DEMO_IMAGES:
+                raise DatasetError(f"{spec_s[:40]}: 'demo:N' needs a whole number of images N, "
+                                   f"20 <= N <= {MAX_DEMO_IMAGES:,} (got {arg[:30]!r})")
             n = int(arg)
         return load_demo(n_images=n) if n else load_demo()
     path = Path(spec_s)

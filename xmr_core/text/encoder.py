@@ -12,7 +12,6 @@ and a batch of captions is painted with one array assignment per word slot.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +19,15 @@ import numpy as np
 
 from ..config import EncodingConfig, from_dict, to_dict
 from ..errors import EncodingError, XmrError
+from ..files import read_json, write_text_atomic
+from ..values import ConfigValueError
 from .tokenize import tokenize
+
+# The pre-rendered word blocks live in memory for the run's life: refuse a vocabulary x block
+# size that would take more than this (a hostile encoder.json could ask for many GB).
+MAX_BLOCK_BYTES = 1024 ** 3
+# A query or caption longer than this is not a sentence (the canvas holds a few dozen words).
+MAX_SENTENCE_CHARS = 10_000
 
 
 @dataclass
@@ -77,6 +84,11 @@ class TextEncoder:
         self.hi = np.asarray(hi, dtype=np.float32)
         if self.lo.shape != (dim,) or self.hi.shape != (dim,):
             raise XmrError(f"colour scaling has shape {self.lo.shape}, vectors have {dim} dimensions")
+        bw, bh = cfg.block_px
+        need = len(vecs) * bw * bh * 3
+        if need > MAX_BLOCK_BYTES:
+            raise XmrError(f"{len(vecs):,} words at {bw}x{bh} px blocks need {need / 1e6:,.0f} MB of colour "
+                           f"blocks; the limit is {MAX_BLOCK_BYTES / 1e6:,.0f} MB (smaller blocks or vocabulary)")
         self.word_index = {w: i for i, w in enumerate(kv.index_to_key)}
         self.blocks = self._render_blocks(vecs)  # (V, bh_px, bw_px, 3) uint8
         self._slots = self._slot_origins()       # (capacity, 2) y, x
@@ -106,6 +118,9 @@ class TextEncoder:
     # ---- encoding --------------------------------------------------------------
     def layout(self, sentence: str) -> tuple[Layout, list[int]]:
         """Tokenise and decide which word goes to which slot (no painting)."""
+        if len(sentence) > MAX_SENTENCE_CHARS:
+            raise EncodingError(f"the sentence is {len(sentence):,} characters long; the limit is "
+                                f"{MAX_SENTENCE_CHARS:,}")
         tokens = tokenize(sentence)
         lay = Layout(tokens)
         ids: list[int] = []
@@ -178,9 +193,7 @@ class TextEncoder:
         folder.mkdir(parents=True, exist_ok=True)
         save_vectors(self.kv, folder / "vectors.bin")
         meta = {"encoding": to_dict(self.cfg), "lo": self.lo.tolist(), "hi": self.hi.tolist()}
-        tmp = folder / "encoder.json.tmp"
-        tmp.write_text(json.dumps(meta))
-        os.replace(tmp, folder / "encoder.json")
+        write_text_atomic(folder / "encoder.json", json.dumps(meta))
 
     @classmethod
     def load(cls, folder: str | Path) -> "TextEncoder":
@@ -190,13 +203,16 @@ class TextEncoder:
         meta_path = folder / "encoder.json"
         if not meta_path.is_file():
             raise XmrError(f"{meta_path}: missing (the run's text-encoder settings)")
+        meta = read_json(meta_path, XmrError, what="the run's text-encoder settings")
         try:
-            meta = json.loads(meta_path.read_text())
             cfg = from_dict(EncodingConfig, meta["encoding"])
-            lo, hi = np.asarray(meta["lo"], np.float32), np.asarray(meta["hi"], np.float32)
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            raise XmrError(f"{meta_path}: unreadable ({e})") from None
-        return cls(load_vectors(folder / "vectors.bin"), cfg, lo, hi)
+        except ConfigValueError as e:
+            raise XmrError(f"{meta_path}: {e.describe('encoding.' + str(e.field))}") from None
+        except (KeyError, TypeError, ValueError) as e:
+            raise XmrError(f"{meta_path}: unreadable ({type(e).__name__}: {e})") from None
+        kv = load_vectors(folder / "vectors.bin")
+        lo, hi = (_scaling(meta, k, kv.vector_size, meta_path) for k in ("lo", "hi"))
+        return cls(kv, cfg, lo, hi)
 
     @classmethod
     def fit(cls, captions: list[str], cfg: EncodingConfig) -> "TextEncoder":
@@ -204,3 +220,16 @@ class TextEncoder:
         from .vectors import train_word2vec
 
         return cls(train_word2vec(captions, cfg), cfg)
+
+
+def _scaling(meta: dict, key: str, dim: int, where: Path) -> np.ndarray:
+    """``encoder.json``'s colour scaling ``lo`` / ``hi``: ``dim`` finite numbers, checked before use."""
+    v = meta.get(key)
+    if not isinstance(v, list) or len(v) != dim or not all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+        raise XmrError(f"{where}: '{key}' must be a list of {dim} numbers, one per dimension of "
+                       "vectors.bin")
+    a = np.asarray(v, np.float32)
+    if not np.isfinite(a).all():
+        raise XmrError(f"{where}: '{key}' holds NaN or infinite values")
+    return a

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import XmrError
 from ..losses import CenterLoss
 from ..run import atomic_save
 
@@ -48,12 +50,17 @@ def save_state(path: Path, module: nn.Module, opt: torch.optim.Optimizer, center
 def load_state(path: Path, device: torch.device, module: nn.Module, opt: torch.optim.Optimizer,
                centers: CenterLoss) -> Position:
     """Restore ``save_state``'s file into the given objects (and the RNG); returns the position."""
-    st = torch.load(path, map_location=device, weights_only=True)
-    module.load_state_dict(st["module"])
-    opt.load_state_dict(st["optimizer"])
-    centers.load_state_dict(st["centers"])
-    _set_rng_state(st["rng"])
-    return Position(st["epoch"], st["step"], st["in_epoch"], json.loads(st["log"]))
+    try:
+        st = torch.load(path, map_location=device, weights_only=True)
+        module.load_state_dict(st["module"])
+        opt.load_state_dict(st["optimizer"])
+        centers.load_state_dict(st["centers"])
+        _set_rng_state(st["rng"])
+        return Position(int(st["epoch"]), int(st["step"]), int(st["in_epoch"]), json.loads(st["log"]))
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, KeyError, TypeError,
+            AttributeError) as e:  # truncated, foreign, or from a run of another shape
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise XmrError(f"{path}: not a loadable training state for this run ({first})") from None
 
 
 class Stop:

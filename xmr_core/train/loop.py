@@ -3,10 +3,10 @@
 interrupted run to the same weights as an uninterrupted one."""
 from __future__ import annotations
 
-import json
+import contextlib
 import random
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import EncodingConfig, ModelConfig, TrainConfig, from_dict, to_dict
+from ..config import EncodingConfig, ModelConfig, TrainConfig, to_dict
 from ..data import Dataset, load_dataset
 from ..errors import XmrError
 from ..frozen_cache import CachedClassSamples
@@ -27,6 +27,8 @@ from .distributed import barrier, gather, world
 from .heads import TrainModule, as_outputs
 from .log import EpochMeter, Reporter, write_log
 from .optim import make_optimizer, set_lr
+from .resume import read_saved, saved_configs, saved_source
+from .runfolder import RunLock, abandon, clear_derived, prepare, promote
 from .precision import amp_dtype, pick_device, use_channels_last
 from .samples import BatchList, ClassSamples, collate, epoch_batches, word_targets
 from .validate import validate
@@ -65,6 +67,9 @@ class _Run:
     steps_per_epoch: int              # this rank's
     total_steps: int                  # the LR schedule's length (max_steps only cuts a run short)
 
+    final_dir: Path | None = None     # where the run ends up (run_dir is a staging folder until then)
+    weights_changed: bool = False     # set at the first save (stale evaluation outputs removed then)
+
     @property
     def state_path(self) -> Path:
         return self.run_dir / "last.pt"
@@ -74,37 +79,40 @@ def train(run_dir: str | Path, dataset: str, images_dir: str | None = None,
           enc_cfg: EncodingConfig | None = None, model_cfg: ModelConfig | None = None,
           train_cfg: TrainConfig | None = None, resume: bool = False, skip_missing: bool = False,
           recipe_name: str = "custom", progress: bool | Any = True, train_split: str = "train",
-          val_split: str = "val", resume_overrides: dict[str, Any] | None = None) -> TrainResult:
+          val_split: str = "val", resume_overrides: dict[str, Any] | None = None,
+          overwrite: bool = False) -> TrainResult:
     """Train and write the run bundle ``run_dir`` (see ``xmr_core.run``).
 
-    On ``resume`` the bundle's saved configs are used; ``resume_overrides`` may
-    change ``epochs`` / ``max_steps`` (to extend or cut a run).
+    A folder holding a run is refused unless ``resume`` (which needs its ``last.pt``) or
+    ``overwrite``; a new run is written beside it and moved in at its first checkpoint; the
+    folder is locked while training (``runfolder.py``). On ``resume`` the bundle's saved configs
+    and data (dataset, splits) are used; ``resume_overrides`` may change only
+    ``resume.CHANGEABLE`` (the run's length and how it runs, e.g. ``epochs``, ``workers``).
     ``progress``: True for tqdm, False for silence, or a callable
     ``progress(step, total_steps, info_dict)`` (the app's progress bar).
     """
     run_dir = Path(run_dir)
-    if resume:
-        enc_cfg, model_cfg, train_cfg, dataset, images_dir, recipe_name = _saved_configs(
-            run_dir, resume_overrides, recipe_name)
-    cfgs = (enc_cfg or EncodingConfig(), model_cfg or ModelConfig(), train_cfg or TrainConfig())
-    source = {"spec": str(dataset), "images_dir": images_dir, "train_split": train_split, "val_split": val_split}
-    r, pos = _setup(run_dir, cfgs, dataset, skip_missing, source, recipe_name, resume, progress)
-    return _loop(r, pos, progress)
+    source = {"spec": str(dataset), "images_dir": images_dir, "train_split": train_split, "val_split": val_split,
+              "skip_missing": skip_missing}
+    rank = world()[0]
+    with (RunLock(run_dir) if rank == 0 else contextlib.nullcontext()):
+        work = prepare(run_dir, resume, overwrite) if rank == 0 else run_dir
+        if resume:
+            saved = read_saved(run_dir)
+            enc_cfg, model_cfg, train_cfg = saved_configs(saved, run_dir, resume_overrides)
+            source, recipe_name = saved_source(saved, source), saved.get("recipe", recipe_name)
+        cfgs = (enc_cfg or EncodingConfig(), model_cfg or ModelConfig(), train_cfg or TrainConfig())
+        try:
+            r, pos = _setup(work, cfgs, source, recipe_name, resume, progress)
+            r.final_dir = run_dir
+            return _loop(r, pos, progress)
+        finally:
+            if work != run_dir:
+                abandon(work)  # no-op once promoted (moved away); else the failed start's files
 
 
-def _saved_configs(run_dir: Path, overrides: dict[str, Any] | None, recipe_name: str) -> tuple:
-    """A run's own configs and dataset: on resume they win; only the run's length may change."""
-    if not (run_dir / "config.json").is_file():
-        raise XmrError(f"{run_dir}: nothing to resume (no config.json)")
-    cfg = json.loads((run_dir / "config.json").read_text())
-    return (from_dict(EncodingConfig, cfg["encoding"]), from_dict(ModelConfig, cfg["model"]),
-            replace(from_dict(TrainConfig, cfg["train"]), **(overrides or {})),
-            cfg["dataset"]["spec"], cfg["dataset"]["images_dir"], cfg.get("recipe", recipe_name))
-
-
-def _setup(run_dir: Path, cfgs: tuple[EncodingConfig, ModelConfig, TrainConfig], dataset: str,
-           skip_missing: bool, source: dict[str, Any], recipe_name: str, resume: bool,
-           progress: Any) -> tuple[_Run, Position]:
+def _setup(run_dir: Path, cfgs: tuple[EncodingConfig, ModelConfig, TrainConfig], source: dict[str, Any],
+           recipe_name: str, resume: bool, progress: Any) -> tuple[_Run, Position]:
     enc_cfg, model_cfg, t = cfgs
     rank, n_world = world()
     if t.threads:
@@ -114,11 +122,13 @@ def _setup(run_dir: Path, cfgs: tuple[EncodingConfig, ModelConfig, TrainConfig],
     np.random.seed(t.seed)
     torch.manual_seed(t.seed)
 
-    ds_all = load_dataset(dataset, source["images_dir"], skip_missing)
+    ds_all = load_dataset(source["spec"], source["images_dir"], source["skip_missing"])
     ds = ds_all.split(source["train_split"])
     try:
         ds_val = ds_all.split(source["val_split"]) if t.val_every else None
     except XmrError:
+        if source["val_split"] != "val":  # a split the user named must exist; the default may not
+            raise
         ds_val = None
     encoder = _encoder(run_dir, ds, enc_cfg, resume, rank)
     n_classes = len(ds)
@@ -196,7 +206,7 @@ def _samples(ds: Dataset, encoder: TextEncoder, module: TrainModule, model_cfg: 
 def _loop(r: _Run, pos: Position, progress: Any) -> TrainResult:
     t = r.t
     limit = min(r.total_steps, t.max_steps) if t.max_steps else r.total_steps
-    rep = Reporter(progress, r.rank, limit, pos.step, r.run_dir.name)
+    rep = Reporter(progress, r.rank, limit, pos.step, (r.final_dir or r.run_dir).name)
     interrupted, t_run = False, time.time()
     try:
         with Stop() as stop:
@@ -214,7 +224,7 @@ def _loop(r: _Run, pos: Position, progress: Any) -> TrainResult:
                     pos.epoch, pos.in_epoch = pos.epoch + 1, 0
                     if r.rank == 0 and r.ds_val is not None and t.val_every and (
                             pos.epoch % t.val_every == 0 or pos.epoch == t.epochs):
-                        row.update(validate(r.embedder, r.ds_val, t.val_images, t.seed))
+                        row.update(_validate_keeping_work(r, pos, row))
                     pos.log.append(row)
                     rep.epoch(row)
                 _save(r, pos)
@@ -223,7 +233,17 @@ def _loop(r: _Run, pos: Position, progress: Any) -> TrainResult:
     finally:
         rep.close()
     barrier()
-    return TrainResult(r.run_dir, pos.step, pos.epoch, interrupted, pos.log)
+    return TrainResult(r.final_dir or r.run_dir, pos.step, pos.epoch, interrupted, pos.log)
+
+
+def _validate_keeping_work(r: _Run, pos: Position, row: dict[str, Any]) -> dict[str, float]:
+    """The periodic R@K; if it fails, the epoch just trained is checkpointed before the error goes up."""
+    try:
+        return validate(r.embedder, r.ds_val, r.t.val_images, r.t.seed)
+    except BaseException:
+        pos.log.append(row)
+        _save(r, pos)
+        raise
 
 
 def _run_epoch(r: _Run, pos: Position, stop: Stop, rep: Reporter) -> tuple[int, EpochMeter]:
@@ -278,6 +298,12 @@ def _save(r: _Run, pos: Position) -> None:
     """Rank 0: the training state, the weights and the log (each written atomically)."""
     if r.rank != 0:
         return
+    if not r.weights_changed:  # metrics, report, embeddings, t-SNE describe the old weights
+        clear_derived(r.run_dir)
+        r.weights_changed = True
     save_state(r.state_path, r.module, r.opt, r.centers, pos)
     save_weights(r.run_dir, r.module.net)
     write_log(r.run_dir / "train_log.csv", pos.log)
+    if r.final_dir is not None and r.run_dir != r.final_dir:  # a new run's first checkpoint: move it in
+        promote(r.run_dir, r.final_dir)
+        r.run_dir = r.final_dir
