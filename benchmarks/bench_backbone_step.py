@@ -8,7 +8,7 @@ Adam step) on the same random batch of 96 at 112 px (the ``pretrained`` recipe's
                       ours, all blocks trained: fp32 NCHW, fp32 channels_last, bf16 + channels_last
   frozen6-fp32-cl     ours, stem + first 6 blocks frozen (no backward through them)
   frozen6-cached      ours, training on cached frozen-block outputs (``--cache-frozen``):
-                      only blocks 6..15 and the head run
+                      only blocks 6..15 and the head run (fp32 channels_last; -bf16: with autocast)
 Rounds alternate the variants so drifting load hits each alike. What it decided: the recipe's
 precision (fp32 channels_last) and the feature cache (docs/RESULTS.md).
 """
@@ -83,7 +83,8 @@ def _variants() -> list[_Variant]:
             _Variant("all-fp32-cl", build_network(cfg), True, False),
             _Variant("all-bf16-cl", build_network(cfg), True, True),
             _Variant("frozen6-fp32-cl", build_network(frozen), True, False),
-            _Variant("frozen6-cached", build_network(frozen), True, False, cached=True)]
+            _Variant("frozen6-cached", build_network(frozen), True, False, cached=True),
+            _Variant("frozen6-cached-bf16", build_network(frozen), True, True, cached=True)]
     return out
 
 

@@ -28,8 +28,8 @@ def amp_dtype(tcfg: TrainConfig, device: torch.device, backbone: str = "inceptio
     # CPU: bf16 autocast is emulated without AVX512-BF16/AMX and measured 5-10x *slower*
     # than fp32 on the 2-core AVX2 machine here (BENCHMARKS.md), so "auto" uses it
     # only where the CPU has native bf16 support, and only for InceptionResNet-V1: for
-    # EfficientNet-Lite0 (depthwise convolutions) fp32 channels_last measured fastest even
-    # there (BENCHMARKS.md, bench_backbone_step).
+    # EfficientNet-Lite0 (depthwise convolutions) bf16 measured no faster with every block
+    # trained and 2x slower on cached frozen blocks (BENCHMARKS.md, bench_backbone_step).
     if tcfg.amp == "bf16":
         return torch.bfloat16
     return torch.bfloat16 if cpu_has_native_bf16() and backbone == "inception_resnet_v1" else None
