@@ -17,3 +17,10 @@ def script_rows(doc: str, cases: Callable[[bool], list[dict[str, Any]]]) -> list
         print(json.dumps(rows, indent=2))
         return None
     return rows
+
+
+def print_seconds_rows(rows: list[dict[str, Any]], case_width: int = 40, variant_width: int = 40) -> None:
+    """The table every seconds-timed benchmark prints: case, variant, median [min, max]."""
+    for r in rows:
+        print(f"{r['case']:{case_width}s} {r['variant']:{variant_width}s} median {r['seconds_median']:.2f}s "
+              f"[{r['min']:.2f}, {r['max']:.2f}]{'  (reference)' if r['reference'] else ''}")

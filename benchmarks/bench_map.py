@@ -24,7 +24,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks._script import script_rows  # noqa: E402
+from benchmarks._script import print_seconds_rows, script_rows  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 TARGET_S = 3.0
@@ -142,9 +142,7 @@ def main() -> None:
     rows = script_rows(__doc__, cases)
     if rows is None:
         return
-    for r in rows:
-        print(f"{r['case']:50s} {r['variant']:42s} median {r['seconds_median']:.2f}s "
-              f"[{r['min']:.2f}, {r['max']:.2f}]{'  (reference)' if r['reference'] else ''}")
+    print_seconds_rows(rows, 50, 42)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._script import script_rows  # noqa: E402
+from benchmarks._script import print_seconds_rows, script_rows  # noqa: E402
 from xmr_core.projection import fit_tsne  # noqa: E402
 
 
@@ -74,9 +74,7 @@ def main() -> None:
     rows = script_rows(__doc__, cases)
     if rows is None:
         return
-    for r in rows:
-        print(f"{r['case']:40s} {r['variant']:40s} median {r['seconds_median']:.2f}s "
-              f"[{r['min']:.2f}, {r['max']:.2f}]{'  (reference)' if r['reference'] else ''}")
+    print_seconds_rows(rows, 40, 40)
 
 
 if __name__ == "__main__":
