@@ -62,7 +62,7 @@ class _Variant:
         t0 = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             n = self.net
-            out = n.last_bn(n.last_linear(n.forward_from_frozen(x))) if self.cached else n(x)
+            out = n.forward_from_frozen_outputs(x) if self.cached else n(x)
         out.float().pow(2).mean().backward()
         self.opt.step()
         self.opt.zero_grad(set_to_none=True)

@@ -78,8 +78,14 @@ class EfficientNetLite0Net(nn.Module):
             raise ValueError(f"expected a (N, 3, H, W) tensor, got shape {tuple(x.shape)}")
         return self.forward_from_frozen(self.frozen_features(x))
 
+    def forward_from_frozen_outputs(self, h: torch.Tensor) -> torch.Tensor:
+        """The pre-normalisation embedding from the frozen part's output (a cached one in training)."""
+        return self.last_bn(self.last_linear(self.dropout(self.forward_from_frozen(h))))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.last_bn(self.last_linear(self.dropout(self.forward_features(x))))
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"expected a (N, 3, H, W) tensor, got shape {tuple(x.shape)}")
+        return self.forward_from_frozen_outputs(self.frozen_features(x))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.forward(x).float(), p=2, dim=1)

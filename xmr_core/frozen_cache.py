@@ -52,7 +52,7 @@ class CachedClassSamples(torch.utils.data.Dataset):
     """Item ``(epoch, class)`` -> that class's cached photo features and caption features.
 
     Same contract as ``train.samples.ClassSamples`` (the loop cannot tell them apart), but its
-    tensors are the frozen part's outputs, to be fed to ``net.forward_from_frozen``.
+    tensors are the frozen part's outputs, to be fed to ``net.forward_from_frozen_outputs``.
     """
 
     def __init__(self, ds: Dataset, encoder: Any, net: Any, mcfg: ModelConfig, tcfg: TrainConfig,

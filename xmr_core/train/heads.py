@@ -27,11 +27,7 @@ class TrainModule(nn.Module):
         self.from_frozen = from_frozen  # inputs are cached frozen-trunk outputs (frozen_cache.py)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        if self.from_frozen:
-            net = self.net
-            emb = net.last_bn(net.last_linear(net.dropout(net.forward_from_frozen(x))))
-        else:
-            emb = self.net(x)
+        emb = self.net.forward_from_frozen_outputs(x) if self.from_frozen else self.net(x)
         return emb, self.classifier(emb), (self.words(emb) if self.words is not None else None)
 
 
