@@ -63,7 +63,7 @@ RECIPES: dict[str, Recipe] = {
                     dropout_keep=1.0),
         TrainConfig(epochs=20, batch_size=128, captions_per_class=3, images_per_class=1, lr=1e-3,
                     warmup_steps=100, lr_schedule="cosine", optimizer="adamw", weight_decay=1e-4,
-                    trunk_lr_mult=0.3, cache_frozen=True, softmax_weight=0.0, center_loss_factor=0.01,
+                    trunk_lr_mult=1.0, cache_frozen=True, softmax_weight=0.0, center_loss_factor=0.01,
                     contrastive_weight=1.0, temperature=0.07, words_weight=1.0, words_loss="softmax",
                     val_every=4, val_images=1000),
         about="ours: an ImageNet-pretrained EfficientNet-Lite0 trunk, first 6 blocks frozen and cached"),
@@ -89,7 +89,7 @@ RECIPES: dict[str, Recipe] = {
         about="ours for the synthetic demo, learns on 2 CPU cores (DEMO.md)"),
 }
 RECIPES["config-2"] = RECIPES["paper-config2"]  # the paper's own name for it
-RECIPES["default"] = RECIPES["pretrained"]  # the best measured on real data (docs/RESULTS.md, run P7)
+RECIPES["default"] = RECIPES["pretrained"]  # the best measured on real data (docs/RESULTS.md, run P8)
 
 
 def recipe(name: str) -> Recipe:
