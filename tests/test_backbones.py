@@ -166,7 +166,7 @@ def test_trunk_gets_its_own_learning_rate(tiny, tmp_path):
 def test_cached_samples_hold_the_frozen_outputs(tiny, small_encoder):
     from xmr_core.data.loaders import load_karpathy
     from xmr_core.data.images import read_image
-    from xmr_core.frozen_cache import CachedClassSamples
+    from xmr_core.train.frozen_cache import CachedClassSamples
     from xmr_core.embedder import preprocess_images
 
     spec, images = tiny

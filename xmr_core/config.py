@@ -191,7 +191,7 @@ class TrainConfig:
                          choices=("adam", "adamw"))
     # < 1 keeps ImageNet features from being washed out early
     trunk_lr_mult: float = opt(1.0, "LR multiplier of a pretrained trunk's trainable blocks", lo=0, hi=100)
-    # no pixel augmentation then: feature-map flips instead (frozen_cache.py)
+    # no pixel augmentation then: feature-map flips instead (train/frozen_cache.py)
     cache_frozen: bool = opt(False, "train on cached frozen-block outputs (needs --freeze-blocks)")
     # Loss weights: each names one term of losses.LOSS_TERMS (a weight of 0 drops the term).
     softmax_weight: float = opt(1.0, "weight of the softmax over training classes (paper 1; 0 = off)", lo=0, hi=1000)

@@ -17,7 +17,7 @@ from torch import nn
 from ..config import EncodingConfig, ModelConfig, TrainConfig, to_dict
 from ..data import Dataset, load_dataset
 from ..errors import XmrError
-from ..frozen_cache import CachedClassSamples
+from .frozen_cache import CachedClassSamples
 from ..losses import Batch, CenterLoss, training_losses
 from ..embedder import Embedder
 from ..run import save_weights, write_bundle_meta

@@ -11,16 +11,16 @@ Flickr8k at 160 px with 6 frozen blocks).
 """
 from __future__ import annotations
 
-import random
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from .config import ModelConfig, TrainConfig
-from .data import Dataset
-from .data.images import read_image
-from .embedder import preprocess_images
+from ..config import ModelConfig, TrainConfig
+from ..data import Dataset
+from ..data.images import read_image
+from ..embedder import preprocess_images
+from .samples import choose_captions, sample_rng
 
 
 def _frozen_outputs(net: Any, batches: int, get: Callable[[int, int], torch.Tensor], total: int,
@@ -28,7 +28,7 @@ def _frozen_outputs(net: Any, batches: int, get: Callable[[int, int], torch.Tens
     out: torch.Tensor | None = None
     bar = None
     if progress:
-        from .progress import progress_bar
+        from ..progress import progress_bar
         bar = progress_bar(total=total, desc=desc, unit="img", leave=False, mininterval=2.0)
     device = next(net.parameters()).device
     for a in range(0, total, batches):
@@ -88,12 +88,10 @@ class CachedClassSamples(torch.utils.data.Dataset):
     def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, int]:
         epoch, k = key
         t = self.tcfg
-        rng = random.Random((t.seed * 1_000_003 + epoch) * 10_000_019 + k)
+        rng = sample_rng(t.seed, epoch, k)
         img = self.images[k]
         views = [img.flip(-1) if rng.random() < 0.5 else img]
         for v in range(1, t.images_per_class):
             views.append(img.flip(-1) if v % 2 else img)
-        idx = self.cap_index[k]
-        chosen = rng.sample(idx, t.captions_per_class) if len(idx) >= t.captions_per_class else \
-            [idx[i % len(idx)] for i in range(t.captions_per_class)]
+        chosen = choose_captions(self.cap_index[k], t.captions_per_class, rng)
         return torch.stack(views).float(), self.captions[np.asarray(chosen)].float(), k
