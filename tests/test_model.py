@@ -273,7 +273,7 @@ def test_channels_last_auto_follows_the_cpu(monkeypatch):
         assert m.prefer_channels_last(torch.device("cuda")) is True
         assert _use_channels_last(TrainConfig(channels_last="auto"), torch.device("cpu")) is native
         assert _use_channels_last(TrainConfig(channels_last="off"), torch.device("cpu")) is False
-        e = m.Embedder(net, cfg=cfg, device="cpu")
+        e = m.Embedder(net, cfg=cfg, device="cpu", amp=False)  # the memory format alone
         assert e.channels_last is native
         assert e.model.conv2d_1a.conv.weight.is_contiguous(memory_format=torch.channels_last) is native
         outs[native] = e._run(x)
@@ -293,3 +293,54 @@ def test_import_sets_passive_openmp_wait_unless_the_user_chose():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**env, "OMP_WAIT_POLICY": "ACTIVE"}, check=True)
     assert out.stdout.strip() == "ACTIVE"
+
+
+def test_inference_precision_and_batch_follow_the_measurements(monkeypatch):
+    """amp="auto": bf16 for InceptionResNet-V1 where bf16 is native, fp32 for Lite0 and elsewhere."""
+    import xmr_core.embedder as m
+
+    irv1 = ModelConfig(input_size=80, width=0.125)
+    lite0 = ModelConfig(backbone="efficientnet_lite0", pretrained=False, input_size=64)
+    for native in (False, True):
+        monkeypatch.setattr(m, "cpu_has_native_bf16", lambda native=native: native)
+        assert m.inference_precision(irv1, torch.device("cpu")) is native
+        assert m.inference_precision(lite0, torch.device("cpu")) is False
+        assert m.inference_precision(irv1, torch.device("cuda")) is True
+        e = m.Embedder(InceptionResNetV1(irv1), cfg=irv1, device="cpu")
+        assert e.amp is native and e.batch_size == (32 if native else 8)
+    assert m.inference_batch_size(lite0, torch.device("cpu"), False) == 16
+    assert m.Embedder(InceptionResNetV1(irv1), cfg=irv1, amp=False, batch_size=5).batch_size == 5
+    with pytest.raises(ValueError, match="amp"):
+        m.Embedder(InceptionResNetV1(irv1), cfg=irv1, amp="fast")
+
+
+def test_prefetching_the_next_batch_changes_nothing():
+    """Batches prepared in a thread come back in order and give the same vectors as one by one."""
+    torch.manual_seed(0)
+    cfg = small_cfg()
+    enc = TinyPainter()
+    sents = [f"a dog number {i} runs " + "far " * (i % 5) for i in range(23)]
+    arr = _random_uint8(11, 80, 80, seed=3)
+    net = InceptionResNetV1(cfg)
+    out = {}
+    for prefetch in (False, True):  # one network, embedded both ways
+        emb = Embedder(net, enc, cfg, amp=False, batch_size=4, prefetch=prefetch)
+        out[prefetch] = (emb.embed_texts(sents), emb.embed_images(arr))
+    np.testing.assert_array_equal(out[False][0], out[True][0])
+    np.testing.assert_array_equal(out[False][1], out[True][1])
+    assert not np.allclose(out[True][0][0], out[True][0][1])  # distinct sentences, distinct vectors
+
+
+def test_a_failing_batch_preparation_raises_and_restores_the_mode():
+    class Broken(TinyPainter):
+        def encode_batch(self, sentences):
+            if any("boom" in s for s in sentences):
+                raise RuntimeError("cannot paint")
+            return super().encode_batch(sentences)
+
+    cfg = small_cfg()
+    emb = Embedder(InceptionResNetV1(cfg), Broken(), cfg, amp=False, batch_size=2)
+    emb.model.train()
+    with pytest.raises(RuntimeError, match="cannot paint"):
+        emb.embed_texts(["a dog", "a cat", "a boom", "a car", "a bus"])
+    assert emb.model.training

@@ -75,34 +75,39 @@ def embeddings_path(run, ds: Dataset, spec: str, split: str) -> Path:
     return Path(run.path) / "embeddings" / f"{dataset_key(spec, ds.name)}-{split}.npz"
 
 
-def embed_dataset(run, ds: Dataset, batch_size: int = 64, progress: Progress | None = None,
+def embed_dataset(run, ds: Dataset, batch_size: int | None = None, progress: Progress | None = None,
                   workers: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    """(image vectors, caption vectors) of ``ds`` with the run's model, streamed in batches."""
+    """(image vectors, caption vectors) of ``ds`` with the run's model, streamed in chunks.
+
+    ``batch_size`` None = the embedder's measured default. Files of the next chunk are
+    decoded in ``workers`` threads while the network runs (and inside a chunk the
+    embedder prepares batch i+1 while it runs batch i), so the cores never wait on I/O.
+    """
     emb = run.embedder
+    bs = int(batch_size or emb.batch_size)
+    chunk = bs * max(1, 256 // bs)  # progress about every 256 items
     n_i, n_c = len(ds.images), len(ds.captions)
     total = n_i + n_c
     side = max(2 * run.model_cfg.input_size, 256)
     img_vecs = np.empty((n_i, emb.dim), np.float32)
-    # Decode the next batch of images in threads while the model runs on the current one.
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         def load(a: int):
-            return list(pool.map(lambda im: read_image(im.path, max_side=side), ds.images[a:a + batch_size]))
+            return list(pool.map(lambda im: read_image(im.path, max_side=side), ds.images[a:a + chunk]))
 
         fut = pool.submit(load, 0) if n_i else None
-        for a in range(0, n_i, batch_size):
+        for a in range(0, n_i, chunk):
             batch = fut.result()
-            if a + batch_size < n_i:
-                fut = pool.submit(load, a + batch_size)
-            img_vecs[a:a + len(batch)] = emb.embed_images(batch, batch_size=batch_size)
+            if a + chunk < n_i:
+                fut = pool.submit(load, a + chunk)
+            img_vecs[a:a + len(batch)] = emb.embed_images(batch, batch_size=bs)
             if progress:
                 progress((a + len(batch)) / total, f"images {a + len(batch)}/{n_i}")
     texts = [c.text for c in ds.captions]
     cap_vecs = np.empty((n_c, emb.dim), np.float32)
-    step = batch_size * 4
-    for a in range(0, n_c, step):
-        cap_vecs[a:a + step] = emb.embed_texts(texts[a:a + step], batch_size=batch_size)
+    for a in range(0, n_c, chunk):
+        cap_vecs[a:a + chunk] = emb.embed_texts(texts[a:a + chunk], batch_size=bs)
         if progress:
-            progress((n_i + min(n_c, a + step)) / total, f"captions {min(n_c, a + step)}/{n_c}")
+            progress((n_i + min(n_c, a + chunk)) / total, f"captions {min(n_c, a + chunk)}/{n_c}")
     return img_vecs, cap_vecs
 
 
