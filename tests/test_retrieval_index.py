@@ -150,3 +150,109 @@ def test_grouped_topk_ties_across_groups_by_smaller_id():
     # queries away from the duplicates still agree with the stable brute force
     q = _unit(rng, 40, 8)
     np.testing.assert_array_equal(index.search(q, 10)[1], _brute(q, g, 10)[1])
+
+
+def _spy(monkeypatch) -> dict[str, int]:
+    """Count the bf16 re-scores and float32 block searches an ExactIndex search makes."""
+    calls = {"rescore": 0, "float32": 0}
+    for name, key in (("_rescore_topk", "rescore"), ("_exact_block", "float32")):
+        orig = getattr(ExactIndex, name)
+
+        def wrapped(self, *a, _orig=orig, _key=key, **kw):
+            calls[_key] += 1
+            return _orig(self, *a, **kw)
+
+        monkeypatch.setattr(ExactIndex, name, wrapped)
+    return calls
+
+
+@pytest.mark.parametrize("qc,gc", [(512, 16384), (7, 4096)])
+def test_bf16_screen_matches_float64_reference(monkeypatch, qc, gc):
+    """Unit gallery wide enough for the bf16 screen (k=30 needs 124 groups a block), one
+    block or two."""
+    rng = np.random.default_rng(8)
+    g, q = _unit(rng, 8192, 32), _unit(rng, 40, 32)
+    calls = _spy(monkeypatch)
+    index = ExactIndex(query_chunk=qc, gallery_chunk=gc)
+    index.add(g)
+    for k in (1, 10, 30):
+        d, i = index.search(q, k)
+        bd, bi = _brute(q, g, k)
+        np.testing.assert_array_equal(i, bi)
+        np.testing.assert_allclose(d, bd, atol=2e-6)  # float32 scores, not bf16 ones
+    assert calls["rescore"] > 0 and calls["float32"] == 0
+
+
+def _near_ties(rng: np.random.Generator, q: np.ndarray, n_close: int, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors whose scores with q are 0.9 + step * (a shuffled 0..n_close-1), so they
+    differ by ``step`` - far below bf16's resolution (~0.004 at 0.9)."""
+    w = rng.standard_normal((n_close, q.shape[0]))
+    w -= np.outer(w @ q, q)  # orthogonal to q
+    w /= np.linalg.norm(w, axis=1, keepdims=True)
+    c = 0.9 + step * rng.permutation(n_close)
+    return (c[:, None] * q + np.sqrt(1 - c[:, None] ** 2) * w).astype(np.float32), c
+
+
+def test_bf16_screen_rescores_near_ties_below_bf16_resolution(monkeypatch):
+    """Scores 1e-4 apart collapse in bf16; the result must still follow the float64 order
+    (fails if the candidates are ranked by their bf16 scores instead of re-scored)."""
+    rng = np.random.default_rng(9)
+    g, q = _unit(rng, 6000, 32), _unit(rng, 5, 32)
+    for j in range(len(q)):  # 40 near-tied vectors per query, at scattered ids
+        close, _ = _near_ties(rng, q[j].astype(np.float64), 40, 1e-4)
+        g[rng.choice(len(g), 40, replace=False)] = close
+        g[rng.choice(len(g), 1)] = close[0]  # and one exact duplicate: a tie by id
+    calls = _spy(monkeypatch)
+    index = make_index(g)
+    for k in (1, 10, 30):
+        d, i = index.search(q, k)
+        bd, bi = _brute(q, g, k)
+        np.testing.assert_array_equal(i, bi)
+        np.testing.assert_allclose(d, bd, atol=2e-6)
+    assert calls["rescore"] > 0 and calls["float32"] == 0
+
+
+@pytest.mark.parametrize("k", [3, 10, 11])
+def test_bf16_screen_ties_across_groups_by_smaller_id(monkeypatch, k):
+    """Exact duplicates in 12 groups, the k-th place inside the tie: smaller ids win."""
+    rng = np.random.default_rng(10)
+    g = _unit(rng, 6000, 32)
+    target = _unit(rng, 1, 32)[0]
+    dup_ids = np.array([5999, 2500, 1700, 64, 900, 33, 3000, 1234, 77, 2222, 5, 3500])
+    g[dup_ids] = target
+    calls = _spy(monkeypatch)
+    index = make_index(g)
+    d, i = index.search(np.stack([target, -target]), k)
+    assert i[0].tolist() == sorted(dup_ids.tolist())[:k]
+    np.testing.assert_allclose(d[0], 0, atol=1e-3)
+    assert calls["rescore"] > 0 and calls["float32"] == 0
+
+
+def test_clustered_gallery_falls_back_to_float32(monkeypatch):
+    """Thousands of near-duplicates all pass the bf16 screen: the block is done in float32."""
+    rng = np.random.default_rng(11)
+    centers = _unit(rng, 3, 32)
+    g = centers[rng.integers(0, 3, 6000)] + 0.01 * rng.standard_normal((6000, 32)).astype(np.float32)
+    g /= np.linalg.norm(g, axis=1, keepdims=True)
+    q = centers + 0.001 * rng.standard_normal((3, 32)).astype(np.float32)
+    q = np.concatenate([q / np.linalg.norm(q, axis=1, keepdims=True), _unit(rng, 20, 32)])
+    calls = _spy(monkeypatch)
+    index = ExactIndex(query_chunk=3)
+    index.add(g)
+    d, i = index.search(q, 10)
+    bd, bi = _brute(q, g, 10)
+    np.testing.assert_array_equal(i, bi)
+    np.testing.assert_allclose(d, bd, atol=2e-5)  # |q|^2 + 1 - 2 s cancels near 0
+    assert calls["float32"] > 0
+
+
+def test_non_unit_wide_gallery_skips_the_bf16_screen(monkeypatch):
+    rng = np.random.default_rng(12)
+    g = _unit(rng, 6000, 32) * rng.uniform(0.5, 1.5, (6000, 1)).astype(np.float32)
+    q = _unit(rng, 30, 32)
+    calls = _spy(monkeypatch)
+    d, i = make_index(g).search(q, 10)
+    bd, bi = _brute(q, g, 10)
+    np.testing.assert_array_equal(i, bi)
+    np.testing.assert_allclose(d, bd, rtol=1e-5, atol=1e-5)
+    assert calls["rescore"] == 0 and calls["float32"] > 0
