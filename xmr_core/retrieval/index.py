@@ -99,7 +99,7 @@ class ExactIndex:
         self._gallery: torch.Tensor | None = None  # (d, n) transposed, contiguous
         self._gallery_bf16: torch.Tensor | None = None  # same, bfloat16 (unit galleries)
         self._half_sq: torch.Tensor | None = None  # |g|^2 / 2, or None when all unit
-        self._gnorm_max, self._n = 0.0, 0
+        self._gnorm_max, self._g16, self._n = 0.0, (0.0, 0.0), 0
 
     def __len__(self) -> int:
         return self._n
@@ -135,6 +135,8 @@ class ExactIndex:
             self._half_sq = torch.from_numpy((0.5 * sq).astype(np.float32))
         elif self.bf16_screen:
             self._gallery_bf16 = self._gallery.bfloat16()
+            g16 = self._gallery_bf16.float()  # |g~|max and |g - g~|max bound the screen's error
+            self._g16 = (float(g16.norm(dim=0).max()), float((self._gallery - g16).norm(dim=0).max()))
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-``k`` by L2 distance; see the module docstring for conventions."""
@@ -207,28 +209,29 @@ class ExactIndex:
                        buf: torch.Tensor) -> TopK | None:
         """Top-k of one block of a unit gallery: bfloat16 screen, exact float32 re-score.
 
-        Error bound per query row (u = 2**-8, bf16's unit roundoff; u32 = 2**-24): rounding
-        q and g to bf16 moves each q_i g_i by <= (2u + u^2)|q_i g_i|, in all <= (2u + u^2)|q||g|
-        (Cauchy-Schwarz); float32 accumulation adds <= ~1.01 d u32 |q||g|; rounding the sum
-        to bf16 <= u(1 + 3u)|q||g|; our float32 re-score s is within ~1.01 d u32 |q||g| of
-        the real q.g. So |s_hat - s| <= eps = |q| gmax (3.1 u + 2 d u32) + d 2**-100, with
-        room to spare for float32 rounding of |q|, gmax and thr (the absolute term: flushed
-        denormals). Candidates: s_hat >= thr = t - 2 eps, t = the k-th largest group maximum
-        (k distinct columns reach it, so t <= s_hat_(k)). Every top-k column by s is one:
-        the k best by s_hat have s >= s_hat_(k) - eps, so s_(k) >= s_hat_(k) - eps, and
-        s_j >= s_(k) gives s_hat_j >= s_j - eps >= s_hat_(k) - 2 eps >= thr. Returns None
-        (use float32) when the candidates are too many to save time.
+        Error bound per query row (u = 2**-8, bf16's unit roundoff; u32 = 2**-24; q~, g~: q, g
+        in bf16; gmax = max |g|): q~.g~ - q.g = (q~ - q).g~ + q.(g~ - g), so rounding the inputs
+        moves the score by <= |q~ - q| |g~|max + |q| |g~ - g|max (Cauchy-Schwarz; measured, ~1u
+        |q| gmax; a priori 2u); float32 accumulation adds <= 1.01 d u32 (1+u)^2 |q| gmax, rounding
+        the sum to bf16 <= u(1 + 3u)|q| gmax, and our float32 re-score s is within 1.01 d u32 |q|
+        gmax of q.g. So |s_hat - s| <= eps = that input term + |q| gmax (1.1 u + 2 d u32) +
+        d 2**-100 (room to spare for float32 rounding of norms and thr; flushed denormals).
+        Candidates: s_hat >= thr = t - 2 eps, t = the k-th largest group maximum (k distinct
+        columns reach it, so t <= s_hat_(k)). Every top-k column by s is one: the k best by
+        s_hat have s >= s_hat_(k) - eps, so s_(k) >= s_hat_(k) - eps, and s_j >= s_(k) gives
+        s_hat_j >= s_j - eps >= s_hat_(k) - 2 eps >= thr. None (use float32) if too many.
         """
         assert self._gallery_bf16 is not None
         rows, groups = qq.shape[0], width // _GROUP
         s = buf.view(-1)[: rows * width].view(rows, width)  # contiguous prefix of buf
-        # float32 copy: amax over bf16 is ten times slower than the conversion + amax.
-        s.copy_(torch.mm(qq.bfloat16(), self._gallery_bf16[:, gs : gs + width]))
+        q16 = qq.bfloat16()  # float32 copy below: amax over bf16 is 10x slower than copy + amax
+        s.copy_(torch.mm(q16, self._gallery_bf16[:, gs : gs + width]))
         if gs + width > self._n:
             s[:, self._n - gs :] = -math.inf
         gmax = s.view(rows, groups, _GROUP).amax(2)
         t = torch.topk(gmax, k, dim=1, sorted=False).values.amin(1)
-        eps = qnorm * (self._gnorm_max * (3.1 * 2.0**-8 + qq.shape[1] * 2.0**-23))
+        rq, (g16max, rgmax) = torch.linalg.vector_norm(qq - q16.float(), dim=1), self._g16
+        eps = rq * g16max + qnorm * (rgmax + self._gnorm_max * (1.1 * 2.0**-8 + qq.shape[1] * 2.0**-23))
         thr = t - 2.0 * (eps + qq.shape[1] * 2.0**-100)
         if not bool(torch.isfinite(thr).all()):
             return None  # overflowing queries: leave them to float32
@@ -248,8 +251,7 @@ class ExactIndex:
         """Exact float32 scores of the (row, col) candidates, then each row's top-k. ``row``
         ascends, and ``col`` within a row (``nonzero`` order), so each row of the padded
         candidate matrix lists ids in ascending order: a stable sort puts smaller ids first."""
-        rows = qq.shape[0]
-        g = torch.from_numpy(self.vectors())  # (n, d), no copy
+        rows, g = qq.shape[0], torch.from_numpy(self.vectors())  # (n, d), no copy
         sc = torch.index_select(qq, 0, row).mul_(torch.index_select(g, 0, col + gs)).sum(1)
         cnt = torch.bincount(row, minlength=rows)  # every row has >= k candidates
         width = max(int(cnt.max()), k + 1)
@@ -335,9 +337,7 @@ class FaissIndex:
     @property
     def resolved_kind(self) -> str | None:
         """``"flat"`` or ``"ivf"`` once vectors have been added."""
-        if self._index is None:
-            return None
-        return "ivf" if isinstance(self._index, self._faiss.IndexIVF) else "flat"
+        return None if self._index is None else ("ivf" if isinstance(self._index, self._faiss.IndexIVF) else "flat")
 
     def add(self, vectors: np.ndarray) -> None:
         """Append vectors; the first call also builds (and for IVF trains) the index."""
