@@ -52,6 +52,26 @@ def test_demo_fast_builds_everything(fast_run):
     assert "paper, config-2" in report and "Modality gap" in report
 
 
+def test_demo_rebuild_is_reproducible(fast_run, tmp_path, monkeypatch):
+    """``demo --force`` again: the same metrics, weights and map (same machine and thread count)."""
+    import torch
+
+    from xmr_core.demo_run import build_demo
+
+    path, _ = fast_run
+    first = json.loads((path / "metrics.json").read_text())
+    monkeypatch.setenv("XMR_RELEVANCE", first["semantic"]["relevance"])  # as the first build measured it
+    again = build_demo(fast=True, out=tmp_path / "demo-fast", force=True, progress=lambda s, f, m: None)
+    second = json.loads((again / "metrics.json").read_text())
+    for key in ("i2t", "t2i", "rsum", "semantic", "n_images", "n_captions"):
+        assert first[key] == second[key], key
+    wa, wb = (torch.load(p / "model.pt", weights_only=True) for p in (path, again))
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    ea, eb = (np.load(p / "embeddings" / "demo-400-test.npz") for p in (path, again))
+    np.testing.assert_array_equal(ea["captions"], eb["captions"])
+    np.testing.assert_array_equal(*(np.load(p / "tsne" / "demo-400-test" / "coords.npy") for p in (path, again)))
+
+
 def test_embeddings_cached_and_consistent(fast_run):
     from xmr_core.embed import embed_split, load_embeddings
     from xmr_core.run import load_run
