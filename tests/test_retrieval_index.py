@@ -256,3 +256,34 @@ def test_non_unit_wide_gallery_skips_the_bf16_screen(monkeypatch):
     np.testing.assert_array_equal(i, bi)
     np.testing.assert_allclose(d, bd, rtol=1e-5, atol=1e-5)
     assert calls["rescore"] == 0 and calls["float32"] > 0
+
+
+def test_worker_threads_same_result_and_thread_count_restored():
+    """Several threads search query slices in workers; torch's thread count comes back."""
+    import threading
+
+    import torch
+
+    rng = np.random.default_rng(13)
+    g, q = _unit(rng, 6000, 32), _unit(rng, 700, 32)
+    ref = ExactIndex(num_threads=1)
+    ref.add(g)
+    rd, ri = ref.search(q, 10)
+    index = ExactIndex(num_threads=3, query_chunk=100)
+    index.add(g)
+    before = torch.get_num_threads()
+    out = [None, None]
+
+    def run(j):
+        out[j] = index.search(q, 10)
+
+    workers = [threading.Thread(target=run, args=(j,)) for j in range(2)]  # concurrent searches
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert torch.get_num_threads() == before
+    for d, i in out:
+        np.testing.assert_array_equal(i, ri)
+        np.testing.assert_allclose(d, rd, atol=1e-6)  # float32 sums of other shapes: last bit
+    np.testing.assert_array_equal(ri, _brute(q, g, 10)[1])

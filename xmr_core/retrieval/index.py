@@ -4,15 +4,16 @@ One interface, :class:`Index`, two backends: :class:`ExactIndex` (brute force in
 memory bounded by chunks) and :class:`FaissIndex` (optional ``faiss``: ``IndexFlatL2``
 exact, or ``IndexIVFFlat`` approximate for large galleries). Shared conventions:
 
-* ``search`` returns **Euclidean (L2) distances, not squared** (faiss natively returns
-  squared distances; we take the square root), ascending, shape ``(Q, k)``, float32,
-  and ``int64`` gallery ids (row order of ``add`` calls).
+* ``search`` returns **Euclidean (L2) distances, not squared** (faiss's are squared), ascending,
+  shape ``(Q, k)``, float32, and ``int64`` gallery ids (row order of ``add`` calls).
 * ``k`` is clamped to ``len(index)``: a gallery of 3 items answers at most 3 columns.
 * Ties (equal distance) are broken by the smaller id, so results are deterministic.
 """
 from __future__ import annotations
 
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -27,6 +28,7 @@ _UNIT_TOL = 1e-4
 # Gallery columns per group in the two-stage top-k (see ``ExactIndex._block_topk``).
 # 32 minimised the time at 25k x 5k (16: +20 %, 64: +11 %; BENCHMARKS.md, exact search).
 _GROUP = 32
+_THREADS_LOCK = threading.Lock()  # held while a search has changed torch's thread count
 TopK = tuple[torch.Tensor, torch.Tensor]  # (scores, ids) of each row's best, best first
 
 
@@ -82,11 +84,12 @@ class ExactIndex:
     The ranking score is ``q.g - |g|^2 / 2`` (``|q - g|^2 = |q|^2 - 2 * score``; for an
     all-unit gallery ``|g|^2`` is skipped). Queries go in chunks of ``query_chunk``, the
     gallery in blocks of ``gallery_chunk`` columns whose top-k lists are merged, so memory
-    stays at ``query_chunk * gallery_chunk`` floats. Unit galleries are screened in
-    bfloat16 (``_screened_topk``, 4.5x faster matmul with AVX512-BF16) and the candidates
-    re-scored in float32, with the float32 result; other galleries, ``bf16_screen=False``
-    and near-duplicate blocks use the float32 matmul and the grouped ``_block_topk``.
-    ``num_threads`` sets torch's (process-global) intra-op threads during a search only.
+    stays at ``query_chunk * gallery_chunk`` floats per thread. Unit galleries are screened
+    in bfloat16 (``_screened_topk``, 4.5x faster matmul with AVX512-BF16), the candidates
+    re-scored in float32 (the float32 result); other galleries, ``bf16_screen=False`` and
+    near-duplicate blocks use the float32 matmul and the grouped ``_block_topk``. Threads:
+    ``num_threads`` or torch's setting, as workers; torch's (process-global) setting is 1
+    during a multi-threaded search and restored after it.
     """
 
     def __init__(self, dim: int | None = None, *, query_chunk: int = 512, gallery_chunk: int = 16384,
@@ -114,10 +117,8 @@ class ExactIndex:
 
     def vectors(self) -> np.ndarray:
         """The gallery as one ``(n, d)`` float32 array."""
-        if not self._parts:
-            return np.zeros((0, self.dim or 0), np.float32)
-        if len(self._parts) > 1:
-            self._parts = [np.concatenate(self._parts)]
+        if len(self._parts) != 1:
+            self._parts = [np.concatenate(self._parts) if self._parts else np.zeros((0, self.dim or 0), np.float32)]
         return self._parts[0]
 
     def _prepare(self) -> None:
@@ -146,32 +147,41 @@ class ExactIndex:
             return _empty(q.shape[0], k)
         if self._gallery is None:
             self._prepare()
-        old_threads = torch.get_num_threads()
-        if self.num_threads:
-            torch.set_num_threads(self.num_threads)
-        try:
-            with torch.inference_mode():
-                scores, ids = self._search_scores(torch.from_numpy(q), k)
-        finally:
-            if self.num_threads:
-                torch.set_num_threads(old_threads)
+        # Threads run as single-threaded workers over query slices, not intra-op: each short op's
+        # OpenMP fork/join costs ~10 ms when another process holds a core (7.9 s instead of 0.3 s).
+        with _THREADS_LOCK:
+            old, threads = torch.get_num_threads(), self.num_threads or torch.get_num_threads()
+            workers = min(threads, max(1, q.shape[0] // 64))
+            cut = np.linspace(0, q.shape[0], workers + 1).astype(int)
+            try:
+                if workers == 1:  # in this thread: a new one would start a new OpenMP thread team
+                    scores, ids = self._search_part(q, k, threads)
+                else:
+                    with ThreadPoolExecutor(workers) as pool:
+                        parts = list(pool.map(lambda w: self._search_part(q[cut[w] : cut[w + 1]], k, 1), range(workers)))
+                    scores, ids = (np.concatenate(x) for x in zip(*parts))
+            finally:
+                torch.set_num_threads(old)
         # |q-g|^2 = |q|^2 - 2*score (score includes -|g|^2/2, or |g|^2 = 1 is folded in);
         # the scores are float32 dot products (the bf16 screen only picks candidates).
-        const = 0.0 if self._half_sq is not None else 1.0
-        d2 = (q.astype(np.float64) ** 2).sum(1, keepdims=True) + const - 2.0 * scores.astype(np.float64)
+        d2 = (q.astype(np.float64) ** 2).sum(1, keepdims=True) + (self._half_sq is None) - 2.0 * scores.astype(np.float64)
         return np.sqrt(np.maximum(d2, 0.0)).astype(np.float32), ids
+
+    def _search_part(self, q: np.ndarray, k: int, threads: int) -> tuple[np.ndarray, np.ndarray]:
+        """``_search_scores`` of some queries with ``threads`` intra-op threads (set per OS thread)."""
+        torch.set_num_threads(threads)
+        with torch.inference_mode():
+            return self._search_scores(torch.from_numpy(q), k)
 
     def _search_scores(self, q: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k highest scores per query and their ids, ties by smaller id."""
         g, n, qc = self._gallery, self._n, self.query_chunk
-        assert g is not None
         # Blocks are whole groups (the padded gallery's width is a multiple of _GROUP).
         gc = min(max(self.gallery_chunk // _GROUP, 1) * _GROUP, g.shape[1])
         if self.gallery_chunk < _GROUP:
             gc = self.gallery_chunk  # tiny blocks (tests): plain top-k, no groups
         out_s, out_i = np.empty((q.shape[0], k), np.float32), np.empty((q.shape[0], k), np.int64)
-        # One reused score buffer: allocating a fresh (qc, gc) block per chunk costs as
-        # much as the top-k itself on 2 cores.
+        # One reused score buffer: a fresh (qc, gc) block per chunk costs as much as the top-k.
         buf = torch.empty((min(qc, q.shape[0]), gc), dtype=torch.float32)
         qnorm = torch.linalg.vector_norm(q, dim=1)
         for qs in range(0, q.shape[0], qc):
@@ -180,9 +190,8 @@ class ExactIndex:
             for gs in range(0, n, gc):
                 width = min(gc, g.shape[1] - gs)
                 kb = min(k, n - gs, width)
-                got = None
-                if self._gallery_bf16 is not None and width // _GROUP >= 4 * (kb + 1):
-                    got = self._screened_topk(qq, qnorm[qs : qs + qc], gs, width, kb, buf)
+                screen = self._gallery_bf16 is not None and width // _GROUP >= 4 * (kb + 1)
+                got = self._screened_topk(qq, qnorm[qs : qs + qc], gs, width, kb, buf) if screen else None
                 v, i = got if got is not None else self._exact_block(qq, gs, width, kb, buf)
                 i = i + gs
                 if best is not None:
@@ -190,14 +199,12 @@ class ExactIndex:
                     # stable sort keeps "smaller id first" on ties.
                     v, i = torch.cat([best[0], v], 1), torch.cat([best[1], i], 1)
                 best = self._top_stable(v, i, k)
-            assert best is not None
             out_s[qs : qs + qq.shape[0]] = best[0].numpy()
             out_i[qs : qs + qq.shape[0]] = best[1].numpy()
         return out_s, out_i
 
     def _exact_block(self, qq: torch.Tensor, gs: int, width: int, k: int, buf: torch.Tensor) -> TopK:
         """Top-k of one gallery block by a float32 matmul (ids relative to the block)."""
-        assert self._gallery is not None
         s = torch.mm(qq, self._gallery[:, gs : gs + width], out=buf[: qq.shape[0], :width])
         if self._half_sq is not None:
             s[:, : min(width, self._n - gs)] -= self._half_sq[gs : gs + width]
@@ -209,19 +216,17 @@ class ExactIndex:
                        buf: torch.Tensor) -> TopK | None:
         """Top-k of one block of a unit gallery: bfloat16 screen, exact float32 re-score.
 
-        Error bound per query row (u = 2**-8, bf16's unit roundoff; u32 = 2**-24; q~, g~: q, g
-        in bf16; gmax = max |g|): q~.g~ - q.g = (q~ - q).g~ + q.(g~ - g), so rounding the inputs
-        moves the score by <= |q~ - q| |g~|max + |q| |g~ - g|max (Cauchy-Schwarz; measured, ~1u
-        |q| gmax; a priori 2u); float32 accumulation adds <= 1.01 d u32 (1+u)^2 |q| gmax, rounding
-        the sum to bf16 <= u(1 + 3u)|q| gmax, and our float32 re-score s is within 1.01 d u32 |q|
-        gmax of q.g. So |s_hat - s| <= eps = that input term + |q| gmax (1.1 u + 2 d u32) +
-        d 2**-100 (room to spare for float32 rounding of norms and thr; flushed denormals).
-        Candidates: s_hat >= thr = t - 2 eps, t = the k-th largest group maximum (k distinct
-        columns reach it, so t <= s_hat_(k)). Every top-k column by s is one: the k best by
-        s_hat have s >= s_hat_(k) - eps, so s_(k) >= s_hat_(k) - eps, and s_j >= s_(k) gives
-        s_hat_j >= s_j - eps >= s_hat_(k) - 2 eps >= thr. None (use float32) if too many.
-        """
-        assert self._gallery_bf16 is not None
+        Error bound per query row (u = 2**-8, bf16's unit roundoff; u32 = 2**-24; q~, g~: q, g in
+        bf16; gmax = max |g|): q~.g~ - q.g = (q~ - q).g~ + q.(g~ - g), so rounding the inputs moves
+        the score by <= |q~ - q| |g~|max + |q| |g~ - g|max (Cauchy-Schwarz; measured, ~1u |q| gmax;
+        a priori 2u); float32 accumulation adds <= 1.01 d u32 (1+u)^2 |q| gmax, rounding the sum to
+        bf16 <= u(1 + 3u)|q| gmax, and our float32 re-score s is within 1.01 d u32 |q| gmax of q.g.
+        So |s_hat - s| <= eps = that input term + |q| gmax (1.1 u + 2 d u32) + d 2**-100 (room to
+        spare for float32 rounding of norms and thr; flushed denormals). Candidates: s_hat >= thr
+        = t - 2 eps, t = the k-th largest group maximum (k distinct columns reach it, so t <=
+        s_hat_(k)). Every top-k column by s is one: the k best by s_hat have s >= s_hat_(k) - eps,
+        so s_(k) >= s_hat_(k) - eps; s_j >= s_(k) gives s_hat_j >= s_j - eps >= s_hat_(k) - 2 eps
+        >= thr. Returns None (use float32) when there are too many candidates."""
         rows, groups = qq.shape[0], width // _GROUP
         s = buf.view(-1)[: rows * width].view(rows, width)  # contiguous prefix of buf
         q16 = qq.bfloat16()  # float32 copy below: amax over bf16 is 10x slower than copy + amax
@@ -248,9 +253,8 @@ class ExactIndex:
         return self._rescore_topk(qq, torch.index_select(r, 0, pair), col, gs, k)
 
     def _rescore_topk(self, qq: torch.Tensor, row: torch.Tensor, col: torch.Tensor, gs: int, k: int) -> TopK:
-        """Exact float32 scores of the (row, col) candidates, then each row's top-k. ``row``
-        ascends, and ``col`` within a row (``nonzero`` order), so each row of the padded
-        candidate matrix lists ids in ascending order: a stable sort puts smaller ids first."""
+        """Exact float32 scores of the (row, col) candidates, then each row's top-k. ``row`` ascends,
+        and ``col`` within a row (``nonzero`` order): a stable sort of a padded row puts smaller ids first."""
         rows, g = qq.shape[0], torch.from_numpy(self.vectors())  # (n, d), no copy
         sc = torch.index_select(qq, 0, row).mul_(torch.index_select(g, 0, col + gs)).sum(1)
         cnt = torch.bincount(row, minlength=rows)  # every row has >= k candidates
@@ -275,8 +279,7 @@ class ExactIndex:
         if k >= cols:
             return torch.topk(s, k, dim=1, sorted=True)
         if cols % _GROUP or groups < 4 * (k + 1):
-            # Narrow block: one top-k; the extra candidate tells whether a tie
-            # straddles the k-th place.
+            # Narrow block: one top-k; the extra candidate tells whether a tie straddles k.
             v, i = torch.topk(s, k + 1, dim=1, sorted=True)
             return cls._redo_rows(s, v, i, v[:, k] == v[:, k - 1], k)
         s3 = s.view(rows, groups, _GROUP)
@@ -312,11 +315,10 @@ class ExactIndex:
 class FaissIndex:
     """faiss backend: ``IndexFlatL2`` (exact) or ``IndexIVFFlat`` (approximate).
 
-    ``kind="auto"`` picks IVF when the first batch added has ``>= IVF_THRESHOLD``
-    vectors, else flat. IVF uses ``nlist`` lists (default ``round(sqrt(n))``, trained
-    on the first batch added) and searches ``nprobe`` of them (default 16; raise it
-    for recall, 1 is fastest). Distances are returned as L2 (square root of faiss's).
-    """
+    ``kind="auto"`` picks IVF when the first batch added has ``>= IVF_THRESHOLD`` vectors,
+    else flat. IVF uses ``nlist`` lists (default ``round(sqrt(n))``, trained on the first
+    batch) and searches ``nprobe`` of them (default 16; raise it for recall, 1 is fastest).
+    Distances are returned as L2 (square root of faiss's)."""
 
     def __init__(self, dim: int | None = None, *, kind: str = "auto", nlist: int | None = None,
                  nprobe: int = 16, num_threads: int | None = None) -> None:
@@ -377,11 +379,9 @@ class FaissIndex:
 def make_index(vectors: np.ndarray | None = None, backend: str = "exact", **kwargs) -> Index:
     """Build an index (and add ``vectors`` if given).
 
-    ``backend``: ``"exact"`` (:class:`ExactIndex`), ``"faiss"`` (:class:`FaissIndex`,
-    raises ``ImportError`` with an install hint if faiss is missing) or ``"auto"``
-    (faiss IVF for galleries ``>= IVF_THRESHOLD`` when faiss is installed, else exact).
-    Extra keyword arguments go to the backend's constructor.
-    """
+    ``backend``: ``"exact"`` (:class:`ExactIndex`), ``"faiss"`` (:class:`FaissIndex`; ``ImportError``
+    with an install hint if faiss is missing) or ``"auto"`` (faiss IVF for galleries ``>= IVF_THRESHOLD``
+    when faiss is installed, else exact). Extra keyword arguments go to the backend's constructor."""
     if backend == "exact":
         index: Index = ExactIndex(**kwargs)
     elif backend == "faiss":
