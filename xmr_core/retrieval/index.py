@@ -148,7 +148,7 @@ class ExactIndex:
         if self._gallery is None:
             self._prepare()
         # Threads run as single-threaded workers over query slices, not intra-op: each short op's
-        # OpenMP fork/join costs ~10 ms when another process holds a core (7.9 s instead of 0.3 s).
+        # OpenMP fork/join costs ~10 ms when another process holds a core (25k x 5k: 7.9 s, not 0.3).
         with _THREADS_LOCK:
             old, threads = torch.get_num_threads(), self.num_threads or torch.get_num_threads()
             workers = min(threads, max(1, q.shape[0] // 64))
