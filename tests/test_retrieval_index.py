@@ -265,7 +265,7 @@ def test_worker_threads_same_result_and_thread_count_restored():
     import torch
 
     rng = np.random.default_rng(13)
-    g, q = _unit(rng, 6000, 32), _unit(rng, 700, 32)
+    g, q = _unit(rng, 4000, 16), _unit(rng, 300, 16)  # 3 workers of 100 queries
     ref = ExactIndex(num_threads=1)
     ref.add(g)
     rd, ri = ref.search(q, 10)
