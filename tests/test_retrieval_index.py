@@ -173,7 +173,7 @@ def test_bf16_screen_matches_float64_reference(monkeypatch, qc, gc):
     rng = np.random.default_rng(8)
     g, q = _unit(rng, 8192, 32), _unit(rng, 40, 32)
     calls = _spy(monkeypatch)
-    index = ExactIndex(query_chunk=qc, gallery_chunk=gc)
+    index = ExactIndex(bf16_screen=True, query_chunk=qc, gallery_chunk=gc)
     index.add(g)
     for k in (1, 10, 30):
         d, i = index.search(q, k)
@@ -203,7 +203,7 @@ def test_bf16_screen_rescores_near_ties_below_bf16_resolution(monkeypatch):
         g[rng.choice(len(g), 40, replace=False)] = close
         g[rng.choice(len(g), 1)] = close[0]  # and one exact duplicate: a tie by id
     calls = _spy(monkeypatch)
-    index = make_index(g)
+    index = make_index(g, bf16_screen=True)
     for k in (1, 10, 30):
         d, i = index.search(q, k)
         bd, bi = _brute(q, g, k)
@@ -221,7 +221,7 @@ def test_bf16_screen_ties_across_groups_by_smaller_id(monkeypatch, k):
     dup_ids = np.array([5999, 2500, 1700, 64, 900, 33, 3000, 1234, 77, 2222, 5, 3500])
     g[dup_ids] = target
     calls = _spy(monkeypatch)
-    index = make_index(g)
+    index = make_index(g, bf16_screen=True)
     d, i = index.search(np.stack([target, -target]), k)
     assert i[0].tolist() == sorted(dup_ids.tolist())[:k]
     np.testing.assert_allclose(d[0], 0, atol=1e-3)
@@ -237,7 +237,7 @@ def test_clustered_gallery_falls_back_to_float32(monkeypatch):
     q = centers + 0.001 * rng.standard_normal((3, 32)).astype(np.float32)
     q = np.concatenate([q / np.linalg.norm(q, axis=1, keepdims=True), _unit(rng, 20, 32)])
     calls = _spy(monkeypatch)
-    index = ExactIndex(query_chunk=3)
+    index = ExactIndex(bf16_screen=True, query_chunk=3)
     index.add(g)
     d, i = index.search(q, 10)
     bd, bi = _brute(q, g, 10)
@@ -251,7 +251,7 @@ def test_non_unit_wide_gallery_skips_the_bf16_screen(monkeypatch):
     g = _unit(rng, 6000, 32) * rng.uniform(0.5, 1.5, (6000, 1)).astype(np.float32)
     q = _unit(rng, 30, 32)
     calls = _spy(monkeypatch)
-    d, i = make_index(g).search(q, 10)
+    d, i = make_index(g, bf16_screen=True).search(q, 10)
     bd, bi = _brute(q, g, 10)
     np.testing.assert_array_equal(i, bi)
     np.testing.assert_allclose(d, bd, rtol=1e-5, atol=1e-5)
@@ -287,3 +287,13 @@ def test_worker_threads_same_result_and_thread_count_restored():
         np.testing.assert_array_equal(i, ri)
         np.testing.assert_allclose(d, rd, atol=1e-6)  # float32 sums of other shapes: last bit
     np.testing.assert_array_equal(ri, _brute(q, g, 10)[1])
+
+
+def test_bf16_screen_defaults_to_native_bf16_hardware(monkeypatch):
+    """Auto: the screen only where bf16 is native (emulated bf16 is slower than float32)."""
+    import xmr_core.retrieval.index as m
+
+    for native in (False, True):
+        monkeypatch.setattr(m, "cpu_has_native_bf16", lambda native=native: native)
+        assert ExactIndex().bf16_screen is native
+        assert ExactIndex(bf16_screen=not native).bf16_screen is (not native)

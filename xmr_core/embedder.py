@@ -17,17 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from .config import ModelConfig
+from .hardware import cpu_has_native_bf16  # noqa: F401 - re-exported (train/precision.py)
 from .model import InceptionResNetV1
-
-
-def cpu_has_native_bf16() -> bool:
-    """True when the CPU computes bf16 natively (AVX512-BF16 or AMX), so bf16 autocast pays."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return any(f in flags for f in ("avx512_bf16", "amx_bf16"))
 
 
 def prefer_channels_last(device: torch.device) -> bool:

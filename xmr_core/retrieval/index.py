@@ -1,13 +1,11 @@
 """Nearest-neighbour search over embeddings (docs/METHOD.md §2: Euclidean NN on unit vectors).
 
-One interface, :class:`Index`, two backends: :class:`ExactIndex` (brute force in torch,
-memory bounded by chunks) and :class:`FaissIndex` (optional ``faiss``: ``IndexFlatL2``
-exact, or ``IndexIVFFlat`` approximate for large galleries). Shared conventions:
+One interface, :class:`Index`, two backends: :class:`ExactIndex` (brute force in torch, memory
+bounded by chunks) and :class:`FaissIndex` (optional ``faiss``: flat exact, or IVF). Conventions:
 
 * ``search`` returns **Euclidean (L2) distances, not squared** (faiss's are squared), ascending,
   shape ``(Q, k)``, float32, and ``int64`` gallery ids (row order of ``add`` calls).
-* ``k`` is clamped to ``len(index)``: a gallery of 3 items answers at most 3 columns.
-* Ties (equal distance) are broken by the smaller id, so results are deterministic.
+* ``k`` is clamped to ``len(index)``; ties (equal distance) go to the smaller id (deterministic).
 """
 from __future__ import annotations
 
@@ -19,14 +17,15 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from ..hardware import cpu_has_native_bf16
+
 __all__ = ["Index", "ExactIndex", "FaissIndex", "make_index", "faiss_available", "IVF_THRESHOLD"]
 
 # Gallery size from which ``FaissIndex(kind="auto")`` switches to IVF (approximate).
 IVF_THRESHOLD = 100_000
 # Tolerance for "these vectors are unit length" (then the ranking score is q.g only).
 _UNIT_TOL = 1e-4
-# Gallery columns per group in the two-stage top-k (see ``ExactIndex._block_topk``).
-# 32 minimised the time at 25k x 5k (16: +20 %, 64: +11 %; BENCHMARKS.md, exact search).
+# Gallery columns per group of the two-stage top-k (``_block_topk``): 32 was fastest at 25k x 5k.
 _GROUP = 32
 _THREADS_LOCK = threading.Lock()  # held while a search has changed torch's thread count
 TopK = tuple[torch.Tensor, torch.Tensor]  # (scores, ids) of each row's best, best first
@@ -86,17 +85,19 @@ class ExactIndex:
     gallery in blocks of ``gallery_chunk`` columns whose top-k lists are merged, so memory
     stays at ``query_chunk * gallery_chunk`` floats per thread. Unit galleries are screened
     in bfloat16 (``_screened_topk``, 4.5x faster matmul with AVX512-BF16), the candidates
-    re-scored in float32 (the float32 result); other galleries, ``bf16_screen=False`` and
+    re-scored in float32 (the float32 result) when the CPU has native bf16 (``bf16_screen``
+    None = auto); other galleries, ``bf16_screen=False`` and
     near-duplicate blocks use the float32 matmul and the grouped ``_block_topk``. Threads:
     ``num_threads`` or torch's setting, as workers; torch's (process-global) setting is 1
     during a multi-threaded search and restored after it.
     """
 
     def __init__(self, dim: int | None = None, *, query_chunk: int = 512, gallery_chunk: int = 16384,
-                 num_threads: int | None = None, bf16_screen: bool = True) -> None:
+                 num_threads: int | None = None, bf16_screen: bool | None = None) -> None:
         if query_chunk < 1 or gallery_chunk < 1:
             raise ValueError("query_chunk and gallery_chunk must be >= 1")
-        self.dim, self.num_threads, self.bf16_screen = dim, num_threads, bf16_screen
+        native = cpu_has_native_bf16() if bf16_screen is None else bf16_screen  # emulated bf16 is slower
+        self.dim, self.num_threads, self.bf16_screen = dim, num_threads, bool(native)
         self.query_chunk, self.gallery_chunk = int(query_chunk), int(gallery_chunk)
         self._parts: list[np.ndarray] = []
         self._gallery: torch.Tensor | None = None  # (d, n) transposed, contiguous
