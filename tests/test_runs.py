@@ -107,7 +107,8 @@ def test_resume_restores_the_split_and_refuses_disagreeing_flags(tiny_ds, tmp_pa
     for flag, value in (("--train-split", "train"), ("--lr", "0.5"), ("--width", "0.25"), ("--recipe", "paper"),
                         ("--canvas", "96"), ("--dataset", "demo"), ("--words-weight", "0.5")):
         _error(capsys, main(["train", *out, "--resume", flag, value]), f"{flag} {value} disagrees")
-    assert main(["train", *out, "--resume", "--max-steps", "0", "--lr", "0.002"]) == 0  # the saved lr: fine
+    saved_lr = str(cfg["train"]["lr"])
+    assert main(["train", *out, "--resume", "--max-steps", "0", "--lr", saved_lr]) == 0  # the saved lr: fine
     assert torch.load(tmp_path / "r" / "last.pt", weights_only=True)["epoch"] == 2
     assert main(["train", *out, "--resume", "--epochs", "3", "--max-steps", "0"]) == 0
     assert torch.load(tmp_path / "r" / "last.pt", weights_only=True)["epoch"] == 3
