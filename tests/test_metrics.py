@@ -236,3 +236,26 @@ def test_band_rescoring_in_slices_matches_one_pass(monkeypatch):
     ref = np.array([np.sum(s[i] > s[i, best[i]]) + np.sum((s[i] == s[i, best[i]]) & (np.arange(200) < best[i]))
                     for i in range(40)])
     assert (np.abs(whole[0] - ref) <= 1).all()  # float64 matmul vs einsum may order a near-tie differently
+
+
+def test_dense_band_matches_pairwise_rescoring(monkeypatch):
+    """A near-collapsed chunk is re-scored by one float64 matmul; ranks agree with the pairwise path."""
+    import xmr_core.retrieval.metrics as M
+
+    rng = np.random.default_rng(4)
+    base = rng.standard_normal(32)
+    img = base + 3e-4 * rng.standard_normal((60, 32))
+    cap = base + 3e-4 * rng.standard_normal((300, 32))
+    img /= np.linalg.norm(img, axis=1, keepdims=True)
+    cap /= np.linalg.norm(cap, axis=1, keepdims=True)
+    ci = np.repeat(np.arange(60), 5)
+    calls = []
+    dense = M._dense_ranks
+    monkeypatch.setattr(M, "_dense_ranks", lambda *a: calls.append(1) or dense(*a))
+    fast = (M.i2t_ranks(img, cap, ci), M.t2i_ranks(img, cap, ci))
+    assert calls  # the dense path ran
+    monkeypatch.setattr(M, "_DENSE_BAND", 2.0)  # never dense: pairwise float64 re-scoring
+    pairwise = (M.i2t_ranks(img, cap, ci), M.t2i_ranks(img, cap, ci))
+    for a, b in zip(fast, pairwise):
+        assert (np.abs(a - b) <= 1).all() and (a == b).mean() > 0.95  # float64 sums may order a near-tie apart
+    assert len(calls) == 2
