@@ -38,10 +38,11 @@ def inference_precision(cfg: ModelConfig, device: torch.device) -> bool:
 
     bf16 where the hardware computes it natively and it leaves retrieval unchanged.
     Measured on this project's bundles (2-core AMD EPYC with AVX512-BF16, BENCHMARKS.md):
-    InceptionResNet-V1 (the demo bundle, 200 / 1,000 test): 2.1-2.4x faster, R@K within
-    +-1 point (rsum 480.7 fp32, 482.6 bf16); EfficientNet-Lite0 (run P7, Flickr8k val
-    1k / 5k): caption vectors moved by up to 0.05 in cosine and rsum fell 85.3 -> 83.1,
-    so Lite0 stays fp32 (it is fast enough there: 1.4 ms an item at 112 px).
+    InceptionResNet-V1: 2.1x faster at full width and 160 px (4.1 vs 8.7 ms an item), R@K
+    within +-1 point (test rsum fp32 / bf16: the demo bundle 536.4 / 536.2, demo-paper
+    187.2 / 188.0, the width-0.5 demo before issue 16 480.7 / 482.6); EfficientNet-Lite0
+    (run P7, Flickr8k val 1k / 5k): caption vectors moved by up to 0.05 in cosine and rsum
+    fell 85.3 -> 83.1, so Lite0 stays fp32 (fast enough there: 1.4 ms an item at 112 px).
     """
     device = torch.device(device)
     if cfg.backbone != "inception_resnet_v1":
