@@ -6,11 +6,11 @@ t-SNE), per stage, and reports the test split's R@10 both ways next to the time 
 faster recipe cannot hide a worse run, and builds it twice: both builds' metrics and weights
 must be identical (``identical_metrics``, ``identical_weights``). Target: <= 5 min and test
 R@10 >= 90 both ways. Full mode builds the real
-demo (3,000 images, 12 epochs); quick mode builds the ``--fast`` one (400 images,
-1 epoch), which checks the path, not the target.
+demo (3,000 images, 11 epochs) twice; quick mode builds the ``--fast`` one (400 images,
+1 epoch) twice, which checks the path and the reproducibility, not the time target.
 
-Run: ``python benchmarks/bench_demo.py [--quick]`` (full: about 10-45 min on 2 cores,
-depending on the CPU; see BENCHMARKS.md).
+Run: ``python benchmarks/bench_demo.py [--quick]`` (full: about 7 min on 2 cores with
+native bf16; see BENCHMARKS.md).
 """
 from __future__ import annotations
 
