@@ -214,17 +214,22 @@ def test_modality_gap_diagnostics():
     assert 0.0 <= far["text_centroid_norm"] <= 1.0
 
 
+def _collapsed(seed: int, n: int, d: int, noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """n images and 5n captions all within ``noise`` of one direction (an untrained model's output)."""
+    rng = np.random.default_rng(seed)
+    base = rng.standard_normal(d)
+    img = base + noise * rng.standard_normal((n, d))
+    cap = base + noise * rng.standard_normal((5 * n, d))
+    img /= np.linalg.norm(img, axis=1, keepdims=True)
+    cap /= np.linalg.norm(cap, axis=1, keepdims=True)
+    return img, cap, np.repeat(np.arange(n), 5)
+
+
 def test_band_rescoring_in_slices_matches_one_pass(monkeypatch):
     """Near-collapsed embeddings put almost every pair in the uncertain band; slicing it changes nothing."""
     import xmr_core.retrieval.metrics as M
 
-    rng = np.random.default_rng(3)
-    base = rng.standard_normal(16)
-    img = base + 1e-5 * rng.standard_normal((40, 16))
-    cap = base + 1e-5 * rng.standard_normal((200, 16))
-    img /= np.linalg.norm(img, axis=1, keepdims=True)
-    cap /= np.linalg.norm(cap, axis=1, keepdims=True)
-    ci = np.repeat(np.arange(40), 5)
+    img, cap, ci = _collapsed(3, 40, 16, 1e-5)
     whole = (M.i2t_ranks(img, cap, ci), M.t2i_ranks(img, cap, ci))
     monkeypatch.setattr(M, "_BAND_SLICE", 7)
     sliced = (M.i2t_ranks(img, cap, ci), M.t2i_ranks(img, cap, ci))
@@ -242,13 +247,7 @@ def test_dense_band_matches_pairwise_rescoring(monkeypatch):
     """A near-collapsed chunk is re-scored by one float64 matmul; ranks agree with the pairwise path."""
     import xmr_core.retrieval.metrics as M
 
-    rng = np.random.default_rng(4)
-    base = rng.standard_normal(32)
-    img = base + 3e-4 * rng.standard_normal((60, 32))
-    cap = base + 3e-4 * rng.standard_normal((300, 32))
-    img /= np.linalg.norm(img, axis=1, keepdims=True)
-    cap /= np.linalg.norm(cap, axis=1, keepdims=True)
-    ci = np.repeat(np.arange(60), 5)
+    img, cap, ci = _collapsed(4, 60, 32, 3e-4)
     calls = []
     dense = M._dense_ranks
     monkeypatch.setattr(M, "_dense_ranks", lambda *a: calls.append(1) or dense(*a))
