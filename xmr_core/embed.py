@@ -81,7 +81,7 @@ def embed_dataset(run, ds: Dataset, batch_size: int | None = None, progress: Pro
 
     ``batch_size`` None = the embedder's measured default. Files of the next chunk are
     decoded in ``workers`` threads while the network runs (and inside a chunk the
-    embedder prepares batch i+1 while it runs batch i), so the cores never wait on I/O.
+    embedder prepares batch i+1 while it runs batch i).
     """
     emb = run.embedder
     bs = int(batch_size or emb.batch_size)

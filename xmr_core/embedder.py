@@ -267,9 +267,12 @@ class Embedder:
         self.model.eval()
         step, close = self._progress(progress, total)
         spans = list(_batches(total, max(1, int(batch_size or self.batch_size))))
-        # One thread prepares batch i+1 (decode / paint, resize) while the network runs
-        # batch i: both release the GIL, and preparing is ~15 % of the network's time.
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xmr-prepare") if self.prefetch and len(spans) > 1 else None
+        # One thread prepares batch i+1 (paint / resize: ~1.2 ms a caption at 160 px) while the
+        # network runs batch i (1.4-9 ms an item); both release the GIL. Measured gain: small
+        # (-1 to +7 %, BENCHMARKS.md), as torch's own threads already fill both cores.
+        pool = None
+        if self.prefetch and len(spans) > 1:
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xmr-prepare")
         try:
             with torch.inference_mode():
                 nxt = pool.submit(get_batch, *spans[0]) if pool else None
