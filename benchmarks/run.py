@@ -58,43 +58,37 @@ QUICK_OVERRIDES: dict[str, Callable[[], list[dict[str, Any]]]] = {
 
 
 # ----------------------------------------------------------------------------- machine
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def machine(note: str | None = None) -> dict[str, Any]:
+    """Date, software and ``hardware.cpu_description()``: CPU model, its relevant flags,
+    cores, torch threads, load average and runnable tasks at the start."""
     import numpy
     import torch
 
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        usable = os.cpu_count()
-    try:
-        load = [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        load = None
+    from xmr_core.hardware import cpu_description
+
+    cpu = cpu_description()
     return {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "cpu_model": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": usable,
+        **{k: v for k, v in cpu.items() if k not in ("loadavg", "procs_running")},
         "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
         "numpy": numpy.__version__,
-        "loadavg_at_start": load,
+        "loadavg_at_start": cpu["loadavg"],
+        "procs_running_at_start": cpu["procs_running"],
         "nice": os.nice(0) if hasattr(os, "nice") else None,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "note": note,
     }
+
+
+def machine_at_end(info: dict[str, Any]) -> None:
+    """Add the load at the end of the run (the machine may have got busier meanwhile)."""
+    from xmr_core.hardware import cpu_description
+
+    cpu = cpu_description()
+    info["loadavg_at_end"] = cpu["loadavg"]
+    info["procs_running_at_end"] = cpu["procs_running"]
 
 
 # ----------------------------------------------------------------------------- rows
@@ -209,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
 
     mods = _select(args.only)
     info = machine(args.note)
-    print(f"{info['cpu_model']}, {info['cpus_usable']} usable cores, torch {info['torch']} "
+    print(f"{info['cpu_model']} ({' '.join(info['flags'])}), {info['cpus_usable']} usable cores, torch {info['torch']} "
           f"({info['torch_threads']} threads), load {info['loadavg_at_start']}, quick={args.quick}")
     all_rows: list[dict[str, Any]] = []
     runs: dict[str, Any] = {}
@@ -236,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         all_rows += rows
     total = time.perf_counter() - t_all
     total_cpu = sum(v["cpu_seconds"] for v in runs.values())
-    info["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+    machine_at_end(info)
 
     print()
     print_table(all_rows)

@@ -1,0 +1,40 @@
+"""hardware.py: the CPU description every results file carries (issue 21)."""
+from __future__ import annotations
+
+from xmr_core import hardware
+
+AMD = """processor\t: 0
+vendor_id\t: AuthenticAMD
+model name\t: AMD EPYC
+flags\t\t: fpu sse4_2 avx2 fma avx512f avx512bw avx512_vnni avx512_bf16
+processor\t: 1
+model name\t: AMD EPYC
+"""
+INTEL = """processor\t: 0
+model name\t: Intel(R) Xeon(R) CPU @ 2.20GHz
+flags\t\t: fpu avx2 fma avx512f avx512bw avx512_vnni
+"""
+
+
+def test_parse_cpuinfo_reads_the_first_processors_model_and_flags():
+    model, flags = hardware.parse_cpuinfo(AMD)
+    assert model == "AMD EPYC"
+    assert {"avx512_bf16", "avx512f", "avx2"} <= flags and "amx_bf16" not in flags
+    assert hardware.parse_cpuinfo("") == ("", frozenset())
+
+
+def test_cpu_kind_separates_native_bf16_cpus_and_unrecorded_flags():
+    _, amd = hardware.parse_cpuinfo(AMD)
+    model, intel = hardware.parse_cpuinfo(INTEL)
+    assert hardware.cpu_kind("AMD EPYC", amd) == "AMD EPYC, native bf16"
+    assert hardware.cpu_kind(model, intel).endswith(", no native bf16")
+    assert hardware.cpu_kind("AMD EPYC", None) == "AMD EPYC (flags not recorded)"
+
+
+def test_cpu_description_names_model_flags_threads_and_load(monkeypatch):
+    monkeypatch.setattr(hardware, "_cpuinfo", lambda: INTEL)
+    d = hardware.cpu_description()
+    assert d["cpu_model"].startswith("Intel(R) Xeon")
+    assert d["flags"] == ["avx2", "fma", "avx512f", "avx512bw", "avx512_vnni"]  # in RELEVANT_FLAGS order
+    assert d["native_bf16"] is False and d["kind"].endswith("no native bf16")
+    assert d["cpus_usable"] >= 1 and "loadavg" in d and "procs_running" in d and "torch_threads" in d
