@@ -47,7 +47,9 @@ def inference_precision(cfg: ModelConfig, device: torch.device) -> bool:
     device = torch.device(device)
     if cfg.backbone != "inception_resnet_v1":
         return False
-    return device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
+    if device.type == "cuda":  # not where bf16 is only emulated (before Ampere), nor refused by autocast
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    return device.type == "cpu" and cpu_has_native_bf16()
 
 
 def inference_batch_size(cfg: ModelConfig, device: torch.device, amp: bool) -> int:

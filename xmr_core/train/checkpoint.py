@@ -33,28 +33,43 @@ def _rng_state() -> dict[str, Any]:
     return st
 
 
+def _cpu_bytes(state: Any) -> torch.Tensor:
+    """An RNG state as torch's setters take it: a CPU ByteTensor (never a CUDA tensor)."""
+    return torch.as_tensor(state).to("cpu", torch.uint8)
+
+
 def _set_rng_state(st: dict[str, Any]) -> None:
-    torch.set_rng_state(st["torch"])
-    if "cuda" in st and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(st["cuda"])
+    torch.set_rng_state(_cpu_bytes(st["torch"]))
+    if "cuda" in st and torch.cuda.is_available():  # one state a GPU seen at save time, as many as are here
+        torch.cuda.set_rng_state_all([_cpu_bytes(s) for s in st["cuda"]][: torch.cuda.device_count()])
 
 
 def save_state(path: Path, module: nn.Module, opt: torch.optim.Optimizer, centers: CenterLoss,
-               pos: Position) -> None:
-    """Everything an exact resume needs, the torch RNG included, written atomically."""
+               pos: Position, scaler: torch.amp.GradScaler | None = None) -> None:
+    """Everything an exact resume needs, the torch RNG and the fp16 loss scale included, written atomically."""
     atomic_save({"module": module.state_dict(), "optimizer": opt.state_dict(), "centers": centers.state_dict(),
                  "epoch": pos.epoch, "step": pos.step, "in_epoch": pos.in_epoch, "rng": _rng_state(),
+                 "scaler": scaler.state_dict() if scaler is not None else {},
                  "log": json.dumps(pos.log)}, path)
 
 
 def load_state(path: Path, device: torch.device, module: nn.Module, opt: torch.optim.Optimizer,
-               centers: CenterLoss) -> Position:
-    """Restore ``save_state``'s file into the given objects (and the RNG); returns the position."""
+               centers: CenterLoss, scaler: torch.amp.GradScaler | None = None) -> Position:
+    """Restore ``save_state``'s file into the given objects (and the RNG); returns the position.
+
+    The file is read to the CPU whatever ``device`` the objects live on: the RNG states must stay
+    CPU ByteTensors (``map_location=device`` made them CUDA tensors, and ``torch.set_rng_state``
+    refused them, so ``--resume`` on CUDA failed). Each ``load_state_dict`` then copies the tensors
+    to where its object is: the module's and centres' into their ``device`` parameters and buffers,
+    the optimiser's state to each parameter's device (torch's ``Optimizer.load_state_dict``).
+    """
     try:
-        st = torch.load(path, map_location=device, weights_only=True)
+        st = torch.load(path, map_location="cpu", weights_only=True)
         module.load_state_dict(st["module"])
         opt.load_state_dict(st["optimizer"])
         centers.load_state_dict(st["centers"])
+        if scaler is not None and st.get("scaler"):  # {} from a run without fp16 (or an older file)
+            scaler.load_state_dict(st["scaler"])
         _set_rng_state(st["rng"])
         return Position(int(st["epoch"]), int(st["step"]), int(st["in_epoch"]), json.loads(st["log"]))
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, KeyError, TypeError,

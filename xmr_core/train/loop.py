@@ -29,7 +29,7 @@ from .log import EpochMeter, Reporter, write_log
 from .optim import make_optimizer, set_lr
 from .resume import read_saved, saved_configs, saved_source
 from .runfolder import RunLock, abandon, clear_derived, prepare, promote
-from .precision import amp_dtype, pick_device, use_channels_last
+from .precision import amp_dtype, make_scaler, pick_device, use_channels_last
 from .samples import BatchList, ClassSamples, collate, epoch_batches, word_targets
 from .validate import validate
 
@@ -67,6 +67,7 @@ class _Run:
     steps_per_epoch: int              # this rank's
     total_steps: int                  # the LR schedule's length (max_steps only cuts a run short)
 
+    scaler: torch.amp.GradScaler | None = None  # fp16 on CUDA: the loss scale (else a no-op)
     final_dir: Path | None = None     # where the run ends up (run_dir is a staging folder until then)
     weights_changed: bool = False     # set at the first save (stale evaluation outputs removed then)
 
@@ -144,16 +145,17 @@ def _setup(run_dir: Path, cfgs: tuple[EncodingConfig, ModelConfig, TrainConfig],
         from ..efficientnet import weights_provenance
 
         config["backbone_weights"] = weights_provenance()
-    pos = Position()
+    amp = amp_dtype(t, device, model_cfg.backbone)
+    scaler, pos = make_scaler(amp, device), Position()
     if resume and (run_dir / "last.pt").is_file():
-        pos = load_state(run_dir / "last.pt", device, module, opt, centers)
+        pos = load_state(run_dir / "last.pt", device, module, opt, centers, scaler)
     if rank == 0:
         write_bundle_meta(run_dir, config)
     r = _Run(run_dir, t, device, rank, n_world, module, _wrap(module, t, device, n_world), centers, opt,
              _samples(ds, encoder, module, model_cfg, t, progress is True and rank == 0, channels_last),
              words_y, Embedder(module.net, encoder, model_cfg, device=device, channels_last=channels_last,
                                text_crop=t.crop),
-             ds_val, channels_last, amp_dtype(t, device, model_cfg.backbone), n_classes, cpb, steps_per_epoch, steps_per_epoch * t.epochs)
+             ds_val, channels_last, amp, n_classes, cpb, steps_per_epoch, steps_per_epoch * t.epochs, scaler)
     return r, pos
 
 
@@ -289,8 +291,13 @@ def _step(r: _Run, step: int, imgs: torch.Tensor, il: torch.Tensor, txts: torch.
         raise XmrError(f"training diverged at step {step} (loss {loss.item()}); the last good checkpoint "
                        f"{r.state_path} is kept. Lower --lr or raise --warmup-steps and --resume.")
     r.opt.zero_grad(set_to_none=True)
-    loss.backward()
-    r.opt.step()
+    if r.scaler is not None:  # fp16: scaled backward; a step with inf/NaN gradients is skipped, the scale lowered
+        r.scaler.scale(loss).backward()
+        r.scaler.step(r.opt)
+        r.scaler.update()
+    else:
+        loss.backward()
+        r.opt.step()
     return {k: v.item() for k, v in losses.items()}
 
 
@@ -301,7 +308,7 @@ def _save(r: _Run, pos: Position) -> None:
     if not r.weights_changed:  # metrics, report, embeddings, t-SNE describe the old weights
         clear_derived(r.run_dir)
         r.weights_changed = True
-    save_state(r.state_path, r.module, r.opt, r.centers, pos)
+    save_state(r.state_path, r.module, r.opt, r.centers, pos, r.scaler)
     save_weights(r.run_dir, r.module.net)
     write_log(r.run_dir / "train_log.csv", pos.log)
     if r.final_dir is not None and r.run_dir != r.final_dir:  # a new run's first checkpoint: move it in

@@ -24,7 +24,11 @@ def amp_dtype(tcfg: TrainConfig, device: torch.device, backbone: str = "inceptio
     if tcfg.amp == "off":
         return None
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        # bf16 where the GPU computes it (Ampere on); before that, fp16 (with a GradScaler, make_scaler):
+        # torch's default is_bf16_supported() also says yes where bf16 is only emulated (slow).
+        if tcfg.amp == "bf16" or torch.cuda.is_bf16_supported(including_emulation=False):
+            return torch.bfloat16
+        return torch.float16
     # CPU: bf16 autocast is emulated without AVX512-BF16/AMX and measured 5-10x *slower*
     # than fp32 on the 2-core AVX2 machine here (BENCHMARKS.md), so "auto" uses it
     # only where the CPU has native bf16 support, and only for InceptionResNet-V1: for
@@ -33,6 +37,12 @@ def amp_dtype(tcfg: TrainConfig, device: torch.device, backbone: str = "inceptio
     if tcfg.amp == "bf16":
         return torch.bfloat16
     return torch.bfloat16 if cpu_has_native_bf16() and backbone == "inception_resnet_v1" else None
+
+
+def make_scaler(amp: torch.dtype | None, device: torch.device) -> torch.amp.GradScaler:
+    """The loss scaler of a step: on for fp16 autocast on CUDA (fp16 gradients underflow without
+    it), a no-op otherwise (bf16 has fp32's range). Its state is saved in ``last.pt``."""
+    return torch.amp.GradScaler(device.type, enabled=amp is torch.float16 and device.type == "cuda")
 
 
 def use_channels_last(tcfg: TrainConfig, device: torch.device) -> bool:
