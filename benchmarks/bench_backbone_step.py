@@ -1,16 +1,19 @@
 """Training-step throughput of the pretrained EfficientNet-Lite0 backbone, side by side.
 
 Variants, each a full step (forward, a squared-output loss on the 128-d embedding, backward,
-Adam step) on the same random batch of 96 at 112 px (the ``pretrained`` recipe's size):
-  ref-fp32            efficientnet_lite_pytorch (the wheel's reference implementation), all
-                      blocks trained, fp32 NCHW (when installed: pip install --no-deps)
-  all-fp32 / all-fp32-cl / all-bf16-cl
-                      ours, all blocks trained: fp32 NCHW, fp32 channels_last, bf16 + channels_last
+Adam step) on the same random batch of 96 at 112 px (the ``pretrained`` recipe's size).
+Like for like, all blocks trained, at each setting (fp32 NCHW, fp32 channels_last, bf16 autocast
++ channels_last), ours vs the reference:
+  ref-<setting>       efficientnet_lite_pytorch (the wheel's reference implementation), the same
+                      weights and 128-d head (when installed: pip install --no-deps)
+  all-<setting>       ours (``xmr_core.efficientnet``)
+What freezing and caching buy (ours against ours with every block trained, fp32 channels_last):
   frozen6-fp32-cl     ours, stem + first 6 blocks frozen (no backward through them)
   frozen6-cached      ours, training on cached frozen-block outputs (``--cache-frozen``):
                       only blocks 6..15 and the head run (fp32 channels_last; -bf16: with autocast)
-Rounds alternate the variants so drifting load hits each alike. What it decided: the recipe's
-precision (fp32 channels_last) and the feature cache (docs/RESULTS.md).
+Rounds alternate the variants (reversed on odd rounds) so drifting load hits each alike; median
+and min-max of the timed rounds (quick: 1 warm-up + 3, full: 2 + 5). What it decided: the
+``pretrained`` recipe's precision (fp32 channels_last) and the feature cache (docs/RESULTS.md).
 """
 from __future__ import annotations
 
@@ -69,45 +72,60 @@ class _Variant:
         return time.perf_counter() - t0
 
 
+SETTINGS = {"fp32": (False, False), "fp32-cl": (True, False), "bf16-cl": (True, True)}  # (channels_last, bf16)
+
+
 def _variants() -> list[_Variant]:
-    torch.manual_seed(0)
     cfg = ModelConfig(backbone="efficientnet_lite0", pretrained=True, input_size=SIZE, dropout_keep=1.0)
     frozen = ModelConfig(backbone="efficientnet_lite0", pretrained=True, freeze_blocks=6, input_size=SIZE,
                          dropout_keep=1.0)
     out = []
-    try:
-        out.append(_Variant("ref-fp32", _Ref(), False, False, reference=True))
-    except ImportError:
-        pass
-    out += [_Variant("all-fp32", build_network(cfg), False, False),
-            _Variant("all-fp32-cl", build_network(cfg), True, False),
-            _Variant("all-bf16-cl", build_network(cfg), True, True),
-            _Variant("frozen6-fp32-cl", build_network(frozen), True, False),
+    for setting, (cl, bf16) in SETTINGS.items():
+        torch.manual_seed(0)
+        try:
+            out.append(_Variant(f"ref-{setting}", _Ref(), cl, bf16, reference=True))
+        except ImportError:
+            pass
+        torch.manual_seed(0)
+        out.append(_Variant(f"all-{setting}", build_network(cfg), cl, bf16))
+    out += [_Variant("frozen6-fp32-cl", build_network(frozen), True, False),
             _Variant("frozen6-cached", build_network(frozen), True, False, cached=True),
             _Variant("frozen6-cached-bf16", build_network(frozen), True, True, cached=True)]
     return out
 
 
+def _case(v: _Variant) -> tuple[str, bool]:
+    """(case, is this case's reference) of a variant's row: per setting, or the freezing case."""
+    base = f"lite0_train_step_b{BATCH}_{SIZE}px"
+    if v.name.startswith(("ref-", "all-")):
+        return f"{base}, all blocks, {v.name.split('-', 1)[1]}", v.reference
+    return f"{base}: frozen / cached vs all blocks (ours, fp32-cl)", False
+
+
 def cases(quick: bool = False) -> list[dict]:
-    """samples/s of one training step per variant (quick: 1 warm-up + 2 timed steps)."""
-    warmup, repeats = (1, 2) if quick else (2, 5)
+    """samples/s of one training step per variant (quick: 1 warm-up + 3 timed steps)."""
+    warmup, repeats = (1, 3) if quick else (2, 5)
     variants = _variants()
     x = torch.randn(BATCH, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
-    for _ in range(warmup):
-        for v in variants:
-            v.step(x)
-    for _ in range(repeats):
-        for v in variants:
-            v.times.append(v.step(x))
+    for i in range(warmup + repeats):
+        for v in (variants if i % 2 == 0 else variants[::-1]):
+            t = v.step(x)
+            if i >= warmup:
+                v.times.append(t)
     rows = []
-    ref = next((v for v in variants if v.reference), None)
-    ref_sps = statistics.median(BATCH / t for t in ref.times) if ref else None
     for v in variants:
         sps = [BATCH / t for t in v.times]
-        med = statistics.median(sps)
-        rows.append({"case": f"lite0_train_step_b{BATCH}_{SIZE}px", "variant": v.name, "size": SIZE,
-                     "samples_per_s_median": med, "min": min(sps), "max": max(sps), "reference": v.reference,
-                     "ratio_to_reference": (med / ref_sps) if ref_sps else None})
+        case, ref = _case(v)
+        rows.append({"case": case, "variant": v.name, "size": SIZE, "samples_per_s_median": statistics.median(sps),
+                     "min": min(sps), "max": max(sps), "reference": ref, "repeats": len(sps)})
+    base = next(r for r in rows if r["variant"] == "all-fp32-cl")  # what freezing is compared with
+    rows.append({**base, "case": _case(variants[-1])[0], "reference": True})
+    for r in rows:
+        ref = next((x for x in rows if x["reference"] and x["case"] == r["case"]), None)
+        r["ratio_to_reference"] = r["samples_per_s_median"] / ref["samples_per_s_median"] if ref else None
+        if ref is not None and not r["reference"] and r["variant"].startswith("all-"):
+            r["target"] = ">= 1.0x the reference implementation at the same setting"
+            r["met"] = bool(r["ratio_to_reference"] >= 1.0)
     return rows
 
 
