@@ -168,18 +168,18 @@ def _spy(monkeypatch) -> dict[str, int]:
 
 @pytest.mark.parametrize("qc,gc", [(512, 16384), (7, 4096)])
 def test_bf16_screen_matches_float64_reference(monkeypatch, qc, gc):
-    """Unit gallery wide enough for the bf16 screen (k=30 needs 124 groups a block), one
-    block or two."""
+    """Unit gallery wide enough for the bf16 screen (k=22 asks the screen for 22 + 8 re-ranking
+    candidates: 124 groups a block), one block or two."""
     rng = np.random.default_rng(8)
     g, q = _unit(rng, 8192, 32), _unit(rng, 40, 32)
     calls = _spy(monkeypatch)
     index = ExactIndex(bf16_screen=True, query_chunk=qc, gallery_chunk=gc)
     index.add(g)
-    for k in (1, 10, 30):
+    for k in (1, 10, 22):
         d, i = index.search(q, k)
         bd, bi = _brute(q, g, k)
         np.testing.assert_array_equal(i, bi)
-        np.testing.assert_allclose(d, bd, atol=2e-6)  # float32 scores, not bf16 ones
+        np.testing.assert_allclose(d, bd, atol=2e-6)  # float64 scores, not bf16 ones
     assert calls["rescore"] > 0 and calls["float32"] == 0
 
 
@@ -297,3 +297,54 @@ def test_bf16_screen_defaults_to_native_bf16_hardware(monkeypatch):
         monkeypatch.setattr(m, "cpu_has_native_bf16", lambda native=native: native)
         assert ExactIndex().bf16_screen is native
         assert ExactIndex(bf16_screen=not native).bf16_screen is (not native)
+
+
+def _float32_ties(rng: np.random.Generator, n_q: int, n_g: int, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Captions in clusters of near-duplicates (1e-8 apart: float32 scores cannot order them, float64
+    can), five a cluster, one cluster an image: the case where the map's hit / miss and R@K disagreed
+    on the Intel Xeon when one ranked by float32 and the other by float64."""
+    img = _unit(rng, n_q, d)
+    base = img + 0.3 * rng.standard_normal(img.shape).astype(np.float32)
+    cap = np.repeat(base, 5, axis=0).astype(np.float64) + 1e-8 * rng.standard_normal((5 * n_q, d))
+    cap = (cap / np.linalg.norm(cap, axis=1, keepdims=True)).astype(np.float32)
+    # the captions' images: shuffled within clusters of neighbours so a near-duplicate is often another image's
+    owner = np.repeat(np.arange(n_q), 5)
+    rng.shuffle(owner)
+    return img, cap, owner
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_index_and_metric_share_one_ranking_rule(bf16):
+    """Top-k of the index (Table 3, the map's hit / miss) is the float64 rule's, ties by smaller id, and
+    its hits are exactly R@K's ranks < k: the two cannot disagree, whatever the CPU's float32 kernels."""
+    from xmr_core.retrieval.metrics import i2t_ranks, t2i_ranks
+    from xmr_core.retrieval.ranking import pair_scores
+
+    rng = np.random.default_rng(21)
+    img, cap, owner = _float32_ties(rng, 60, 300, 16)
+    index = ExactIndex(bf16_screen=bf16)
+    index.add(cap)
+    _, ids = index.search(img, 10)
+    s = np.stack([pair_scores(np.repeat(img[i:i + 1], len(cap), 0), cap, True) for i in range(len(img))])
+    ref = np.lexsort((np.broadcast_to(np.arange(len(cap)), s.shape), -s), axis=1)[:, :10]
+    np.testing.assert_array_equal(ids, ref)
+    hits = (owner[ids] == np.arange(len(img))[:, None]).any(1)
+    np.testing.assert_array_equal(hits, i2t_ranks(img, cap, owner) < 10)
+    index = ExactIndex(bf16_screen=bf16)
+    index.add(img)
+    _, ids = index.search(cap, 10)
+    np.testing.assert_array_equal((ids == owner[:, None]).any(1), t2i_ranks(img, cap, owner) < 10)
+
+
+def test_rows_crowded_by_duplicates_are_ranked_over_the_whole_gallery():
+    """More exact duplicates at the k-th place than the float32 pass hands over: the row is redone
+    over the whole gallery and still comes out by the rule (equal scores: smaller id first)."""
+    rng = np.random.default_rng(5)
+    g = _unit(rng, 200, 8)
+    g[50:90] = g[3]  # 41 identical vectors
+    q = g[3:4] + 0.01 * _unit(rng, 1, 8)
+    index = ExactIndex(bf16_screen=False)
+    index.add(g)
+    d, i = index.search(q, 10)
+    assert i[0].tolist() == [3] + list(range(50, 59))
+    assert np.all(np.diff(d[0]) >= 0)

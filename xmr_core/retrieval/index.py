@@ -6,75 +6,32 @@ bounded by chunks) and :class:`FaissIndex` (optional ``faiss``: flat exact, or I
 * ``search`` returns **Euclidean (L2) distances, not squared** (faiss's are squared), ascending,
   shape ``(Q, k)``, float32, and ``int64`` gallery ids (row order of ``add`` calls).
 * ``k`` is clamped to ``len(index)``; ties (equal distance) go to the smaller id (deterministic).
+* :class:`ExactIndex` orders its results by ``ranking.py``'s rule (float64 pair scores), the
+  rule the R@K metric ranks by, so Table 3, the map's hit / miss and R@K agree on every CPU.
 """
 from __future__ import annotations
 
 import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
 from ..hardware import cpu_has_native_bf16
+from .faiss_index import IVF_THRESHOLD, FaissIndex, faiss_available
+from .index_base import Index, as_matrix, empty_result
+from .ranking import UNIT_TOL as _UNIT_TOL
+from .ranking import exact_topk
 
 __all__ = ["Index", "ExactIndex", "FaissIndex", "make_index", "faiss_available", "IVF_THRESHOLD"]
 
-# Gallery size from which ``FaissIndex(kind="auto")`` switches to IVF (approximate).
-IVF_THRESHOLD = 100_000
-# Tolerance for "these vectors are unit length" (then the ranking score is q.g only).
-_UNIT_TOL = 1e-4
+# Extra float32 candidates per query handed to the float64 re-ranking (ranking.exact_topk).
+_EXTRA = 8
 # Gallery columns per group of the two-stage top-k (``_block_topk``): 32 was fastest at 25k x 5k.
 _GROUP = 32
 _THREADS_LOCK = threading.Lock()  # held while a search has changed torch's thread count
 TopK = tuple[torch.Tensor, torch.Tensor]  # (scores, ids) of each row's best, best first
-
-
-@runtime_checkable
-class Index(Protocol):
-    """What every search backend offers."""
-
-    def add(self, vectors: np.ndarray) -> None:
-        """Append ``(n, d)`` vectors to the gallery; their ids continue from ``len(self)``."""
-
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(distances, ids)``, both ``(Q, min(k, len(self)))``; L2 distance (not squared), ascending."""
-
-    def __len__(self) -> int: ...
-
-
-def faiss_available() -> bool:
-    """Whether the optional faiss package can be imported."""
-    try:
-        import faiss  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _as_matrix(x: np.ndarray, dim: int | None = None, name: str = "vectors") -> np.ndarray:
-    """C-contiguous float32 ``(n, d)`` (a single vector becomes one row)."""
-    a = np.asarray(x, dtype=np.float32)
-    if a.ndim == 1:
-        a = a[None, :]
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be 2-d (n, d), got shape {a.shape}")
-    if dim is not None and a.shape[1] != dim:
-        raise ValueError(f"{name} have dimension {a.shape[1]}, index has {dim}")
-    if not np.isfinite(a).all():
-        raise ValueError(f"{name} contain NaN or inf")
-    return np.ascontiguousarray(a)
-
-
-def _empty(nq: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.zeros((nq, max(k, 0)), np.float32), np.zeros((nq, max(k, 0)), np.int64)
-
-
-def _stable_order(dist: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sort each row by (distance, id) so ties come out by smaller id."""
-    order = np.lexsort((ids, dist), axis=-1) if dist.size else np.zeros(dist.shape, np.int64)
-    return np.take_along_axis(dist, order, 1), np.take_along_axis(ids, order, 1)
 
 
 class ExactIndex:
@@ -110,8 +67,8 @@ class ExactIndex:
 
     def add(self, vectors: np.ndarray) -> None:
         """Append vectors (float32, ``(n, d)``)."""
-        v = _as_matrix(vectors, self.dim)
-        self.dim = v.shape[1]  # _as_matrix checked it against a set dim
+        v = as_matrix(vectors, self.dim)
+        self.dim = v.shape[1]  # as_matrix checked it against a set dim
         self._parts.append(v)
         self._n += v.shape[0]
         self._gallery = None  # rebuilt lazily on the next search
@@ -142,10 +99,20 @@ class ExactIndex:
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-``k`` by L2 distance; see the module docstring for conventions."""
-        q = _as_matrix(queries, self.dim, "queries")
+        q = as_matrix(queries, self.dim, "queries")
         k = min(int(k), self._n)
         if k <= 0 or q.shape[0] == 0:
-            return _empty(q.shape[0], k)
+            return empty_result(q.shape[0], k)
+        scores, ids = self._float32_topk(q, min(k + _EXTRA, self._n))
+        # The float32 candidates, re-ranked by the one rule (float64; ties by smaller id).
+        unit = self._half_sq is None
+        scores, ids = exact_topk(q, self.vectors(), scores, ids, k, unit)
+        # |q-g|^2 = |q|^2 - 2*score (score includes -|g|^2/2, or |g|^2 = 1 is folded in).
+        d2 = (q.astype(np.float64) ** 2).sum(1, keepdims=True) + unit - 2.0 * scores
+        return np.sqrt(np.maximum(d2, 0.0)).astype(np.float32), ids
+
+    def _float32_topk(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` float32 scores and ids (ties by smaller id), over worker threads."""
         if self._gallery is None:
             self._prepare()
         # Threads run as single-threaded workers over query slices, not intra-op: each short op's
@@ -156,17 +123,12 @@ class ExactIndex:
             cut = np.linspace(0, q.shape[0], workers + 1).astype(int)
             try:
                 if workers == 1:  # in this thread: a new one would start a new OpenMP thread team
-                    scores, ids = self._search_part(q, k, threads)
-                else:
-                    with ThreadPoolExecutor(workers) as pool:
-                        parts = list(pool.map(lambda w: self._search_part(q[cut[w] : cut[w + 1]], k, 1), range(workers)))
-                    scores, ids = (np.concatenate(x) for x in zip(*parts))
+                    return self._search_part(q, k, threads)
+                with ThreadPoolExecutor(workers) as pool:
+                    parts = list(pool.map(lambda w: self._search_part(q[cut[w] : cut[w + 1]], k, 1), range(workers)))
+                return tuple(np.concatenate(x) for x in zip(*parts))
             finally:
                 torch.set_num_threads(old)
-        # |q-g|^2 = |q|^2 - 2*score (score includes -|g|^2/2, or |g|^2 = 1 is folded in);
-        # the scores are float32 dot products (the bf16 screen only picks candidates).
-        d2 = (q.astype(np.float64) ** 2).sum(1, keepdims=True) + (self._half_sq is None) - 2.0 * scores.astype(np.float64)
-        return np.sqrt(np.maximum(d2, 0.0)).astype(np.float32), ids
 
     def _search_part(self, q: np.ndarray, k: int, threads: int) -> tuple[np.ndarray, np.ndarray]:
         """``_search_scores`` of some queries with ``threads`` intra-op threads (set per OS thread)."""
@@ -311,70 +273,6 @@ class ExactIndex:
         s, i = torch.gather(s, 1, order), torch.gather(i, 1, order)
         order = torch.argsort(s, dim=1, descending=True, stable=True)[:, :k]
         return torch.gather(s, 1, order), torch.gather(i, 1, order)
-
-
-class FaissIndex:
-    """faiss backend: ``IndexFlatL2`` (exact) or ``IndexIVFFlat`` (approximate).
-
-    ``kind="auto"`` picks IVF when the first batch added has ``>= IVF_THRESHOLD`` vectors,
-    else flat. IVF uses ``nlist`` lists (default ``round(sqrt(n))``, trained on the first
-    batch) and searches ``nprobe`` of them (default 16; raise it for recall, 1 is fastest).
-    Distances are returned as L2 (square root of faiss's)."""
-
-    def __init__(self, dim: int | None = None, *, kind: str = "auto", nlist: int | None = None,
-                 nprobe: int = 16, num_threads: int | None = None) -> None:
-        try:
-            import faiss
-        except ImportError as e:  # pragma: no cover - depends on the environment
-            raise ImportError("FaissIndex needs the optional package faiss-cpu "
-                              "(pip install -r requirements-optional.txt), or use backend='exact'") from e
-        if kind not in ("auto", "flat", "ivf"):
-            raise ValueError(f"kind must be 'auto', 'flat' or 'ivf', got {kind!r}")
-        self._faiss, self.dim, self.kind, self.nlist = faiss, dim, kind, nlist
-        self.nprobe, self.num_threads = int(nprobe), num_threads
-        self._index = self._quantizer = None
-
-    def __len__(self) -> int:
-        return 0 if self._index is None else int(self._index.ntotal)
-
-    @property
-    def resolved_kind(self) -> str | None:
-        """``"flat"`` or ``"ivf"`` once vectors have been added."""
-        return None if self._index is None else ("ivf" if isinstance(self._index, self._faiss.IndexIVF) else "flat")
-
-    def add(self, vectors: np.ndarray) -> None:
-        """Append vectors; the first call also builds (and for IVF trains) the index."""
-        v = _as_matrix(vectors, self.dim)
-        if self._index is None:
-            self.dim = v.shape[1]
-            self._index = self._build(v)
-        self._index.add(v)
-
-    def _build(self, v: np.ndarray):
-        faiss, n = self._faiss, v.shape[0]
-        use_ivf = self.kind == "ivf" or (self.kind == "auto" and n >= IVF_THRESHOLD)
-        if not use_ivf:
-            return faiss.IndexFlatL2(self.dim)
-        nlist = min(self.nlist or max(1, int(round(math.sqrt(n)))), n)  # k-means: >= 1 point per list
-        quantizer = faiss.IndexFlatL2(self.dim)
-        index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_L2)
-        index.train(v)
-        index.nprobe = min(self.nprobe, nlist)
-        self._quantizer = quantizer  # keep the quantizer alive (SWIG does not own it)
-        return index
-
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` by L2 distance (not squared), ties by smaller id."""
-        q = _as_matrix(queries, self.dim, "queries")
-        k = min(int(k), len(self))
-        if k <= 0 or q.shape[0] == 0:
-            return _empty(q.shape[0], k)
-        if self.num_threads:
-            self._faiss.omp_set_num_threads(self.num_threads)
-        d2, ids = self._index.search(q, k)
-        # IVF may find fewer than k candidates in the probed lists (id -1).
-        d2 = np.where(ids < 0, np.inf, d2)
-        return _stable_order(np.sqrt(np.maximum(d2, 0.0)).astype(np.float32), ids.astype(np.int64))
 
 
 def make_index(vectors: np.ndarray | None = None, backend: str = "exact", **kwargs) -> Index:

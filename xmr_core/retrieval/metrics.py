@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from .index import make_index
+from .ranking import is_unit, pair_scores, rounding_bound
 
 __all__ = [
     "i2t_ranks",
@@ -41,8 +42,6 @@ __all__ = [
     "gt_mask_i2t",
     "gt_mask_t2i",
 ]
-
-_UNIT_TOL = 1e-4
 
 
 def _inputs(
@@ -64,10 +63,7 @@ def _inputs(
     return img, cap, ci
 
 
-def _exact_scores(q: np.ndarray, g: np.ndarray, unit: bool) -> np.ndarray:
-    """Float64 ranking score of row pairs ``(q[i], g[i])``; higher = nearer."""
-    s = np.einsum("ij,ij->i", q, g)
-    return s if unit else s - 0.5 * np.einsum("ij,ij->i", g, g)
+_exact_scores = pair_scores  # the one ranking rule (ranking.py), shared with the index
 
 
 _BAND_SLICE = 1 << 16  # uncertain pairs re-scored at a time (64k x 128 float64 = 64 MB a side)
@@ -91,13 +87,11 @@ def _target_ranks(
     """
     n, d = gallery.shape
     gsq = (gallery**2).sum(1)
-    unit = n == 0 or bool(np.abs(gsq - 1.0).max() <= _UNIT_TOL)
+    unit = is_unit(gsq)
     ts = _exact_scores(queries, gallery[target], unit)
     gmax = float(np.sqrt(gsq.max())) if n else 0.0
     qnorm = np.sqrt((queries**2).sum(1))
-    # |fl32(q.g) - q.g| <= ~(d + 2) u |q| |g| (u = 2^-24, plus the cast to float32);
-    # doubled for safety, plus the |g|^2/2 term's rounding when it is used.
-    eps = 2.0 * (d + 4) * 2.0**-24 * (qnorm * gmax + (0.0 if unit else gmax**2))
+    eps = rounding_bound(d, qnorm, gmax, unit, 2.0**-24)  # float32 bulk pass vs the rule
     g32 = torch.from_numpy(np.ascontiguousarray(gallery.T, dtype=np.float32))
     half32 = None if unit else torch.from_numpy((0.5 * gsq).astype(np.float32))
     q32 = torch.from_numpy(queries.astype(np.float32))
@@ -114,7 +108,7 @@ def _target_ranks(
             hi = (ts[s : s + m] + eps[s : s + m])[:, None]
             band = (S >= lo) & (S <= hi)  # the uncertain band (target included)
             if np.count_nonzero(band) > _DENSE_BAND * band.size:
-                ranks[s : s + m] = _dense_ranks(queries[s : s + m], gallery, gsq, target[s : s + m], unit)
+                ranks[s : s + m] = _dense_ranks(queries[s : s + m], gallery, gsq, ts[s : s + m], target[s : s + m], unit)
                 continue
             better = np.count_nonzero(S > hi, axis=1)
             r, c = np.nonzero(band)
@@ -131,15 +125,22 @@ def _target_ranks(
     return ranks
 
 
-def _dense_ranks(q: np.ndarray, gallery: np.ndarray, gsq: np.ndarray, target: np.ndarray,
+def _dense_ranks(q: np.ndarray, gallery: np.ndarray, gsq: np.ndarray, ts: np.ndarray, target: np.ndarray,
                  unit: bool) -> np.ndarray:
-    """Stable ranks of ``target`` from one float64 matmul of the chunk (every pair rescored)."""
+    """Stable ranks of ``target`` (exact scores ``ts``) from one float64 matmul of the chunk: pairs
+    clearly above count, the few within its rounding bound of ``ts`` are re-scored by the rule."""
     e = q @ gallery.T
     if not unit:
         e -= 0.5 * gsq
-    t = e[np.arange(len(q)), target][:, None]
-    ids = np.arange(gallery.shape[0])[None, :]
-    return np.count_nonzero((e > t) | ((e == t) & (ids < target[:, None])), axis=1)
+    eps = rounding_bound(q.shape[1], np.sqrt((q**2).sum(1)), float(np.sqrt(gsq.max())), unit, 2.0**-53)[:, None]
+    better = np.count_nonzero(e > ts[:, None] + eps, axis=1)
+    r, c = np.nonzero(np.abs(e - ts[:, None]) <= eps)
+    for b in range(0, len(r), _BAND_SLICE):  # bounded memory even if every pair ties
+        rb, cb = r[b:b + _BAND_SLICE], c[b:b + _BAND_SLICE]
+        exact = _exact_scores(q[rb], gallery[cb], unit)
+        wins = (exact > ts[rb]) | ((exact == ts[rb]) & (cb < target[rb]))
+        better += np.bincount(rb[wins], minlength=len(q))
+    return better
 
 
 def i2t_ranks(
@@ -163,8 +164,7 @@ def i2t_ranks(
         )
     # The best GT caption (highest exact score, smallest id on ties) has the minimum
     # stable rank of all the image's captions, so only its rank is needed.
-    gsq = (cap**2).sum(1)
-    unit = cap.shape[0] == 0 or bool(np.abs(gsq - 1.0).max() <= _UNIT_TOL)
+    unit = is_unit((cap**2).sum(1))
     pair = _exact_scores(img[ci], cap, unit)
     ids = np.arange(cap.shape[0])
     order = np.lexsort((ids, -pair, ci))  # by image, then score desc, then id
