@@ -332,10 +332,23 @@ def test_every_page_by_url_in_a_fresh_tab(server, browser):
 
 
 # ---- the map, selections out, click to search ------------------------------------------------------
-_POINT_JS = """() => { const gd = document.querySelector('.js-plotly-plot'); const L = gd._fullLayout;
-    const t = gd._fullData.find(d => d.name === 'images'); const i = Math.floor(t.x.length / 2);
-    const r = gd.getBoundingClientRect();
-    return [r.left + L._size.l + L.xaxis.l2p(t.x[i]), r.top + L._size.t + L.yaxis.l2p(t.y[i])]; }"""
+# An image point to hover, found from the figure's data, not from where float details put it: the
+# plot is scrolled into view first, and of the image points inside the plot area and the viewport,
+# the one farthest (in pixels) from every other point is taken, so no caption point or edge takes
+# its hover (a point below the window's fold gave no hover text on one CPU's t-SNE layout).
+_POINT_JS = """() => { const gd = document.querySelector('.js-plotly-plot');
+    gd.scrollIntoView({block: 'center'}); const L = gd._fullLayout; const r = gd.getBoundingClientRect();
+    const pts = t => t.x.map((v, i) => [L.xaxis.l2p(v), L.yaxis.l2p(t.y[i])]).filter(p => isFinite(p[0]) && isFinite(p[1]));
+    const imgs = pts(gd._fullData.find(d => d.name === 'images'));
+    const all = gd._fullData.filter(d => d.mode === 'markers').flatMap(pts);
+    const inside = ([x, y]) => x > 8 && y > 8 && x < L._size.w - 8 && y < L._size.h - 8
+        && r.top + L._size.t + y > 8 && r.top + L._size.t + y < window.innerHeight - 8;
+    let best = null, far = -1;
+    for (const p of imgs.filter(inside)) {
+        let d = Infinity;
+        for (const o of all) { const e = (o[0] - p[0]) ** 2 + (o[1] - p[1]) ** 2; if (e > 0 && e < d) d = e; }
+        if (d > far) { far = d; best = p; } }
+    return [r.left + L._size.l + best[0], r.top + L._size.t + best[1]]; }"""
 
 
 def _lasso(page) -> None:
@@ -367,7 +380,8 @@ def test_map_hover_selection_download_and_click_to_search(server, page):
     assert page.locator(".js-plotly-plot canvas").count() >= 1
     # hover an image point: its label names the image
     x, y = page.evaluate(_POINT_JS)
-    page.mouse.move(x, y)
+    page.mouse.move(x - 20, y - 20)
+    page.mouse.move(x, y, steps=5)
     page.locator(".hoverlayer .hovertext").first.wait_for(timeout=10_000)
     assert "image" in page.locator(".hoverlayer .hovertext").first.text_content()
     thumb = page.locator("#xmr-hover-thumb")            # ... and its thumbnail appears beside the cursor
