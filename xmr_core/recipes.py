@@ -16,13 +16,26 @@ from .errors import XmrError
 
 
 @dataclass(frozen=True)
+class Timing:
+    """A recorded wall-clock time of a whole training run with a recipe, and the CPU it ran on."""
+
+    seconds: float
+    cpu: str             # the machine, as a reader would name it
+    native_bf16: bool    # whether that CPU computes bf16 natively (hardware.cpu_has_native_bf16)
+    data: str            # what it trained on
+    source: str          # where the measurement is recorded
+
+
+@dataclass(frozen=True)
 class Recipe:
-    """The (encoding, model, training) configs of a named recipe; unpacks as that triple."""
+    """The (encoding, model, training) configs of a named recipe; unpacks as that triple.
+    ``timings``: its recorded training times, one a CPU kind (``recorded_time`` picks one)."""
 
     encoding: EncodingConfig
     model: ModelConfig
     train: TrainConfig
     about: str = ""
+    timings: tuple[Timing, ...] = ()
 
     def __iter__(self) -> Iterator:  # enc, mod, tr = recipe("demo")
         return iter((self.encoding, self.model, self.train))
@@ -51,7 +64,9 @@ RECIPES: dict[str, Recipe] = {
                     warmup_steps=100, lr_schedule="cosine", softmax_weight=0.0, center_loss_factor=0.01,
                     contrastive_weight=1.0, temperature=0.1, words_weight=1.0, words_loss="softmax",
                     val_images=1000),
-        about="ours, the best measured from scratch on real data (docs/RESULTS.md)"),
+        about="ours, the best measured from scratch on real data (docs/RESULTS.md)",
+        timings=(Timing(26 * 60, "one core of a 2-core AMD EPYC with AVX512-BF16", True, "Flickr8k, 6,000 images",
+                        "docs/RESULTS.md, run G"),)),
     # Ours: the one network on an ImageNet-pretrained EfficientNet-Lite0 trunk (docs/METHOD.md §2b,
     # docs/RESULTS.md runs P*): photos and painted captions through the same trunk and 128-d head;
     # the stem and first 6 blocks frozen and cached once (fp32 channels_last was the fastest CPU
@@ -66,7 +81,11 @@ RECIPES: dict[str, Recipe] = {
                     trunk_lr_mult=1.0, cache_frozen=True, softmax_weight=0.0, center_loss_factor=0.01,
                     contrastive_weight=1.0, temperature=0.07, words_weight=1.0, words_loss="softmax",
                     val_every=4, val_images=1000),
-        about="ours: an ImageNet-pretrained EfficientNet-Lite0 trunk, first 6 blocks frozen and cached"),
+        about="ours: an ImageNet-pretrained EfficientNet-Lite0 trunk, first 6 blocks frozen and cached",
+        timings=(Timing(58 * 60, "one (shared) core of a 2-core AMD EPYC with AVX512-BF16", True,
+                        "Flickr8k, 6,000 images", "docs/RESULTS.md, run P8"),
+                 Timing(128 * 60, "one core of an Intel Xeon with AVX-512 and no native bf16", False,
+                        "Flickr8k, 6,000 images", "issue 21, measured on that Xeon"))),
     "paper": _PAPER,
     "paper-standard": _PAPER,
     "standard": _PAPER,
@@ -89,7 +108,9 @@ RECIPES: dict[str, Recipe] = {
         TrainConfig(epochs=11, batch_size=96, captions_per_class=2, images_per_class=1, lr=3e-3,
                     warmup_steps=100, lr_schedule="cosine", center_loss_factor=0.01, contrastive_weight=1.0,
                     temperature=0.1, words_weight=5.0, val_images=200, val_every=3, threads=1),
-        about="ours for the synthetic demo: builds from nothing in under 5 minutes on 2 CPU cores (DEMO.md)"),
+        about="ours for the synthetic demo: builds from nothing in under 5 minutes on 2 CPU cores (DEMO.md)",
+        timings=(Timing(216, "a 2-core AMD EPYC with AVX512-BF16", True, "the demo, 3,000 images, data to t-SNE",
+                        "benchmarks/results-issue16.json, bench_demo (216 s and 212 s, two builds)"),)),
 }
 RECIPES["config-2"] = RECIPES["paper-config2"]  # the paper's own name for it
 RECIPES["default"] = RECIPES["pretrained"]  # the best measured on real data (docs/RESULTS.md, run P8)
@@ -101,3 +122,41 @@ def recipe(name: str) -> Recipe:
     if r is None:
         raise XmrError(f"unknown recipe {name!r}; choose from {sorted(RECIPES)}")
     return copy.deepcopy(r)
+
+
+def recorded_time(name: str, native_bf16: bool | None = None) -> Timing | None:
+    """The recipe's recorded training time on a CPU of this kind: with native bf16 or without
+    (None: this machine's, ``hardware.cpu_has_native_bf16``); else its first record; None if it has none."""
+    timings = recipe(name).timings
+    if not timings:
+        return None
+    if native_bf16 is None:
+        from .hardware import cpu_has_native_bf16
+
+        native_bf16 = cpu_has_native_bf16()
+    return next((t for t in timings if t.native_bf16 == native_bf16), timings[0])
+
+
+def format_duration(seconds: float) -> str:
+    """216 -> '3.6 min', 3480 -> '58 min', 7680 -> '2 h 8 min'."""
+    minutes = seconds / 60
+    if minutes < 10:
+        return f"{minutes:.1f} min"
+    h, m = divmod(round(minutes), 60)
+    return f"{h} h {m} min" if h else f"{m} min"
+
+
+def training_time_note(name: str, native_bf16: bool | None = None) -> str | None:
+    """The recipe's recorded training time in words, naming the CPU it was measured on and where it
+    is recorded (the Query page's estimate); None when the recipe has no recorded time."""
+    if native_bf16 is None:
+        from .hardware import cpu_has_native_bf16
+
+        native_bf16 = cpu_has_native_bf16()
+    t = recorded_time(name, native_bf16)
+    if t is None:
+        return None
+    other = "" if t.native_bf16 == native_bf16 else (
+        "; this CPU has native bf16 and that one had not" if native_bf16 else
+        "; this CPU lacks the native bf16 that one had, so expect it to take longer")
+    return f"{format_duration(t.seconds)} on {t.cpu} for {t.data} ({t.source}{other})"

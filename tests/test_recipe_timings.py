@@ -1,0 +1,57 @@
+"""Recorded training times: each recipe's measured figure with the CPU it ran on, the one matching this
+CPU's kind picked, and the Query page's estimate taken from it (never a literal in the page's text)."""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+from xmr_core.app_support import run_scope
+from xmr_core.recipes import RECIPES, Timing, format_duration, recorded_time, training_time_note
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_CONFIG = {"recipe": "demo", "dataset": {"spec": "demo:400", "n_classes": 200}}
+
+
+def test_default_recipe_records_both_cpu_kinds():
+    amd, intel = recorded_time("default", native_bf16=True), recorded_time("default", native_bf16=False)
+    assert amd.seconds == 58 * 60 and "AMD EPYC" in amd.cpu and "run P8" in amd.source
+    assert intel.seconds == 128 * 60 and "Intel Xeon" in intel.cpu and not intel.native_bf16
+    assert recorded_time("pretrained", True) == amd  # the alias carries the same record
+    assert "2 h 8 min on one core of an Intel Xeon" in training_time_note("default", native_bf16=False)
+    assert recorded_time("paper") is None and training_time_note("paper") is None  # GPU recipes: none recorded
+
+
+def test_a_record_of_another_cpu_kind_says_so():
+    note = training_time_note("scratch", native_bf16=False)  # only measured where bf16 is native
+    assert note.startswith("26 min on one core of a 2-core AMD EPYC") and "expect it to take longer" in note
+    assert "expect" not in training_time_note("scratch", native_bf16=True)
+
+
+def test_the_machine_kind_decides_by_default(monkeypatch):
+    import xmr_core.hardware as hw
+
+    monkeypatch.setattr(hw, "cpu_has_native_bf16", lambda: False)
+    assert recorded_time("default").seconds == 128 * 60
+    monkeypatch.setattr(hw, "cpu_has_native_bf16", lambda: True)
+    assert recorded_time("default").seconds == 58 * 60
+
+
+def test_format_duration():
+    assert [format_duration(s) for s in (216, 26 * 60, 58 * 60, 128 * 60, 120 * 60)] == [
+        "3.6 min", "26 min", "58 min", "2 h 8 min", "2 h 0 min"]
+
+
+def test_query_page_estimate_comes_from_the_recorded_figure(monkeypatch):
+    """The Query page shows ``run_scope``'s advice; change the recorded figures and the advice follows."""
+    fake = (Timing(77 * 60, "Test CPU 9000 with bf16", True, "test data", "test record A"),
+            Timing(301 * 60, "Test CPU 100 without bf16", False, "test data", "test record B"))
+    monkeypatch.setitem(RECIPES, "default", replace(RECIPES["default"], timings=fake))
+    import xmr_core.hardware as hw
+
+    for native, want in ((True, "1 h 17 min on Test CPU 9000 with bf16"), (False, "5 h 1 min on Test CPU 100")):
+        monkeypatch.setattr(hw, "cpu_has_native_bf16", lambda n=native: n)
+        advice = run_scope(DEMO_CONFIG, "demo", "test", 100, 500)["advice"]
+        assert want in advice and "--recipe default" in advice, advice
+    for src in ("pages/query.py", "xmr_core/app_support.py"):  # no hand-written duration left in either
+        assert not re.search(r"\d+\s*(min|minutes|h)\b.{0,20}(core|CPU)", (ROOT / src).read_text()), src
