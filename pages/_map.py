@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from xmr_core.app_support import IMAGE_COLOUR, TEXT_COLOUR
+from xmr_core.app_support import IMAGE_COLOUR, TEXT_COLOUR, html_text
 
 # Colour-by options and how each one is drawn.
 CONTINUOUS = {"image id": "Turbo", "relevance to a query": "Viridis", "caption length": "Cividis",
@@ -44,17 +44,17 @@ def hover_texts(df: Any, image_ids: Any = None, values: np.ndarray | None = None
     out = []
     for i, (t, m, r) in enumerate(zip(text, mod, img_row)):
         ident = str(image_ids[r]) if image_ids is not None else f"#{r}"
-        if m == "image":
+        if m == "image":  # dataset text is escaped: Plotly reads <a>, <b>, <img>-like tags in labels
             cap = first_caption.get(int(r), "")
-            name = f"<b>image {ident}</b>" + ("" if ident == t else f" ({t})")
-            label = f"{name}<br>{_short(cap, max_chars)}"
+            name = f"<b>image {html_text(ident)}</b>" + ("" if ident == t else f" ({html_text(t)})")
+            label = f"{name}<br>{html_text(_short(cap, max_chars))}"
         else:
-            label = f"{_short(t, max_chars)}<br><i>caption of image {ident}</i>"
+            label = f"{html_text(_short(t, max_chars))}<br><i>caption of image {html_text(ident)}</i>"
         if values is not None and colour != "modality":
             v = values[i]
             shown = "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else (
                 f"{v:.2f}" if isinstance(v, (float, np.floating)) else str(v))
-            label += f"<br>{colour}: {shown}"
+            label += f"<br>{colour}: {html_text(shown)}"
         out.append(label)
     return out
 

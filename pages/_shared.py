@@ -9,7 +9,7 @@ from typing import Any
 
 import streamlit as st
 
-from xmr_core.app_support import (RESULT_COLUMNS, hit_label, push_step, result_rows, run_key, search_step,
+from xmr_core.app_support import (RESULT_COLUMNS, hit_label, md_text, push_step, result_rows, run_key, search_step,
                                   to_csv)
 from xmr_core.errors import RunError, XmrError
 from xmr_core.explorer import Hit
@@ -161,7 +161,7 @@ def image_hits(ex, hits: list[dict[str, Any]], key: str | None = None) -> None:
     cols = st.columns(min(5, max(1, len(hits))))
     for i, hit in enumerate(hits):
         with cols[i % len(cols)]:
-            thumbnail(ex, hit["image_row"], caption=f"{hit['rank']}. image {hit['image_id']}")
+            thumbnail(ex, hit["image_row"], caption=f"{hit['rank']}. image {md_text(hit['image_id'])}")
             badge = f"{label_markdown(hit)}  \n" if "label" in hit else ""
             st.markdown(f"{badge}distance {hit['distance']:.3f}")
             if key:
@@ -172,7 +172,7 @@ def caption_hits(ex, hits: list[dict[str, Any]], key: str | None = None) -> None
     """Retrieved sentences as a numbered list: text, label badge (if labelled), distance, search button."""
     for i, hit in enumerate(hits):
         badge = f"{label_markdown(hit)} · " if "label" in hit else ""
-        st.markdown(f"{hit['rank']}. {hit['text']}  \n{badge}:gray[distance {hit['distance']:.3f} · "
+        st.markdown(f"{hit['rank']}\\. {md_text(hit['text'])}  \n{badge}:gray[distance {hit['distance']:.3f} · "
                     f"caption of image #{hit['image_row']}]")
         if key:
             search_button(ex, "caption", hit["caption_row"], key=f"{key}_cap{i}_{hit['caption_row']}")

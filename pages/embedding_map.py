@@ -9,7 +9,7 @@ import streamlit as st
 from pages._map import COLOUR_OPTIONS, hover_texts, hover_thumbnail_html, map_figure, trace_rows
 from pages._shared import (MAX_HOVER_THUMBS, caption_hits, explorer, hover_thumbs, image_hits, map_frame,
                            search_button, show_error, thumbnail, through_app)
-from xmr_core.app_support import (IMAGE_COLOUR, SELECTION_COLUMNS, contains_word, handle_text_query, selection_rows,
+from xmr_core.app_support import (IMAGE_COLOUR, md_text, SELECTION_COLUMNS, contains_word, handle_text_query, selection_rows,
                                   to_csv)
 
 through_app()
@@ -172,10 +172,10 @@ if selected:
         n1, n2 = st.columns([1, 3])
         with n1:
             if kind == "image":
-                thumbnail(ex, row, caption=f"image {ex.image_id(row)}")
+                thumbnail(ex, row, caption=f"image {md_text(ex.image_id(row))}")
             else:
-                st.markdown(f"> {ex.caption_text(row)}")
-                st.caption(f"caption of image {ex.image_id(ex.image_of(row))}")
+                st.markdown(f"> {md_text(ex.caption_text(row))}")
+                st.caption(f"caption of image {md_text(ex.image_id(ex.image_of(row)))}")
             search_button(ex, kind, row, key=f"map_focus_search_{kind}{row}")
         with n2:
             nb = ex.neighbours(kind, row, k=5)
@@ -195,7 +195,7 @@ if selected:
             st.caption(f"... and {len(sel_imgs) - len(shown)} more images (all of them in the CSV)")
     for c in sel_caps[:50]:
         a, b = st.columns([6, 1])
-        a.markdown(f"`#{c}` (image #{ex.image_of(c)}) {ex.caption_text(c)}")
+        a.markdown(f"`#{c}` (image #{ex.image_of(c)}) {md_text(ex.caption_text(c))}")
         with b:
             search_button(ex, "caption", c, key=f"map_sel_cap{c}")
     if len(sel_caps) > 50:

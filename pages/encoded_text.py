@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages._shared import explorer, show_error, thumbnail, through_app
-from xmr_core.app_support import annotate_encoding, filter_rows, page_slice
+from xmr_core.app_support import annotate_encoding, md_text, filter_rows, page_slice
 from xmr_core.errors import XmrError
 
 through_app()
@@ -63,7 +63,7 @@ for r in rows[start:stop]:
     img_row = ex.image_of(r)
     a, b, c = st.columns([2, 2, 1.4])
     with a:
-        st.markdown(f"**#{r}** {text}")
+        st.markdown(f"**#{r}** {md_text(text)}")
         try:
             lay, _ = enc.layout(text)
             notes = []
@@ -79,4 +79,4 @@ for r in rows[start:stop]:
         encoded, lay = enc.encode(text)
         st.image(annotate_encoding(encoded, lay, scale=max(1, 220 // cfg.canvas), labels=False), width=220)
     with c:
-        thumbnail(ex, img_row, caption=f"image {ex.image_id(img_row)}", width=160)
+        thumbnail(ex, img_row, caption=f"image {md_text(ex.image_id(img_row))}", width=160)

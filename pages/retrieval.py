@@ -6,6 +6,7 @@ import random
 import streamlit as st
 
 from pages._shared import caption_hits, download_results, explorer, image_hits, thumbnail, through_app
+from xmr_core.app_support import md_text
 
 through_app()
 
@@ -39,10 +40,10 @@ with tab_i2t:
                            format_func=lambda r: f"#{r} {ex.image_id(r)}")
         left, right = st.columns([1, 2])
         with left:
-            thumbnail(ex, int(row), caption=f"image {ex.image_id(row)}")
+            thumbnail(ex, int(row), caption=f"image {md_text(ex.image_id(row))}")
             with st.expander("its own captions (ground truth)"):
                 for c in ex.captions_of(int(row)):
-                    st.markdown(f"- {ex.caption_text(c)}")
+                    st.markdown(f"- {md_text(ex.caption_text(c))}")
         with right:
             st.markdown(f"**Top {k} retrieved sentences**")
             hits = ex.image_to_text(int(row), k)
@@ -65,11 +66,11 @@ with tab_t2i:
             st.session_state["ret_cap"] = options[0]
         crow = st.selectbox("Query sentence", options, key="ret_cap",
                             format_func=lambda r: f"#{r} {ex.caption_text(r)[:90]}")
-        st.markdown(f"> {ex.caption_text(int(crow))}")
+        st.markdown(f"> {md_text(ex.caption_text(int(crow)))}")
         true_img = ex.image_of(crow)
         hits = ex.text_to_image(int(crow), k)
         image_hits(ex, hits, key="ret_t2i")
         download_results(ex, hits, ex.caption_text(int(crow)), key="ret_t2i_csv")
         if true_img not in [h["image_row"] for h in hits]:
             st.markdown(f"**The true image** (#{true_img}) is not in the top {k}:")
-            thumbnail(ex, true_img, caption=f"true image {ex.image_id(true_img)}", width=180)
+            thumbnail(ex, true_img, caption=f"true image {md_text(ex.image_id(true_img))}", width=180)

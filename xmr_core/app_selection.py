@@ -40,8 +40,22 @@ SELECTION_COLUMNS = ["kind", "image_id", "image_file", "caption", "x", "y", "spl
 RESULT_COLUMNS = ["query", "rank", "kind", "image_id", "image_file", "caption", "distance", "relevance", "label"]
 
 
+# OWASP's CSV-injection rule: a text cell a spreadsheet would run as a formula or a DDE command
+# starts with one of these; such a cell gets a leading apostrophe (shown as text, not evaluated).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value safe for a spreadsheet: text starting with = + - @ tab or CR is prefixed with ``'``
+    (numbers we computed, such as a negative map coordinate, stay numbers)."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def to_csv(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
-    """UTF-8 CSV (with header) of ``rows``, in ``columns`` order; missing keys are empty cells."""
+    """UTF-8 CSV (with header) of ``rows``, in ``columns`` order; missing keys are empty cells;
+    text cells neutralised against formula injection (``csv_cell``)."""
     import csv
     import io
 
@@ -49,7 +63,7 @@ def to_csv(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
     w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for r in rows:
-        w.writerow({c: ("" if r.get(c) is None else r.get(c)) for c in columns})
+        w.writerow({c: ("" if r.get(c) is None else csv_cell(r.get(c))) for c in columns})
     return buf.getvalue().encode("utf-8")
 
 

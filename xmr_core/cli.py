@@ -22,9 +22,11 @@ from typing import Any
 
 from .cli_args import (OneLineParser, add_config_args, add_dataset_args, apply_config_args, bounded,
                        check_env, check_writable, given, one_line)
-from .cli_train import check_resume_flags, run_folder
+from .cli_train import check_device, check_resume_flags, run_folder, saved_device
 from .config import EncodingConfig, ModelConfig, TrainConfig
 from .errors import XmrError
+from .files import check_output
+from .stops import describe as describe_stop, install as install_stops
 
 
 # ---- data / encode -------------------------------------------------------------
@@ -62,17 +64,33 @@ def _encoder_from(a: argparse.Namespace):
     return demo_encoder()
 
 
-def cmd_encode(a: argparse.Namespace) -> int:
+def _save_image(img, out: Path, mark: str) -> None:
+    """An image file, written atomically (a PNG stamped as ``mark``'s output); the format from the name."""
     from PIL import Image
 
+    from .files import atomic_file
+    from .projection import save_png
+
+    fmt = Image.registered_extensions().get(out.suffix.lower())
+    if fmt is None:
+        raise XmrError(f"{out}: cannot write the encoded image (unknown file extension {out.suffix!r}; use .png)")
+    try:
+        if fmt == "PNG":
+            save_png(Image.fromarray(img), out, mark)
+        else:
+            with atomic_file(out) as f:
+                Image.fromarray(img).save(f, format=fmt)
+    except (OSError, ValueError, KeyError) as e:  # no such folder, not writable, disk full, format refuses RGB
+        raise XmrError(f"{out}: cannot write the encoded image ({e})") from None
+
+
+def cmd_encode(a: argparse.Namespace) -> int:
     check_writable(a.out, folder=False)
+    check_output(a.out, "encode", a.force)
     enc = _encoder_from(a)
     img, lay = enc.encode(a.sentence, strict=True)
     out = Path(a.out)
-    try:
-        Image.fromarray(img).save(out)
-    except (OSError, ValueError) as e:  # no such folder, not writable, unknown extension
-        raise XmrError(f"{out}: cannot write the encoded image ({e})") from None
+    _save_image(img, out, "encode")
     rec = lay.to_dict()
     if a.json:
         print(json.dumps({"out": str(out), **rec}))
@@ -125,6 +143,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     else:
         enc, mod, tr = (apply_config_args(a, c) for c in recipe(a.recipe or "default"))
         over = {}
+    check_device((tr.device if tr else over.get("device") or saved_device(out)) or "auto")
     init_from_env((tr.device if tr else over.get("device")) or "auto")
     try:
         res = train(out, a.dataset or "demo", a.images_dir, enc, mod, tr, resume=a.resume,
@@ -134,9 +153,11 @@ def cmd_train(a: argparse.Namespace) -> int:
         rank = world()[0]  # before shutdown(): afterwards every process would read itself as rank 0
     finally:
         shutdown()
-    if rank == 0:
-        msg = "interrupted; continue with --resume" if res.interrupted else "done"
-        print(f"{msg}: {res.steps} steps, {res.epochs_done} epochs -> {res.run_dir}")
+    if rank == 0 and res.interrupted:
+        print(f"interrupted: kept the run at its last checkpoint ({res.steps} steps, {res.epochs_done} epochs) "
+              f"in {res.run_dir}; continue with --resume", file=sys.stderr)
+    elif rank == 0:
+        print(f"done: {res.steps} steps, {res.epochs_done} epochs -> {res.run_dir}")
     return 130 if res.interrupted else 0
 
 
@@ -171,7 +192,8 @@ def cmd_tsne(a: argparse.Namespace) -> int:
     from .evaluate import tsne_run
 
     check_writable(a.out, folder=False)
-    png = tsne_run(a.run, dataset=a.dataset, split=a.split, images_dir=a.images_dir, out=a.out)
+    png = tsne_run(a.run, dataset=a.dataset, split=a.split, images_dir=a.images_dir, out=a.out,
+                   replace_out=a.force)
     print(f"t-SNE map: {png}")
     return 0
 
@@ -180,7 +202,8 @@ def cmd_export(a: argparse.Namespace) -> int:
     from .export import export_run
 
     check_writable(a.out, folder=True)
-    paths = export_run(a.run, fmt=a.format, dataset=a.dataset, split=a.split, images_dir=a.images_dir, out=a.out)
+    paths = export_run(a.run, fmt=a.format, dataset=a.dataset, split=a.split, images_dir=a.images_dir, out=a.out,
+                       force=a.force)
     for p in paths:
         print(p)
     return 0
@@ -190,6 +213,7 @@ def cmd_examples(a: argparse.Namespace) -> int:
     from .examples import write_examples
 
     check_writable(a.out, folder=False)
+    check_output(a.out, "examples", a.force)
     print(write_examples(a.run, dataset=a.dataset, split=a.split, images_dir=a.images_dir, n=a.n, k=a.k,
                          out=a.out))
     return 0
@@ -226,6 +250,7 @@ def _add_data_and_encode(sub: Any) -> None:
     g.add_argument("--run", default=None, help="use this run's word vectors (checkpoints/NAME)")
     g.add_argument("--vectors", default=None, help="word2vec binary/text file")
     p.add_argument("--json", action="store_true", help="print the layout record as JSON")
+    p.add_argument("--force", action="store_true", help="replace an existing --out that xmr did not write (never a folder, link or device)")
     p.set_defaults(func=cmd_encode)
 
 
@@ -245,6 +270,7 @@ def _add_run_commands(sub: Any) -> None:
             p.add_argument("--backend", choices=["exact", "faiss", "auto"], default="exact")
         if name == "tsne":
             p.add_argument("--out", default=None, help="PNG path (default RUN/tsne/<dataset>-<split>.png)")
+            p.add_argument("--force", action="store_true", help="replace an existing --out that xmr did not write (never a folder, link or device)")
         p.set_defaults(func=func)
 
     p = sub.add_parser("examples", help="Table-3-style examples (GT / related / unrelated) as Markdown")
@@ -254,6 +280,7 @@ def _add_run_commands(sub: Any) -> None:
     p.add_argument("--n", type=bounded(int, 1, 100), default=5, help="examples per direction, 1..100 (default 5)")
     p.add_argument("--k", type=bounded(int, 1, 100), default=5, help="results per example, 1..100 (default 5)")
     p.add_argument("--out", default=None, help="also write the Markdown to this file")
+    p.add_argument("--force", action="store_true", help="replace an existing --out that xmr did not write (never a folder, link or device)")
     p.set_defaults(func=cmd_examples)
 
     p = sub.add_parser("export", help="export embeddings (parquet, TensorBoard projector)")
@@ -262,6 +289,7 @@ def _add_run_commands(sub: Any) -> None:
     add_dataset_args(p)
     p.add_argument("--split", default="test")
     p.add_argument("--out", default=None, help="output folder (default RUN/export)")
+    p.add_argument("--force", action="store_true", help="replace export files in --out that xmr did not write")
     p.set_defaults(func=cmd_export)
 
 
@@ -311,14 +339,15 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # wherever it is given, so an unexpected error can be shown in full
     try:
+        install_stops()  # SIGTERM, like Ctrl-C, ends the command with a line saying what was kept
         a = build_parser().parse_args([x for x in argv if x != "--debug"])
         check_env()
         return int(a.func(a) or 0)
     except XmrError as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(describe_stop(e), file=sys.stderr)
         return 130
     except OSError as e:  # the file system said no: name the file and the reason
         where = f"{e.filename}: " if e.filename else ""

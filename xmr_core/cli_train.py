@@ -25,9 +25,33 @@ def run_folder(a: argparse.Namespace) -> Path:
         return Path(a.out)
     name = a.name if a.name is not None else a.recipe or "default"
     if not RUN_NAME.fullmatch(name) or ".." in name:
-        raise XmrError(f"--name {short_repr(name)}: a run name is one folder name (letters, digits, '.', '_', "
-                       "'-', '+'; up to 100; not starting with '.'); use --out for another place")
+        raise XmrError(f"--name {short_repr(name)}: a run name is one folder name of ASCII letters (a-z, A-Z), "
+                       "digits, '.', '_', '-', '+' (up to 100, not starting with '.'); use --out for another place")
     return checkpoints_dir() / name
+
+
+def check_device(device: str) -> None:
+    """``--device cuda[:N]`` needs that CUDA device here: one clear line instead of a failure later."""
+    if not device.startswith("cuda"):
+        return
+    import torch
+
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    index = int(device.split(":", 1)[1]) if ":" in device else 0
+    if index >= n:
+        have = f"{n} CUDA device(s)" if n else ("no CUDA device" + ("" if torch.backends.cuda.is_built() else
+                                                                  " (this torch is built without CUDA)"))
+        raise XmrError(f"--device {device}: this machine has {have}; use --device cpu (or auto)")
+
+
+def saved_device(out: Path) -> str | None:
+    """The device a run being resumed was trained with (None if unreadable: resume reports that)."""
+    from .files import read_json
+
+    try:
+        return read_json(out / "config.json")["train"].get("device")
+    except (XmrError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def _same_spec(given: str, saved: object) -> bool:

@@ -7,7 +7,9 @@ first-launch smoke checks); it learns little.
 """
 from __future__ import annotations
 
+import os
 import time
+import uuid
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -55,16 +57,15 @@ def build_demo(fast: bool = False, out: str | Path | None = None, force: bool = 
     """Build the demo run bundle and return its folder.
 
     ``losses="paper"`` builds the paper-losses variant (``PAPER_LOSSES``, width ``PAPER_WIDTH``;
-    default folder ``checkpoints/demo-paper``, or ``demo-paper-fast``).
+    default folder ``checkpoints/demo-paper``, or ``demo-paper-fast``). The bundle is built whole
+    (trained, evaluated, mapped) in a hidden folder beside ``out`` and moved into place only then:
+    a failed or interrupted build leaves the bundle that was there as it was.
     """
     if losses not in LOSSES:
         from .errors import XmrError
 
         raise XmrError(f"unknown demo losses {losses!r}; choose from {', '.join(LOSSES)}")
-    from .data import load_demo
-    from .evaluate import evaluate_run, tsne_run
-    from .recipes import recipe
-    from .train import train
+    from .train.runfolder import RunLock, abandon, promote, stale_siblings
 
     progress = progress or _tqdm_progress()
     name = "demo" if losses == "ours" else "demo-paper"
@@ -73,12 +74,32 @@ def build_demo(fast: bool = False, out: str | Path | None = None, force: bool = 
         progress("done", 1.0, f"{out} exists (use --force to rebuild)")
         return out
     t0 = time.time()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stale_siblings(out, "build")  # builds whose process is gone
+    build = out.parent / f".{out.name}.build-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        _build_into(build / out.name, fast, losses, progress)
+        with RunLock(out):  # no training is writing it while it is replaced
+            promote(build / out.name, out)
+    finally:
+        abandon(build)
+    progress("t-SNE", 1.0, f"done in {time.time() - t0:.0f} s")
+    return out
+
+
+def _build_into(folder: Path, fast: bool, losses: str, progress: Progress) -> None:
+    """Generate the data, train, evaluate and map the demo bundle in ``folder``."""
+    from .data import load_demo
+    from .evaluate import evaluate_run, tsne_run
+    from .recipes import recipe
+    from .stops import Interrupted
+    from .train import train
+
     n_images = FAST_IMAGES if fast else DEMO_IMAGES
     progress("data", 0.0, "generating the demo dataset")
     spec = f"demo:{n_images}" if fast else "demo"
     load_demo(n_images=n_images)
     progress("data", 1.0, f"{n_images} images")
-
     enc, mod, tr = recipe("demo")
     if losses == "paper":
         mod = replace(mod, width=PAPER_WIDTH)
@@ -92,17 +113,17 @@ def build_demo(fast: bool = False, out: str | Path | None = None, force: bool = 
                  f"step {step}/{total}, loss {info['loss']:.3f}, {info['samples_per_s']:.0f} samples/s")
 
     progress("train", 0.0, "training")
-    # An unfinished or --force'd demo is replaced, but only once the new one has its first checkpoint.
-    train(out, spec, None, enc, mod, tr, recipe_name="demo" if losses == "ours" else "demo-paper-losses",
-          progress=on_step, overwrite=True)
+    res = train(folder, spec, None, enc, mod, tr, recipe_name="demo" if losses == "ours" else "demo-paper-losses",
+                progress=on_step)
+    if res.interrupted:  # a half-trained demo is never evaluated, mapped or moved into place
+        raise Interrupted(kept=f"the demo build stopped at step {res.steps}; {folder.parent.parent / folder.name} "
+                               "is as it was (the partial build was removed)")
     progress("train", 1.0, "trained")
     progress("evaluate", 0.0, "embedding and evaluating the test split")
-    evaluate_run(out, split="test", progress=lambda f, m: progress("evaluate", f, m))
+    evaluate_run(folder, split="test", progress=lambda f, m: progress("evaluate", f, m))
     progress("evaluate", 1.0, "metrics.json, report.md")
     progress("t-SNE", 0.0, "mapping the test split")
-    tsne_run(out, split="test")
-    progress("t-SNE", 1.0, f"done in {time.time() - t0:.0f} s")
-    return out
+    tsne_run(folder, split="test")
 
 
 def build_demos(fast: bool = False, force: bool = False, progress: Progress | None = None) -> list[Path]:

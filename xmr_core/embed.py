@@ -7,7 +7,6 @@ weights and the data: it is recomputed only when either changed.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,6 +17,8 @@ import numpy as np
 
 from .data import Dataset
 from .data.images import read_image
+from .errors import RunError
+from .files import MAX_DATASET_BYTES, atomic_file, file_sha256, notice, open_regular
 
 # progress(fraction 0..1, message)
 Progress = Callable[[float, str], None]
@@ -37,6 +38,7 @@ class SplitEmbeddings:
     dataset: str
     split: str
     path: Path | None = None
+    weights: str = ""           # SHA-256 of the model.pt they came from ("" in files older than that)
 
     def captions_of(self, image_row: int) -> np.ndarray:
         """Caption rows of one image."""
@@ -51,24 +53,56 @@ def dataset_key(spec: str, name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", base).strip("-") or "dataset"
 
 
-def _file_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def weights_sha256(run) -> str:
+    """SHA-256 of the weights the run was loaded from (``Run.weights_sha256``; else of model.pt now)."""
+    return getattr(run, "weights_sha256", "") or file_sha256(Path(run.path) / "model.pt")
 
 
-def _fingerprint(run_path: Path, ds: Dataset) -> str:
+def _fingerprint(run, ds: Dataset) -> str:
     # By content, not mtime: a fresh clone (new mtimes) still reuses the committed embeddings.
     h = hashlib.sha256()
-    h.update(_file_hash(run_path / "model.pt").encode())
-    h.update(_file_hash(run_path / "vectors.bin").encode())
+    h.update(weights_sha256(run).encode())
+    h.update(file_sha256(Path(run.path) / "vectors.bin").encode())
     for im in ds.images:
         h.update(im.image_id.encode())
     for c in ds.captions:
         h.update(c.text.encode())
     return h.hexdigest()[:16]
+
+
+def _cache_problem(z, ds: Dataset, dim: int) -> str | None:
+    """Why a cached embeddings file does not fit ``ds`` (ids, shapes, dtype, finite unit vectors)."""
+    ni, nc = len(ds.images), len(ds.captions)
+    for key, n in (("images", ni), ("captions", nc)):
+        a = z[key]
+        if a.dtype != np.float32 or a.shape != (n, dim):
+            return f"'{key}' is {a.dtype} {a.shape}, expected float32 {(n, dim)}"
+        if not np.isfinite(a).all():
+            return f"'{key}' holds NaN or infinite values"
+        if n and np.abs(np.linalg.norm(a, axis=1) - 1).max() > 1e-3:
+            return f"'{key}' are not unit vectors"
+    if z["image_ids"].tolist() != [im.image_id for im in ds.images]:
+        return "its image ids are not the dataset's"
+    if z["caption_ids"].tolist() != [c.caption_id for c in ds.captions]:
+        return "its caption ids are not the dataset's"
+    if z["caption_image"].tolist() != list(ds.caption_image_index()):
+        return "its caption -> image map is not the dataset's"
+    return None
+
+
+def _cached(path: Path, ds: Dataset, fp: str, dim: int) -> bool:
+    """Whether ``path`` holds this split's embeddings of these weights; an unreadable or invalid
+    file is reported in one line (and then recomputed)."""
+    try:
+        with open_regular(path, MAX_DATASET_BYTES) as f, np.load(f, allow_pickle=False) as z:
+            if str(z["fingerprint"]) != fp:
+                return False  # other weights or data: recomputed without a word
+            why = _cache_problem(z, ds, dim)
+    except Exception as e:  # noqa: BLE001 - truncated zip (BadZipFile), bad header, missing keys: all unreadable
+        why = f"unreadable ({type(e).__name__}: {str(e)[:80]})"
+    if why:
+        notice(f"{path}: cached embeddings {why}; recomputing them")
+    return why is None
 
 
 def embeddings_path(run, ds: Dataset, spec: str, split: str) -> Path:
@@ -120,14 +154,9 @@ def embed_split(run, dataset: str | None = None, split: str = "test", images_dir
         full = run.dataset(dataset, images_dir, skip_missing) if dataset else run.dataset()
         ds = full.split(split)
     path = embeddings_path(run, ds, spec, split)
-    fp = _fingerprint(Path(run.path), ds)
-    if path.is_file() and not force:
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                if str(z["fingerprint"]) == fp:
-                    return path
-        except (OSError, KeyError, ValueError):
-            pass  # unreadable cache: recompute
+    fp = _fingerprint(run, ds)
+    if path.exists() and not force and _cached(path, ds, fp, run.embedder.dim):
+        return path
     bar = None
     if progress is True:
         from .progress import progress_bar, set_fraction
@@ -140,23 +169,28 @@ def embed_split(run, dataset: str | None = None, split: str = "test", images_dir
     if bar is not None:
         bar.close()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(tmp, images=img, captions=cap,
-             image_ids=np.array([im.image_id for im in ds.images], dtype=str),
-             image_paths=np.array([str(im.path) for im in ds.images], dtype=str),
-             caption_ids=np.array([c.caption_id for c in ds.captions], dtype=str),
-             caption_text=np.array([c.text for c in ds.captions], dtype=str),
-             caption_image=np.asarray(ds.caption_image_index(), dtype=np.int64),
-             dataset=np.array(dataset_key(spec, ds.name)), split=np.array(split), fingerprint=np.array(fp))
-    os.replace(tmp, path)
+    with atomic_file(path) as f:
+        np.savez(f, images=img, captions=cap,
+                 image_ids=np.array([im.image_id for im in ds.images], dtype=str),
+                 image_paths=np.array([str(im.path) for im in ds.images], dtype=str),
+                 caption_ids=np.array([c.caption_id for c in ds.captions], dtype=str),
+                 caption_text=np.array([c.text for c in ds.captions], dtype=str),
+                 caption_image=np.asarray(ds.caption_image_index(), dtype=np.int64),
+                 dataset=np.array(dataset_key(spec, ds.name)), split=np.array(split), fingerprint=np.array(fp),
+                 weights=np.array(weights_sha256(run)))
     return path
 
 
 def load_embeddings(path: str | Path) -> SplitEmbeddings:
-    """Read an embeddings file written by ``embed_split``."""
+    """Read an embeddings file written by ``embed_split`` (``RunError`` if it cannot be read)."""
     path = Path(path)
-    with np.load(path, allow_pickle=False) as z:
-        return SplitEmbeddings(
-            images=z["images"], captions=z["captions"], image_ids=z["image_ids"], image_paths=z["image_paths"],
-            caption_ids=z["caption_ids"], caption_text=z["caption_text"], caption_image=z["caption_image"],
-            dataset=str(z["dataset"]), split=str(z["split"]), path=path)
+    try:
+        with open_regular(path, MAX_DATASET_BYTES) as f, np.load(f, allow_pickle=False) as z:
+            return SplitEmbeddings(
+                images=z["images"], captions=z["captions"], image_ids=z["image_ids"], image_paths=z["image_paths"],
+                caption_ids=z["caption_ids"], caption_text=z["caption_text"], caption_image=z["caption_image"],
+                dataset=str(z["dataset"]), split=str(z["split"]), path=path,
+                weights=str(z["weights"]) if "weights" in z.files else "")
+    except Exception as e:  # noqa: BLE001 - a file changed under us: one message, not a traceback
+        raise RunError(f"{path}: cannot read the embeddings ({type(e).__name__}: {str(e)[:100]}); "
+                       "recompute them with `python -m xmr_core embed --force`") from None

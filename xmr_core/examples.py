@@ -90,7 +90,7 @@ def write_examples(run: Any, dataset: str | None = None, split: str = "test", im
     ex = Explorer(run, dataset, split, images_dir)
     md = examples_markdown(ex, n, k)
     if out:
-        from .run import write_text_atomic
+        from .files import markdown_mark, write_text_atomic
 
-        write_text_atomic(Path(out), md + "\n")
+        write_text_atomic(Path(out), markdown_mark("examples") + md + "\n")
     return md

@@ -108,23 +108,33 @@ class TSNEMap:
 
     def save(self, directory: str | Path) -> Path:
         """Write ``coords.npy``, ``vectors.npy`` and ``tsne.json`` into ``directory``."""
+        from .files import atomic_file, write_text_atomic
+
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        np.save(d / "coords.npy", np.asarray(self.coords, dtype=np.float32))
-        np.save(d / "vectors.npy", np.asarray(self.vectors, dtype=np.float32))
+        (d / "tsne.json").unlink(missing_ok=True)  # the map is whole again only when tsne.json is back
+        for name, arr in (("coords.npy", self.coords), ("vectors.npy", self.vectors)):
+            with atomic_file(d / name) as f:
+                np.save(f, np.asarray(arr, dtype=np.float32))
         meta = {"format": _FORMAT, "n": int(len(self.coords)), "dim": int(self.vectors.shape[1]), **self.params}
-        (d / "tsne.json").write_text(json.dumps(meta, indent=2))
+        write_text_atomic(d / "tsne.json", json.dumps(meta, indent=2))
         return d
 
     @classmethod
     def load(cls, directory: str | Path) -> "TSNEMap":
         """Inverse of :meth:`save`; rebuilds the affinities from the saved vectors (no pickle)."""
+        from .files import read_json
+
         d = Path(directory)
-        meta = json.loads((d / "tsne.json").read_text())
-        if meta.get("format") != _FORMAT:
+        meta = read_json(d / "tsne.json")
+        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
             raise ValueError(f"{d} is not a saved t-SNE map (format {meta.get('format')!r})")
-        coords = np.load(d / "coords.npy", allow_pickle=False).astype(np.float64)
-        vectors = np.load(d / "vectors.npy", allow_pickle=False)
+        from .files import MAX_DATASET_BYTES, open_regular
+
+        with open_regular(d / "coords.npy", MAX_DATASET_BYTES) as f:
+            coords = np.load(f, allow_pickle=False).astype(np.float64)
+        with open_regular(d / "vectors.npy", MAX_DATASET_BYTES) as f:
+            vectors = np.load(f, allow_pickle=False)
         if coords.shape != (meta["n"], 2) or vectors.shape != (meta["n"], meta["dim"]):
             raise ValueError(f"{d}: coords/vectors shapes do not match tsne.json")
         params = {k: v for k, v in meta.items() if k not in ("format", "n", "dim")}
@@ -224,12 +234,13 @@ def export_png(
     size: int = 1000,
     radius: int = 2,
     highlight: np.ndarray | None = None,
+    mark: str | None = None,
 ) -> Path:
-    """Fig.-3-style scatter: images red, text blue, on white (Pillow, no matplotlib).
+    """Fig.-3-style scatter, images red, text blue, on white (Pillow); written by ``save_png``.
 
     ``modality`` per point: ``"image"``/``"text"`` strings or a bool/int array
     (truthy/1 = image). ``highlight`` (optional (M, 2) coords, e.g. placed queries)
-    are drawn as larger black-ringed points on top. Returns the path written.
+    are drawn as larger black-ringed points on top; ``mark``: see ``save_png``.
     """
     from PIL import Image, ImageDraw
 
@@ -266,7 +277,20 @@ def export_png(
     draw.text((28, 10), "image", fill="black")
     draw.ellipse((12, 30, 22, 40), fill=(31, 119, 180))
     draw.text((28, 28), "text", fill="black")
+    return save_png(img, path, mark)
+
+
+def save_png(img: Any, path: str | Path, mark: str | None = None) -> Path:
+    """Write a PIL image as PNG atomically, stamped with ``mark`` (the xmr command that made it)."""
+    from PIL import PngImagePlugin
+
+    from .files import OUTPUT_MARK, atomic_file
+
+    info = PngImagePlugin.PngInfo()
+    if mark:
+        info.add_text(OUTPUT_MARK, mark)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    img.save(out, format="PNG")
+    with atomic_file(out) as f:
+        img.save(f, format="PNG", pnginfo=info)
     return out

@@ -28,7 +28,8 @@ import torch
 from ._version import __version__
 from .config import EncodingConfig, ModelConfig, TrainConfig, from_dict
 from .errors import RunError, XmrError
-from .files import atomic_save, read_json, write_json_atomic, write_text_atomic  # noqa: F401 - re-exported
+from .files import (MAX_WEIGHTS_BYTES, atomic_save, bytes_sha256, read_bytes, read_json,  # noqa: F401 - re-exported
+                    write_json_atomic, write_text_atomic)
 from .values import ConfigValueError
 
 REQUIRED = ("config.json", "model.pt", "vectors.bin", "encoder.json")
@@ -48,10 +49,26 @@ def list_runs(root: str | Path | None = None) -> list[Path]:
     root = Path(root) if root else checkpoints_dir()
     if not root.is_dir():
         return []
+    _recover_interrupted(root)
     # hidden folders are a run being written (train/runfolder.py) or being replaced
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
                   and (p / "config.json").is_file()
                   and (p / "model.pt").is_file())
+
+
+def _recover_interrupted(root: Path) -> None:
+    """A run whose replacement was killed between its two renames is put back (folders.recover)."""
+    from .folders import RunLock, recover
+
+    for old in root.glob(".*.old-*"):
+        run_dir = root / old.name[1:].rsplit(".old-", 1)[0]
+        if run_dir.exists():
+            continue
+        try:
+            with RunLock(run_dir):
+                recover(run_dir)
+        except (XmrError, OSError):  # someone is training it, or the folder is read-only: leave it
+            pass
 
 
 def _code_version() -> str:
@@ -64,10 +81,16 @@ def _code_version() -> str:
 
 
 def write_bundle_meta(run_dir: str | Path, config: dict[str, Any]) -> None:
-    """Write ``config.json`` (adds the code version and time)."""
+    """Write ``config.json`` (adds the code version and time, and the dataset file's resolved path
+    and fingerprint: ``data/provenance.py``)."""
+    from .data.provenance import describe
+
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     config = dict(config)
+    ds = config.get("dataset")
+    if isinstance(ds, dict) and isinstance(ds.get("spec"), str):
+        config["dataset"] = {**ds, **describe(ds["spec"], ds.get("images_dir"))}
     config.setdefault("code_version", _code_version())
     config.setdefault("created", datetime.now(timezone.utc).isoformat(timespec="seconds"))
     write_json_atomic(run_dir / "config.json", config)
@@ -78,12 +101,15 @@ def save_weights(run_dir: str | Path, net: torch.nn.Module) -> None:
     atomic_save({k: v.detach().cpu() for k, v in net.state_dict().items()}, Path(run_dir) / "model.pt")
 
 
-def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Load weights safely; truncated, foreign or malicious files give a ``RunError``."""
+def load_state_dict(path: Path, data: bytes | None = None) -> dict[str, torch.Tensor]:
+    """Load weights safely (from ``data``, the file's bytes, if given); truncated, foreign or
+    malicious files give a ``RunError``."""
+    import io
+
     try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise RunError(f"{path}: missing") from None
+        if data is None:
+            data = read_bytes(path, MAX_WEIGHTS_BYTES, RunError, "weights")
+        sd = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, AttributeError) as e:
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise RunError(f"{path}: not a loadable weights file (truncated, corrupt, or holding objects other "
@@ -105,6 +131,7 @@ class Run:
     encoder: Any            # xmr_core.text.encoder.TextEncoder
     embedder: Any           # xmr_core.embedder.Embedder
     extras: dict[str, Any] = field(default_factory=dict)
+    weights_sha256: str = ""  # of the model.pt bytes these weights were loaded from
 
     @property
     def name(self) -> str:
@@ -122,14 +149,28 @@ class Run:
         """The dataset the run was trained on (or another one)."""
         from .data import load_dataset
 
-        if spec is None:
-            spec, images_dir = self.dataset_spec, self.images_dir
+        if spec is None:  # the run's own: the very file it was trained on (data/provenance.py)
+            from .data.provenance import locate
+
+            spec, images_dir = locate(self.config["dataset"], self.path / "config.json")
         return load_dataset(spec, images_dir, skip_missing)
 
     @cached_property
     def metrics(self) -> dict[str, Any] | None:
-        p = self.path / "metrics.json"
-        return read_json(p, RunError) if p.is_file() else None
+        return read_metrics(self.path / "metrics.json", self.weights_sha256)
+
+
+def read_metrics(path: Path, weights_sha256: str) -> dict[str, Any] | None:
+    """An evaluation's figures if they are of these weights: None if absent, or if they carry the
+    fingerprint of other weights (an evaluation of an intermediate checkpoint, a retrained run)."""
+    if not path.is_file():
+        return None
+    m = read_json(path, RunError)
+    if not isinstance(m, dict):
+        raise RunError(f"{path}: expected a JSON object")
+    if weights_sha256 and m.get("weights") not in (None, weights_sha256):
+        return None
+    return m
 
     def train_log(self) -> list[dict[str, Any]]:
         p = self.path / "train_log.csv"
@@ -194,6 +235,7 @@ def load_encoder(path: str | Path):
 def load_run(path: str | Path, device: str = "cpu") -> Run:
     """Open and validate a run bundle; returns configs, encoder and a ready ``Embedder``."""
     from .backbones import build_network
+    from .bundle_checks import check_network_size, check_state_dict
     from .embedder import Embedder
 
     path = Path(path)
@@ -204,8 +246,11 @@ def load_run(path: str | Path, device: str = "cpu") -> Run:
         raise RunError(f"{path}: incomplete run bundle, missing {', '.join(missing)}")
     cfg = read_config(path)
     enc_cfg, model_cfg, train_cfg = configs_from(cfg, path / "config.json")
+    meta = check_network_size(model_cfg, path / "config.json")  # before anything is allocated
     encoder = load_encoder(path)
-    sd = load_state_dict(path / "model.pt")
+    data = read_bytes(path / "model.pt", MAX_WEIGHTS_BYTES, RunError, "weights")
+    sd = load_state_dict(path / "model.pt", data)
+    check_state_dict(sd, meta, path / "model.pt")
     net = build_network(model_cfg, load_pretrained=False)  # model.pt holds every weight
     try:
         net.load_state_dict(sd, strict=True)
@@ -216,7 +261,7 @@ def load_run(path: str | Path, device: str = "cpu") -> Run:
                        ) from None
     net.eval()
     embedder = Embedder(net, encoder, model_cfg, device=device, text_crop=train_cfg.crop)
-    return Run(path, cfg, enc_cfg, model_cfg, train_cfg, encoder, embedder)
+    return Run(path, cfg, enc_cfg, model_cfg, train_cfg, encoder, embedder, weights_sha256=bytes_sha256(data))
 
 
 def demo_encoder():

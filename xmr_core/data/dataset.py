@@ -66,12 +66,15 @@ class Dataset:
 
         ``"train+restval"`` style names join splits (Karpathy's COCO training set).
         """
-        names = set(name.split("+"))
+        where, parts = self.source or self.name, name.split("+")
+        have = self.splits
+        for part in parts:  # each part on its own: train+bogus is refused, not trained on train
+            problem = ("an empty part" if not part else f"{part!r} named twice" if parts.count(part) > 1
+                       else None if part in have else f"no images in split {part!r}")
+            if problem:
+                raise DatasetError(f"{where}: split {name[:80]!r}: {problem}; splits here: {have}")
+        names = set(parts)
         imgs = [im for im in self.images if im.split in names]
-        if not imgs:
-            raise DatasetError(
-                f"{self.source or self.name}: no images in split {name!r}; splits here: {self.splits}"
-            )
         keep = {im.image_id for im in imgs}
         caps = [c for c in self.captions if c.image_id in keep]
         return Dataset(f"{self.name}", imgs, caps, self.source, self.images_dir, [])

@@ -13,6 +13,7 @@ from PIL import (BmpImagePlugin, GifImagePlugin, JpegImagePlugin, MpoImagePlugin
                  PngImagePlugin, TiffImagePlugin, WebPImagePlugin)
 
 from ..errors import ImageError
+from ..files import MAX_IMAGE_FILE_BYTES, read_bytes
 
 # Refuse images with more pixels than this *before* decoding them (decompression
 # bombs): 64 MP is far above any photo the model needs (it resizes to <= 256 px).
@@ -37,11 +38,10 @@ def _open(src: str | Path | bytes | BinaryIO, name: str) -> Image.Image:
             raise ImageError(f"{name}: the file is empty (0 bytes)")
         src = io.BytesIO(src)
     elif isinstance(src, (str, Path)):
-        p = Path(src)
-        if not p.exists():
-            raise ImageError(f"{name}: file not found")
-        if p.stat().st_size == 0:
+        data = read_bytes(src, MAX_IMAGE_FILE_BYTES, ImageError)  # a regular file: not /dev/zero, a FIFO
+        if len(data) == 0:
             raise ImageError(f"{name}: the file is empty (0 bytes)")
+        src = io.BytesIO(data)
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
@@ -122,11 +122,13 @@ def to_rgb(im: Image.Image) -> Image.Image:
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
         # 16/32-bit grey: scale to 8 bits instead of clipping everything to white; strip by strip
         # in float32, never a float64 copy of the whole image (a 64 MP PNG took 1.6 GB).
-        lo, hi = im.getextrema()
-        scale = 255.0 / hi if hi and hi > 0 else 1.0
+        # extrema strip by strip with numpy: Pillow's getextrema refuses big-endian I;16B (TIFF "MM")
         w, h = im.size
-        out = np.empty((h, w), np.uint8)
         rows = max(1, _STRIP_PIXELS // max(w, 1))
+        hi = max((float(np.asarray(im.crop((0, y, w, min(h, y + rows)))).max()) for y in range(0, h, rows)),
+                 default=0.0)
+        scale = 255.0 / hi if hi and hi > 0 else 1.0
+        out = np.empty((h, w), np.uint8)
         for y in range(0, h, rows):
             a = np.asarray(im.crop((0, y, w, min(h, y + rows))), dtype=np.float32)
             out[y:y + rows] = np.clip(np.rint(a * scale), 0, 255)

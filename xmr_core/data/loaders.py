@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DatasetError
-from ..files import MAX_DATASET_BYTES, read_json
+from ..files import MAX_DATASET_BYTES, open_regular, read_json
 from .dataset import CaptionRecord, Dataset, ImageRecord
 from .demo import ensure_demo
 
@@ -159,16 +159,12 @@ def load_csv(path: str | Path, images_dir: str | Path | None = None,
              skip_missing: bool = False, split: str = "test") -> Dataset:
     """A CSV with ``image,caption`` columns (many rows per image) and an optional ``split`` column."""
     path = Path(path)
-    if not path.exists():
-        raise DatasetError(f"{path}: file not found")
-    if path.stat().st_size > MAX_DATASET_BYTES:
-        raise DatasetError(f"{path}: {path.stat().st_size:,} bytes; the limit is {MAX_DATASET_BYTES:,}")
     root = Path(images_dir) if images_dir else path.parent
     images: dict[str, ImageRecord] = {}
     captions = []
     try:
         # utf-8-sig: Excel writes "UTF-8 CSV" with a byte-order mark, which would hide the 'image' column
-        with open(path, newline="", encoding="utf-8-sig") as f:
+        with open_regular(path, MAX_DATASET_BYTES, DatasetError, text=True) as f:  # not /dev/zero, a FIFO
             reader = csv.DictReader(f)
             cols = reader.fieldnames or []
             for col in ("image", "caption"):

@@ -118,6 +118,12 @@ class TextEncoder:
     # ---- encoding --------------------------------------------------------------
     def layout(self, sentence: str) -> tuple[Layout, list[int]]:
         """Tokenise and decide which word goes to which slot (no painting)."""
+        if not isinstance(sentence, str):
+            raise EncodingError(f"the sentence must be text, not {type(sentence).__name__}")
+        bad = next((c for c in sentence if "\ud800" <= c <= "\udfff"), None)
+        if bad is not None:  # a lone surrogate (broken UTF-16 / undecodable bytes): not text
+            raise EncodingError(f"the sentence holds a character that is not valid text (U+{ord(bad):04X}, a lone "
+                                "surrogate); retype it")
         if len(sentence) > MAX_SENTENCE_CHARS:
             raise EncodingError(f"the sentence is {len(sentence):,} characters long; the limit is "
                                 f"{MAX_SENTENCE_CHARS:,}")

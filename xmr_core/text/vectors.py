@@ -5,7 +5,6 @@ never with gensim's pickle-based ``.save``, so a run bundle holds no pickles.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Iterable
 
@@ -14,7 +13,7 @@ from gensim.models import KeyedVectors, Word2Vec
 
 from ..config import EncodingConfig
 from ..errors import XmrError
-from ..files import unique_tmp
+from ..files import atomic_path, check_regular
 from .tokenize import tokenize
 
 
@@ -37,14 +36,8 @@ def train_word2vec(captions: Iterable[str], cfg: EncodingConfig, vector_size: in
 
 def save_vectors(kv: KeyedVectors, path: str | Path) -> None:
     """Write vectors in word2vec binary format, atomically."""
-    path = Path(path)
-    tmp = unique_tmp(path)
-    try:
+    with atomic_path(Path(path)) as tmp:
         kv.save_word2vec_format(str(tmp), binary=True)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 # Word2Vec / GloVe / fastText vectors are 50-1024-d; a vocabulary beyond a few million words is
@@ -78,8 +71,7 @@ def _check_header(path: Path, binary: bool) -> None:
 def load_vectors(path: str | Path) -> KeyedVectors:
     """Load word vectors: word2vec binary (``.bin``) or text (``.txt``/``.vec``, header line optional)."""
     path = Path(path)
-    if not path.is_file():
-        raise XmrError(f"{path}: word-vector file not found")
+    check_regular(path, MAX_VECTOR_FILE_BYTES, what="word vectors")  # not /dev/zero, a FIFO, a folder
     binary = path.suffix.lower() not in (".txt", ".vec", ".w2v")
     _check_header(path, binary)
     try:

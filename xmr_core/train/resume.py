@@ -43,7 +43,10 @@ def saved_configs(saved: dict[str, Any], run_dir: Path, overrides: dict[str, Any
 
 def saved_source(saved: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
     """The dataset the run trained on and its splits (``given`` fills what older runs lack)."""
+    from ..data.provenance import locate
+
     ds = saved["dataset"]
     out = {k: ds.get(k, given.get(k)) for k in SOURCE_KEYS}
     out["skip_missing"] = bool(out["skip_missing"])
+    out["spec"], out["images_dir"] = locate(ds, "cannot resume")  # the very file it trained on, from anywhere
     return out
