@@ -22,9 +22,9 @@ def send_to_map(ex, result, label: str) -> None:
 def step_label(ex, step: dict) -> str:
     """A short name for a trail step (breadcrumb)."""
     if step["kind"] == "image":
-        return f"image {ex.image_id(step['row'])}"
+        return f"image {md_text(ex.image_id(step['row']))}"
     text = ex.caption_text(step["row"])
-    return f"“{text[:40]}{'…' if len(text) > 40 else ''}”"
+    return f"“{md_text(text[:40])}{'…' if len(text) > 40 else ''}”"
 
 
 ex = explorer()
@@ -65,7 +65,7 @@ if trail:
         left, right = st.columns([1, 2])
         if step["kind"] == "image":
             with left:
-                thumbnail(tex, step["row"], caption=f"query: image {tex.image_id(step['row'])}")
+                thumbnail(tex, step["row"], caption=f"query: image {md_text(tex.image_id(step['row']))}")
             with right:
                 hits = tex.image_to_text(step["row"], k)
                 st.markdown(f"**Top {k} sentences for this image**")
@@ -74,7 +74,7 @@ if trail:
         else:
             text = tex.caption_text(step["row"])
             with left:
-                st.markdown(f"**query: caption #{step['row']}**  \n> {text}")
+                st.markdown(f"**query: caption #{step['row']}**  \n> {md_text(text)}")
             with right:
                 st.markdown(f"**Top {k} images for this sentence**")
             hits = tex.text_to_image(step["row"], k)
@@ -99,7 +99,7 @@ with tab_img:
         else:
             left, right = st.columns([1, 2])
             with left:
-                st.image(res.image, caption=up.name, width=280)
+                st.image(res.image, caption=md_text(up.name), width=280)
                 st.caption(f"library time {res.seconds * 1000:.0f} ms")
                 if st.button("Show this query on the map", key="q_img_map"):
                     send_to_map(ex, res, f"image: {up.name}")
@@ -120,7 +120,8 @@ with tab_txt:
         if err:
             st.error(f"Cannot search with this sentence: {err}")
         else:
-            for note in res.notes:
+            short = length_note(len(res.layout.tokens), ex.caption_stats()["words"])
+            for note in res.notes + ([short] if short else []):
                 st.warning(note)
             left, right = st.columns([1, 2])
             with left:

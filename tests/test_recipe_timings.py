@@ -55,3 +55,15 @@ def test_query_page_estimate_comes_from_the_recorded_figure(monkeypatch):
         assert want in advice and "--recipe default" in advice, advice
     for src in ("pages/query.py", "xmr_core/app_support.py"):  # no hand-written duration left in either
         assert not re.search(r"\d+\s*(min|minutes|h)\b.{0,20}(core|CPU)", (ROOT / src).read_text()), src
+
+
+def test_demo_button_minutes_come_from_the_recorded_build(monkeypatch):
+    import xmr_core.hardware as hw
+    from xmr_core.app_support import demo_minutes
+
+    monkeypatch.setattr(hw, "cpu_has_native_bf16", lambda: True)
+    assert demo_minutes(False) == 4  # 216 s (bench_demo), rounded up
+    monkeypatch.setattr(hw, "cpu_has_native_bf16", lambda: False)
+    assert demo_minutes(False) == 18  # the Intel Xeon's (issue 21)
+    monkeypatch.setitem(RECIPES, "demo", replace(RECIPES["demo"], timings=(Timing(601, "x", False, "d", "s"),)))
+    assert demo_minutes(False) == 11

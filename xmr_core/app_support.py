@@ -6,6 +6,7 @@ return; everything here is testable without a browser or a Streamlit runtime.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,25 @@ IMAGE_COLOUR = "#d62728"   # the paper's Fig. 3: images red
 TEXT_COLOUR = "#1f77b4"    # ... and text blue
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp"]
 MISSING = "—"              # what a table shows for a value that does not exist (never "None")
+
+
+# Every ASCII punctuation mark Markdown (and Streamlit's directives, LaTeX, HTML) could read as syntax.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$=&\"'])")
+
+
+def md_text(value: Any) -> str:
+    """Text from a dataset or a user (a caption, a file name, an id) for a Markdown-rendering call,
+    shown literally: every punctuation mark backslash-escaped (no link, image, HTML, heading, list,
+    colour directive or formula is ever formed) and line breaks folded to spaces."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(value).split()))
+
+
+def html_text(value: Any) -> str:
+    """Text from a dataset or a user for an HTML-rendering label (Plotly's hover text): every markup
+    character escaped (``<``, ``>``, ``&`` and both quotes)."""
+    import html
+
+    return html.escape(str(value), quote=True)
 
 
 # ---- runs -------------------------------------------------------------------------------------
@@ -40,8 +60,14 @@ def run_label(run_path: str | Path) -> str:
 
 
 def demo_minutes(fast: bool) -> int:
-    """Rough wall time of ``build_demo`` on a 2-core CPU (for the button's label)."""
-    return 2 if fast else 30
+    """Wall time of ``build_demo`` for the button's label: the full build's recorded time on a CPU of
+    this kind (``recipes.recorded_time("demo")``), rounded up; the fast build's rough 2 minutes."""
+    if fast:
+        return 2
+    from .recipes import recorded_time
+
+    t = recorded_time("demo")
+    return math.ceil(t.seconds / 60) if t else 30
 
 
 # ---- metrics ------------------------------------------------------------------------------------
@@ -356,4 +382,4 @@ __all__ = ["run_key", "run_label", "recall_rows", "semantic_rows", "compare_rows
            "dash_missing", "run_scope", "losses_summary", "search_step", "push_step", "pop_step", "to_csv", "data_uri",
            "selection_rows", "result_rows", "hit_label", "contains_word", "filter_rows", "page_slice",
            "annotate_encoding", "handle_text_query", "handle_image_query", "IMAGE_COLOUR", "TEXT_COLOUR",
-           "UPLOAD_TYPES", "KS", "MISSING", "SELECTION_COLUMNS", "RESULT_COLUMNS"]
+           "UPLOAD_TYPES", "KS", "MISSING", "SELECTION_COLUMNS", "RESULT_COLUMNS", "md_text", "html_text"]

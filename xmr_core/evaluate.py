@@ -17,6 +17,8 @@ import numpy as np
 
 from .config import RELEVANCE_KINDS
 from .embed import SplitEmbeddings, dataset_key, embed_split, load_embeddings
+from .data.provenance import same_as_trained
+from .files import atomic_file, check_output, notice, write_text_atomic
 from .run import Run, load_run, write_json_atomic
 
 # The paper's rows (docs/METHOD.md §8; Tables 1-2), 1,000 test images.
@@ -43,6 +45,7 @@ def split_embeddings(run: Run | str | Path, dataset: str | None = None, split: s
     emb = load_embeddings(embed_split(run, dataset, split, images_dir, skip_missing, progress=progress, ds=ds))
     # Image paths as this machine resolves them (the file may come from another clone or machine).
     emb.image_paths = np.array([str(im.path) for im in ds.images], dtype=str)
+    emb.weights = emb.weights or run.weights_sha256  # older files: embed_split's fingerprint vouched for them
     return emb
 
 
@@ -88,20 +91,20 @@ def caption_semantics(run: Run, emb: SplitEmbeddings, embedder=None) -> tuple[np
     kind = getattr(embedder, "kind", "custom")
     h = hashlib.sha256("\n".join(emb.caption_text.tolist()).encode()).hexdigest()[:16]
     path = Path(run.path) / "embeddings" / f"{emb.dataset}-{emb.split}.sem-{kind}.npz"
-    if path.is_file():
+    if path.exists():
         try:
             with np.load(path, allow_pickle=False) as z:
                 if str(z["hash"]) == h:
-                    return z["vectors"], embedder
-        except (OSError, KeyError, ValueError):
-            pass
+                    vecs = z["vectors"]
+                    if vecs.ndim == 2 and len(vecs) == len(emb.caption_text) and np.isfinite(vecs).all():
+                        return vecs, embedder
+                    notice(f"{path}: cached sentence embeddings do not fit the captions; recomputing them")
+        except Exception as e:  # noqa: BLE001 - truncated zip, bad header, missing keys: recomputed
+            notice(f"{path}: cached sentence embeddings unreadable ({type(e).__name__}); recomputing them")
     vecs = np.asarray(embedder(list(emb.caption_text)), dtype=np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(tmp, vectors=vecs, hash=np.array(h))
-    import os
-
-    os.replace(tmp, path)
+    with atomic_file(path) as f:
+        np.savez(f, vectors=vecs, hash=np.array(h))
     return vecs, embedder
 
 
@@ -136,14 +139,15 @@ def evaluate_run(run: Run | str | Path, dataset: str | None = None, split: str =
     m["run"] = run.name
     if write:
         path = Path(run.path)
-        own = (dataset is None or dataset == run.dataset_spec) and split == "test"
+        own = same_as_trained(dataset, run.config["dataset"]) and split == "test"
         if own or not (path / "metrics.json").is_file():
             write_json_atomic(path / "metrics.json", m)
-            (path / "report.md").write_text(report_markdown(run, m))
+            write_text_atomic(path / "report.md", report_markdown(run, m))
         (path / "metrics").mkdir(exist_ok=True)
         write_json_atomic(path / "metrics" / f"{emb.dataset}-{split}.json", m)
     if progress:
         progress(1.0, "done")
+    m["weights"] = emb.weights or run.weights_sha256  # the weights these figures are of (run.read_metrics)
     return m
 
 
@@ -236,30 +240,46 @@ NCS@K: summed relevance of the top K / the ideal top K (Biten et al. 2022).
 """
 
 
-def tsne_run(run: Run | str | Path, dataset: str | None = None, split: str = "test",
-             images_dir: str | None = None, out: str | Path | None = None, force: bool = False) -> Path:
-    """Fit (or reuse) the t-SNE map of a split's images + captions; write its PNG."""
-    from .projection import TSNEMap, export_png, fit_tsne
+def split_map(run: Run, emb: SplitEmbeddings, split: str, force: bool = False):
+    """The split's t-SNE map for exactly these embeddings: the cached one if it is of them (same
+    vectors, finite coordinates, the same weights' fingerprint), else fitted anew and cached."""
+    from .projection import TSNEMap, fit_tsne
 
-    run = _as_run(run)
-    emb = split_embeddings(run, dataset, split, images_dir)
     folder = tsne_dir(run, emb.dataset, split)
     vectors = np.concatenate([emb.images, emb.captions])
-    tmap = None
-    if (folder / "coords.npy").is_file() and not force:
+    if (folder / "coords.npy").exists() and not force:
         try:
             tmap = TSNEMap.load(folder)
-            # the cache is valid only for exactly these embeddings (a retrained run maps anew)
-            if tmap.vectors.shape != vectors.shape or not np.allclose(tmap.vectors, vectors, atol=1e-5):
-                tmap = None
-        except Exception:  # noqa: BLE001 - any unreadable cache is rebuilt
-            tmap = None
-    if tmap is None:
-        tmap = fit_tsne(vectors)
-        tmap.save(folder)
-    png = Path(out) if out else folder / "tsne.png"
+            same = (tmap.vectors.shape == vectors.shape and np.allclose(tmap.vectors, vectors, atol=1e-5)
+                    and tmap.params.get("weights", emb.weights) == emb.weights)
+            if same and np.isfinite(tmap.coords).all():
+                return tmap
+            if tmap.params.get("weights", emb.weights) == emb.weights:  # same weights, yet other points
+                notice(f"{folder}: the cached map does not fit this split's embeddings; fitting it anew")
+        except Exception as e:  # noqa: BLE001 - any unreadable cache is rebuilt
+            notice(f"{folder}: the cached map is unreadable ({type(e).__name__}); fitting it anew")
+    tmap = fit_tsne(vectors)
+    tmap.params["weights"] = emb.weights
+    tmap.save(folder)
+    return tmap
+
+
+def tsne_run(run: Run | str | Path, dataset: str | None = None, split: str = "test",
+             images_dir: str | None = None, out: str | Path | None = None, force: bool = False,
+             replace_out: bool = False) -> Path:
+    """Fit (or reuse) the t-SNE map of a split's images + captions; write its PNG.
+
+    An existing ``out`` that is not a t-SNE PNG written by xmr is refused unless ``replace_out``.
+    """
+    from .projection import export_png
+
+    check_output(out, "tsne", replace_out)
+    run = _as_run(run)
+    emb = split_embeddings(run, dataset, split, images_dir)
+    tmap = split_map(run, emb, split, force)
+    png = Path(out) if out else tsne_dir(run, emb.dataset, split) / "tsne.png"
     modality = np.array(["image"] * len(emb.images) + ["text"] * len(emb.captions))
-    export_png(tmap.coords, modality, png)
+    export_png(tmap.coords, modality, png, mark="tsne")
     return png
 
 
@@ -267,5 +287,5 @@ def tsne_dir(run: Run, dataset_key_: str, split: str) -> Path:
     return Path(run.path) / "tsne" / f"{dataset_key_}-{split}"
 
 
-__all__ = ["evaluate_run", "format_table", "report_markdown", "tsne_run", "split_embeddings", "PAPER_ROWS",
+__all__ = ["evaluate_run", "format_table", "report_markdown", "tsne_run", "split_map", "split_embeddings", "PAPER_ROWS",
            "dataset_key"]

@@ -235,14 +235,10 @@ class Explorer:
     @property
     def tsne(self):
         """The split's t-SNE map (loaded from the run, fitted and cached there if missing)."""
-        if self._tsne is None:
-            from .evaluate import tsne_dir, tsne_run
-            from .projection import TSNEMap
+        if self._tsne is None:  # checked against these embeddings and weights, refitted if it does not fit
+            from .evaluate import split_map
 
-            folder = tsne_dir(self.run, self.emb.dataset, self.split)
-            if not (folder / "coords.npy").is_file():
-                tsne_run(self.run, self.dataset_spec, self.split, self.images_dir)
-            self._tsne = TSNEMap.load(folder)
+            self._tsne = split_map(self.run, self.emb, self.split)
         return self._tsne
 
     def place(self, vectors: np.ndarray) -> np.ndarray:
@@ -341,11 +337,12 @@ class Explorer:
 
     def metrics(self) -> dict[str, Any] | None:
         """The run's metrics for this split if evaluated (metrics/<dataset>-<split>.json or metrics.json)."""
-        import json
+        from .run import read_metrics
 
-        p = Path(self.run.path) / "metrics" / f"{self.emb.dataset}-{self.split}.json"
-        if p.is_file():
-            return json.loads(p.read_text())
+        m = read_metrics(Path(self.run.path) / "metrics" / f"{self.emb.dataset}-{self.split}.json",
+                         self.run.weights_sha256)  # None if of other weights
+        if m is not None:
+            return m
         m = self.run.metrics
         if m and m.get("dataset") == self.emb.dataset and m.get("split") == self.split:
             return m
