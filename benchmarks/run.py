@@ -6,9 +6,10 @@
 ``bench_query``...); ``--only`` may repeat or take a comma-separated list. Each row
 gets: its metric's median, min-max, speed relative to the module's reference variant
 where the module has one (``xN.N`` = N times faster than the reference; < 1 = slower),
-and its target with met / NOT met where one is set. ``results.json`` (default
-``benchmarks/results.json``) holds every row as the module returned it plus a
-machine description. A module that fails is reported and the others still run.
+and its target with met / NOT met where one is set. The results file (default
+``benchmarks/_work/results.json``, not committed; ``--out benchmarks/results-NAME.json`` for a
+run BENCHMARKS.md should show, then ``python -m benchmarks.report``) holds every row as the
+module returned it plus a machine description (``xmr_core.hardware.cpu_description``). A module that fails is reported and the others still run.
 """
 from __future__ import annotations
 
@@ -196,7 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, few repeats (< 3 min on 2 idle cores)")
     ap.add_argument("--only", action="append", metavar="NAME", help="run only these modules (repeatable)")
-    ap.add_argument("--out", default=str(HERE / "results.json"), help="results file (default benchmarks/results.json)")
+    ap.add_argument("--out", default=str(HERE / "_work" / "results.json"),
+                    help="results file (default benchmarks/_work/results.json, not committed; commit a full run as "
+                         "benchmarks/results-NAME.json, then python -m benchmarks.report writes BENCHMARKS.md)")
     ap.add_argument("--note", help="free text stored with the machine description (e.g. 'shared with a training job')")
     ap.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
     args = ap.parse_args(argv)
