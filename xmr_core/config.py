@@ -201,6 +201,9 @@ class TrainConfig:
     temperature: float = opt(0.1, "InfoNCE temperature (ours)", above=0, hi=100)
     words_weight: float = opt(0.0, "caption-words head weight: both modalities predict the words of the "
                                    "class's captions (ours; 0 = paper)", lo=0, hi=1000)
+    # what people type, learned in the data pipeline (text/short_queries.py; docs/METHOD.md §5b)
+    short_queries: float = opt(0.0, "share of a class's chosen captions replaced by a short query cut from "
+                                    "them: one or two of its phrases, cut short (ours; 0 = paper)", lo=0, hi=1)
     words_vocab: int = opt(2000, "caption-words head vocabulary (most frequent content words)", lo=1, hi=1_000_000)
     # softmax: a stronger per-word gradient with a large vocabulary (docs/RESULTS.md)
     words_loss: str = opt("bce", "caption-words loss: bce (per word) | softmax (the words as one distribution)",
@@ -223,3 +226,7 @@ class TrainConfig:
         # images_per_class: a class contributes its photo, or the photo and its flipped copy
         # (config-2); the paper found more images a class did not help (docs/METHOD.md §4).
         check_fields(self)
+        if self.short_queries and self.cache_frozen:
+            raise ConfigValueError("TrainConfig", "short_queries", self.short_queries,
+                                   "short queries are painted at each step; --cache-frozen holds the "
+                                   "captions' fixed paintings (set one of them to 0)")

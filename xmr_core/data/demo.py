@@ -19,7 +19,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from ..files import write_text_atomic
+from ..files import MAX_DATASET_BYTES, read_json, write_text_atomic
 
 
 DEMO_VERSION = 1  # bump when the generator's output changes
@@ -247,3 +247,24 @@ def ensure_demo(n_images: int = 3000, seed: int = 0, out_dir: str | Path | None 
         n_val, n_test = demo_splits(n_images)
         generate_demo(out, n_images=n_images, seed=seed, n_val=n_val, n_test=n_test, progress=progress)
     return path
+
+
+def dataset_scenes(source: str | Path) -> dict[str, dict]:
+    """Each image's generated ``scene`` (background and things) by image id, for a dataset that
+    has them: ``demo`` / ``demo:N`` (generated on first use) or a Karpathy-layout JSON written by
+    :func:`generate_demo`. ``{}`` for any other dataset (real photos have no scene)."""
+    src = str(source)
+    if src == "demo" or src.startswith("demo:"):
+        path = ensure_demo(int(src.split(":", 1)[1]) if ":" in src else 3000)
+    elif src.lower().endswith(".json") and Path(src).is_file():
+        path = Path(src)
+    else:
+        return {}
+    data = read_json(path, max_bytes=MAX_DATASET_BYTES)
+    items = data.get("images") if isinstance(data, dict) else None
+    out: dict[str, dict] = {}
+    for it in items if isinstance(items, list) else []:
+        if isinstance(it, dict) and isinstance(it.get("scene"), dict) and isinstance(it.get("filename"), str):
+            rel = f"{it['filepath']}/{it['filename']}" if it.get("filepath") else it["filename"]
+            out[rel] = it["scene"]
+    return out

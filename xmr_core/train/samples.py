@@ -15,6 +15,7 @@ from ..data import Dataset
 from ..data.images import read_image
 from ..embedder import preprocess_images
 from ..text.encoder import TextEncoder
+from ..text.short_queries import short_query
 from ..text.tokenize import tokenize
 
 
@@ -26,6 +27,15 @@ def sample_rng(seed: int, epoch: int, k: int) -> random.Random:
 def choose_captions(caps: list, n: int, rng: random.Random) -> list:
     """``n`` of a class's captions: a random sample, or all of them repeated when there are fewer."""
     return rng.sample(caps, n) if len(caps) >= n else [caps[i % len(caps)] for i in range(n)]
+
+
+def with_short_queries(chosen: list[str], share: float, rng: random.Random) -> list[str]:
+    """Each chosen caption replaced, with probability ``share``, by a short query cut from it
+    (``text/short_queries.py``); no draw at all when ``share`` is 0, so other recipes' batches stay
+    exactly what they were."""
+    if share <= 0:
+        return chosen
+    return [short_query(c, rng) if rng.random() < share else c for c in chosen]
 
 
 class ClassSamples(torch.utils.data.Dataset):
@@ -59,7 +69,7 @@ class ClassSamples(torch.utils.data.Dataset):
             chosen = [caps[i % len(caps)] for i in range(t.captions_per_class // 2)]
             chosen = chosen + chosen
         else:
-            chosen = choose_captions(caps, t.captions_per_class, rng)
+            chosen = with_short_queries(choose_captions(caps, t.captions_per_class, rng), t.short_queries, rng)
         enc = self.encoder.encode_batch(chosen)
         if t.crop:
             enc = np.stack([self._crop(e, t.crop, rng, text=True) for e in enc])

@@ -1,0 +1,118 @@
+"""Typed queries (issue 25): the benchmark on a tiny gallery whose answer is known, the phrase
+rules, and the short-query augmentation of the training pipeline (deterministic for a seed)."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from xmr_core.retrieval.typed_queries import (caption_phrases, demo_queries, phrase_queries, score_queries,
+                                              typed_table)
+from xmr_core.text.short_queries import phrases, short_query
+
+
+def _thing(colour, shape, size="small", position="left"):
+    return {"colour": colour, "shape": shape, "size": size, "position": position}
+
+
+# A gallery of 12 images whose scenes we write by hand: the relevant sets are known.
+SCENES = [{"background": "white", "things": t} for t in (
+    [_thing("red", "circle")], [_thing("red", "circle", "large", "top")], [_thing("red", "diamond")],
+    [_thing("blue", "square")], [_thing("red", "circle"), _thing("blue", "square", position="right")],
+    [_thing("green", "star")], [_thing("green", "star", "large")], [_thing("black", "hexagon")],
+    [_thing("blue", "circle")], [_thing("yellow", "triangle")], [_thing("red", "square")], [_thing("pink", "star")],
+)] + [None]  # an image with no scene is never relevant
+
+
+def _query(qs, kind, text):
+    return next(q for q in qs if q.kind == kind and q.text == text)
+
+
+def test_demo_queries_relevance_from_scenes():
+    qs = demo_queries(SCENES, seed=0)
+    rc = _query(qs, "one thing", "a red circle")
+    assert np.flatnonzero(rc.relevant).tolist() == [0, 1, 4]
+    assert np.flatnonzero(_query(qs, "two things", "a blue square and a red circle").relevant).tolist() == [4]
+    assert np.flatnonzero(_query(qs, "one thing + size", "a large red circle").relevant).tolist() == [1]
+    assert np.flatnonzero(_query(qs, "one thing + position", "a red circle at the top").relevant).tolist() == [1]
+    assert np.flatnonzero(_query(qs, "colour alone", "a red shape").relevant).tolist() == [0, 1, 2, 4, 10]
+    assert np.flatnonzero(_query(qs, "shape alone", "a star").relevant).tolist() == [5, 6, 11]
+    kinds = {q.kind for q in qs}
+    assert {"one thing, synonyms", "one thing, unseen phrasing"} <= kinds
+    syn = [q for q in qs if q.kind == "one thing, synonyms"]
+    assert all(q.relevant.any() for q in qs) and all(not q.relevant[-1] for q in qs)
+    # synonyms are never the canonical words; the set is deterministic for the seed
+    assert all(q.text != "red circle" for q in syn)
+    assert [q.text for q in demo_queries(SCENES, seed=0)] == [q.text for q in qs]
+
+
+def test_scores_of_known_rankings():
+    qs = demo_queries(SCENES, seed=0)
+    rc = _query(qs, "one thing", "a red circle")
+    order = list(range(13))
+    perfect = [0, 1, 4] + [i for i in order if i not in (0, 1, 4)]
+    worst = [i for i in order if i not in (0, 1, 4)] + [0, 1, 4]
+    s = score_queries([rc], np.array([perfect]))
+    assert s["kinds"]["one thing"] == {"n": 1, "P@5": 100.0, "R@10": 100.0}
+    assert s["examples"] == ["a red circle"]
+    s = score_queries([rc], np.array([worst]))
+    assert s["kinds"]["one thing"]["P@5"] == 0.0 and s["kinds"]["one thing"]["R@10"] == 0.0
+    # one relevant in the top 5 (of min(5, 3) = 3 possible), two in the top 10
+    mixed = [0, 5, 6, 7, 8, 9, 10, 1, 11, 12, 2, 3, 4]
+    s = score_queries([rc], np.array([mixed]))
+    assert s["kinds"]["one thing"]["P@5"] == pytest.approx(100 / 3, abs=0.05)
+    assert s["kinds"]["one thing"]["R@10"] == pytest.approx(200 / 3, abs=0.05)
+    assert s["examples"] == []
+    assert "| one thing | 1 | 33.3 | 66.7 |" in typed_table(s)
+    with pytest.raises(ValueError):
+        score_queries([rc], np.array([[0, 1, 2]]))
+
+
+def test_caption_phrases_and_real_data_queries():
+    assert caption_phrases("A dog runs on the beach .") == {"subject": "a dog", "subject + place": "a dog on the beach"}
+    assert caption_phrases("A man on a bike rides down the hill")["subject"] == "a man on a bike"
+    assert caption_phrases("Two children are playing in the park")["subject + place"] == "two children in the park"
+    assert caption_phrases("dog") == {}
+    caps = ["A dog runs on the beach .", "A man rides a bike .", "A cat sleeps on a sofa ."]
+    profiles = {"a dog": [1, 0, 0], "a dog on the beach": [1, 0, 0], "a man": [0, 1, 0], "a cat": [0, 0, 1],
+                "a cat on a sofa": [0, 0.5, 1]}
+    qs = phrase_queries(caps, lambda texts: np.array([profiles[t] for t in texts], float), 0.75, n=3, seed=0)
+    got = {q.text: np.flatnonzero(q.relevant).tolist() for q in qs}
+    assert got == {"a dog": [0], "a dog on the beach": [0], "a man": [1], "a cat": [2], "a cat on a sofa": [2]}
+
+
+def test_short_queries_are_phrases_of_the_caption_and_deterministic():
+    cap = "a picture of a small red circle on the left, a blue star at the top and a green square"
+    assert phrases(cap) == ["a small red circle on the left", "a blue star at the top", "a green square"]
+    outs = [short_query(cap, random.Random(s)) for s in range(200)]
+    assert outs == [short_query(cap, random.Random(s)) for s in range(200)]  # same seed, same query
+    assert len(set(outs)) > 20
+    words = set(cap.replace(",", " ").split())
+    for q in outs:
+        assert set(q.split()) - {"and"} <= words and 2 <= len(q.split()) <= len(cap.split())
+        assert q.split()[-1] not in {"the", "on", "at", "a", "of"}
+    assert any(" and " in q for q in outs) and any(" and " not in q for q in outs)
+    assert "a red circle" in {short_query("there is a red circle", random.Random(s)) for s in range(20)}
+    assert short_query("hello", random.Random(0)) == "hello"  # nothing to cut: the caption itself
+
+
+def test_training_samples_with_short_queries(small_demo, small_encoder):
+    """The pipeline: the same (seed, epoch, class) gives the same batch; share 0 leaves every draw as before."""
+    from dataclasses import replace
+
+    from xmr_core.config import ModelConfig, TrainConfig
+    from xmr_core.train.samples import ClassSamples, with_short_queries
+
+    train = small_demo.split("train")
+    mcfg = ModelConfig(input_size=80, width=0.25)
+    tcfg = TrainConfig(captions_per_class=4, short_queries=0.5)
+    a, b = ClassSamples(train, small_encoder, mcfg, tcfg), ClassSamples(train, small_encoder, mcfg, tcfg)
+    for key in ((0, 3), (2, 7)):
+        assert all(np.array_equal(x, y) for x, y in zip(a[key][:2], b[key][:2]))
+    plain = ClassSamples(train, small_encoder, mcfg, replace(tcfg, short_queries=0.0))
+    assert not np.array_equal(a[(0, 3)][1], plain[(0, 3)][1]) or not np.array_equal(a[(2, 7)][1], plain[(2, 7)][1])
+    rng, ref = random.Random(5), random.Random(5)
+    assert with_short_queries(["a b c"], 0.0, rng) == ["a b c"] and rng.random() == ref.random()
+    with pytest.raises(Exception, match="cache-frozen"):
+        TrainConfig(short_queries=0.5, cache_frozen=True)

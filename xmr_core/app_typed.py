@@ -1,0 +1,63 @@
+"""What the pages say about typed queries (``metrics.json["typed_queries"]``, evaluate.py): pure
+helpers, no Streamlit. The Overview and Compare show the scores beside R@K; the Query page says
+how well the run answers a query like the one typed, and when a query is unlike its training text."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+HEADLINE = "one thing"  # the kind the Query page quotes ("a red circle", "a dog")
+SHORT = 0.5  # a query under half the training captions' median length is "much shorter"
+
+
+def typed_rows(m: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """One row a kind of typed query: queries, P@5, R@10 (empty without the benchmark)."""
+    t = (m or {}).get("typed_queries") or {}
+    return [{"typed query": k, "queries": v.get("n"), "P@5": v.get("P@5"), "R@10": v.get("R@10")}
+            for k, v in (t.get("kinds") or {}).items()]
+
+
+def typed_compare_rows(metrics: dict[str, dict[str, Any] | None]) -> list[dict[str, Any]]:
+    """Typed-query scores of several runs: one row a (kind, score), one column a run."""
+    kinds = list(dict.fromkeys(k for m in metrics.values() for k in ((m or {}).get("typed_queries") or {})
+                               .get("kinds", {})))
+    rows = []
+    for kind in kinds:
+        for score in ("P@5", "R@10"):
+            row: dict[str, Any] = {"statistic": f"typed: {kind} {score}"}
+            for run, m in metrics.items():
+                row[run] = (((m or {}).get("typed_queries") or {}).get("kinds", {}).get(kind) or {}).get(score)
+            rows.append(row)
+    return rows
+
+
+def typed_headline(m: dict[str, Any] | None) -> str | None:
+    """One sentence for the Query page: how well this run answers short typed queries, or None."""
+    t = (m or {}).get("typed_queries") or {}
+    kinds = t.get("kinds") or {}
+    kind = HEADLINE if HEADLINE in kinds else next(iter(kinds), None)
+    if kind is None:
+        return None
+    v = kinds[kind]
+    return (f"Typed queries ({kind}, {v['n']} of them, e.g. “{(t.get('examples') or ['?'])[0]}”): "
+            f"P@5 {v['P@5']:.0f} % of the top 5 relevant, R@10 {v['R@10']:.0f} % "
+            f"(relevant = {t.get('ground_truth', '?')}; every kind on the Overview).")
+
+
+def typed_examples(m: dict[str, Any] | None) -> list[str]:
+    """Queries this run answers well (P@5 = 100 % in its benchmark), for under the query box."""
+    return list(((m or {}).get("typed_queries") or {}).get("examples") or [])
+
+
+def length_note(n_words: int, caption_words: np.ndarray) -> str | None:
+    """A line when a query is much shorter than the captions the run learned from (or None)."""
+    w = np.asarray(caption_words, float)
+    w = w[np.isfinite(w)]
+    if not w.size or n_words <= 0:
+        return None
+    med = float(np.median(w))
+    if n_words >= SHORT * med:
+        return None
+    return (f"This query has {n_words} word{'s' * (n_words != 1)}; this dataset's captions have about {med:.0f}. "
+            "Short queries are answered less well than full captions: see its typed-query scores.")
