@@ -50,6 +50,10 @@ else:
                     "queries with a related or ground-truth item in the top K; NCS@K = summed relevance of the top K "
                     "over the ideal.")
         st.dataframe(pd.DataFrame(dash_missing(sem)), hide_index=True)
+        if isinstance(s.get("calibration"), dict):  # both relevance distributions, the threshold marked
+            from pages._calibration import show_calibration
+
+            show_calibration(s["calibration"])
 
 # ---- training curve --------------------------------------------------------------------------
 left, right = st.columns([3, 2])

@@ -113,6 +113,7 @@ def evaluate_run(run: Run | str | Path, dataset: str | None = None, split: str =
                  progress: Callable[[float, str], None] | None = None, write: bool = True) -> dict[str, Any]:
     """Metrics of a run on a split; written to ``metrics.json`` and ``report.md``."""
     from .retrieval.diagnostics import modality_gap
+    from .retrieval.calibration import calibrate
     from .retrieval.metrics import evaluate_coco, evaluate_embeddings
     from .retrieval.semantic import semantic_evaluate
 
@@ -131,8 +132,11 @@ def evaluate_run(run: Run | str | Path, dataset: str | None = None, split: str =
     if progress:
         progress(0.9, "semantic metric")
     text_sem, sem_model = caption_semantics(run, emb)
+    # "related" calibrated on this split's own captions (retrieval/calibration.py), stored with the metrics
+    cal = calibrate(text_sem, emb.caption_image, getattr(sem_model, "kind", "custom"), dataset=emb.dataset, split=split)
     sem = semantic_evaluate(emb.images, emb.captions, emb.caption_image, list(emb.caption_text),
-                            sem_model, text_emb=text_sem)
+                            sem_model, text_emb=text_sem, threshold=cal["threshold"])
+    sem["calibration"] = cal
     m["semantic"] = sem
     m["modality_gap"] = modality_gap(emb.images, emb.captions, emb.caption_image)
     m["timing_s"] = {"embed": round(t_embed, 2), "total": round(time.time() - t0, 2)}
@@ -199,6 +203,8 @@ def report_markdown(run: Run, m: dict[str, Any]) -> str:
             rows.append(_row(f"ours: {run.name} {key}", [m[key]["i2t"][f"R@{k}"] for k in ks],
                              [m[key]["t2i"][f"R@{k}"] for k in ks]))
     paper = [_row(f"{r['method']} ({r['set']}, 1,000 images)", r["i2t"], r["t2i"]) for r in PAPER_ROWS]
+    from .retrieval.calibration import calibration_note
+
     s = m["semantic"]
     sem_rows = "\n".join(
         f"| {label} | " + " | ".join(f"{m[d][f'R@{k}']:.1f}" for k in ks) + " | "
@@ -225,7 +231,7 @@ or gallery size is not directly comparable (chance R@10 here: image->text about
 ## Semantic metric (credits semantically right but unpaired results)
 
 Relevance = cosine between text-side profiles ({s['relevance']}, mode {s['mode']}); "related" means
-relevance >= {s['threshold']}. sR@K: % of queries with a related (or ground-truth) item in the top K.
+relevance >= {s['threshold']}{calibration_note(s)}. sR@K: % of queries with a related (or ground-truth) item in the top K.
 NCS@K: summed relevance of the top K / the ideal top K (Biten et al. 2022).
 
 | direction | R@1 | R@5 | R@10 | sR@1 | sR@5 | sR@10 | NCS@1 | NCS@5 | NCS@10 |

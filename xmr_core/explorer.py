@@ -67,6 +67,7 @@ class Explorer:
                  progress: Callable[[float, str], None] | None = None) -> None:
         from .evaluate import caption_semantics, split_embeddings
         from .retrieval.index import ExactIndex
+        from .retrieval.calibration import stored_threshold
         from .retrieval.semantic import DEFAULT_THRESHOLDS, caption_relevance
 
         self.run = run if isinstance(run, Run) else load_run(run)
@@ -82,7 +83,9 @@ class Explorer:
         self.relevance_kind = kind
         self.relevance = caption_relevance(self.caption_sem, self.emb.caption_image, len(self.emb.images),
                                            kind=kind)
-        self.threshold = DEFAULT_THRESHOLDS.get(kind, 0.8)
+        stored = stored_threshold(self.metrics(), kind)  # calibrated on this split's captions by evaluate
+        self.threshold = stored if stored is not None else DEFAULT_THRESHOLDS.get(kind, 0.8)
+        self.threshold_source = "calibrated" if stored is not None else "default"
         self._tsne = None
         self._gap: dict[str, Any] | None = None
         self._hits: dict[int, np.ndarray] = {}
