@@ -49,6 +49,7 @@ if [[ "$DEVICE" != "cpu" ]]; then
 else
   echo "gpu_smoke.sh: DRY RUN on the CPU (tiny network and data); the real check needs CUDA."
   N_IMAGES=60; STEPS=${SMOKE_STEPS:-6}; STOP=${SMOKE_STOP:-3}; FP16_STEPS=4
+  export XMR_RELEVANCE=${XMR_RELEVANCE:-word-vectors}   # no MiniLM load: seconds that check nothing here
   OVERRIDES='{"model": {"input_size": 80, "width": 0.125}, "encoding": {"canvas": 80, "superpixel": 2,
               "gap": 2, "margin": 2, "w2v_epochs": 2}, "train": {"batch_size": 24, "threads": 1}}'
 fi
