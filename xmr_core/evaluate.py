@@ -141,6 +141,7 @@ def evaluate_run(run: Run | str | Path, dataset: str | None = None, split: str =
     m["modality_gap"] = modality_gap(emb.images, emb.captions, emb.caption_image)
     m["timing_s"] = {"embed": round(t_embed, 2), "total": round(time.time() - t0, 2)}
     m["run"] = run.name
+    m["weights"] = emb.weights or run.weights_sha256  # the weights these figures are of (run.read_metrics)
     if write:
         path = Path(run.path)
         own = same_as_trained(dataset, run.config["dataset"]) and split == "test"
@@ -151,7 +152,6 @@ def evaluate_run(run: Run | str | Path, dataset: str | None = None, split: str =
         write_json_atomic(path / "metrics" / f"{emb.dataset}-{split}.json", m)
     if progress:
         progress(1.0, "done")
-    m["weights"] = emb.weights or run.weights_sha256  # the weights these figures are of (run.read_metrics)
     return m
 
 
