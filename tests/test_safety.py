@@ -294,6 +294,7 @@ def test_a_relative_dataset_path_elsewhere_is_refused(tiny_ds, tmp_path, monkeyp
     data = json.loads((ds_dir / Path(spec).name).read_text())
     data["images"] = data["images"][:-1]
     (ds_dir / Path(spec).name).write_text(json.dumps(data))
+    capsys.readouterr()
     for cmd in (["evaluate"], ["tsne"], ["export", "--format", "parquet"]):
         _one_line(capsys, main([*cmd, "--run", str(run)]), "pass --dataset")
     assert (run / "metrics.json").read_bytes() == metrics
@@ -349,7 +350,7 @@ def test_csv_cells_that_would_be_formulas_are_neutralised():
     rows = [{"query": e, "rank": 1, "caption": e, "distance": -0.5, "image_id": e} for e in evil]
     import csv
 
-    got = list(csv.DictReader(io.StringIO(to_csv(rows, RESULT_COLUMNS).decode())))
+    got = list(csv.DictReader(io.StringIO(to_csv(rows, RESULT_COLUMNS).decode(), newline="")))
     for e, r in zip(evil, got):
         assert r["caption"] == "'" + e and r["query"] == "'" + e and r["image_id"] == "'" + e
         assert r["distance"] == "-0.5"  # a number we computed stays a number
