@@ -60,7 +60,8 @@ def to_csv(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
     import io
 
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    # CRLF (RFC 4180): the writer then quotes any cell holding a CR or LF, so a caption cannot split a row
+    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\r\n")
     w.writeheader()
     for r in rows:
         w.writerow({c: ("" if r.get(c) is None else csv_cell(r.get(c))) for c in columns})
