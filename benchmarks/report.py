@@ -6,6 +6,9 @@ text between each pair of marker comments in BENCHMARKS.md is replaced:
   <!-- generated:targets -->  ...  <!-- /generated:targets -->   one row per performance
       target, one column per CPU model measured (plus :data:`OTHER_CPUS`, the CPUs we run on
       that no committed file measured); each cell from the newest full run that has the rows
+  <!-- generated:ratios -->   ...  <!-- /generated:ratios -->    every like-for-like "vs
+      reference" row (ours against another implementation) of the newest full run of each module
+      on each CPU, with the quality beside the time where the module measures it
   <!-- generated:files -->    ...  <!-- /generated:files -->     every results file, newest
       first: its machine (CPU model, flags, threads, load, note) and every row
 
@@ -29,7 +32,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks.report_targets import TARGETS  # noqa: E402
-from benchmarks.run import HEADER, table  # noqa: E402
+from benchmarks.run import HEADER, _fmt, table  # noqa: E402
 
 DOC = REPO / "BENCHMARKS.md"
 # CPUs this project runs on that a column is kept for even when no committed file measured them.
@@ -119,7 +122,12 @@ def targets_section(files: list[tuple[str, dict[str, Any]]]) -> str:
         if d["machine"].get("cpu_model", "unknown CPU") not in cpus:
             cpus.append(d["machine"].get("cpu_model", "unknown CPU"))
     cols = cpus + [c for c in OTHER_CPUS if c not in cpus]
-    lines = ["| target | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    heads = []
+    for cpu in cols:
+        flags = next((d["machine"]["flags"] for _, d in full
+                      if d["machine"].get("cpu_model") == cpu and d["machine"].get("flags") is not None), None)
+        heads.append(cpu if flags is None else f"{cpu} ({' '.join(flags)})")
+    lines = ["| target | " + " | ".join(heads) + " |", "|---|" + "---|" * len(cols)]
     for label, cell in TARGETS:
         cells = []
         for cpu in cols:
@@ -135,12 +143,49 @@ def _newest_cell(cell: Callable[[list[dict[str, Any]]], str | None], files: list
     for name, data in files:  # newest first
         text = cell(data["rows"])
         if text:
-            return f"{text} ({name})"
+            return f"{text} ({name}, torch threads: {data['machine'].get('torch_threads', '?')})"
     return "not measured"
 
 
+# Modules whose rows compare ours with another implementation (the "vs reference" rows of issue 21).
+LIKE_MODULES = ("bench_train_step", "bench_backbone_step", "bench_tsne", "bench_encode", "bench_search")
+
+
+def _quality(r: dict[str, Any]) -> str:
+    if "kl_divergence" in r:
+        return f"KL {r['kl_divergence']:.3f}, trustworthiness {r['trustworthiness_10']:.4f}, {r.get('n_iter')} it"
+    if "pixel_equal_to_reference" in r:
+        return f"pixel-equal {r['pixel_equal_to_reference']}"
+    return ""
+
+
+def ratios_section(files: list[tuple[str, dict[str, Any]]]) -> str:
+    """Every like-for-like "vs reference" row of the newest full run of each module on each CPU."""
+    lines = ["| CPU | case | variant | median | reference | vs reference | quality | file |", "|" + "---|" * 8]
+    done: set[tuple[str, str]] = set()
+    for name, data in files:
+        cpu = data["machine"].get("cpu_model", "unknown CPU")
+        if data.get("quick"):
+            continue
+        rows, _ = _like_for_like(data["rows"])
+        for mod in LIKE_MODULES:
+            mine = [r for r in rows if r.get("module") == mod]
+            if (cpu, mod) in done or not mine:
+                continue
+            done.add((cpu, mod))
+            for r in mine:
+                if r.get("reference") or r.get("speedup_vs_reference") is None:
+                    continue
+                ref = next(x for x in rows if x.get("reference") and x["case"] == r["case"] and x["module"] == mod)
+                unit = r["unit"]
+                lines.append(f"| {cpu} | {r['case']} | {r['variant']} | {_fmt(r['median'])} {unit} | {ref['variant']}: "
+                             f"{_fmt(ref['median'])} {unit} | x{r['speedup_vs_reference']:.2f} | "
+                             f"{_quality(r)}{' (reference: ' + _quality(ref) + ')' if _quality(ref) else ''} | {name} |")
+    return "\n".join(lines)
+
+
 SECTIONS: dict[str, Callable[[list[tuple[str, dict[str, Any]]]], str]] = {
-    "targets": targets_section, "files": files_section}
+    "targets": targets_section, "ratios": ratios_section, "files": files_section}
 
 
 def render(doc: str, files: list[tuple[str, dict[str, Any]]]) -> str:
