@@ -191,3 +191,25 @@ def test_overview_shows_both_distributions(calibrated_runs, monkeypatch):
     assert len(chart) == 1
     assert cal["threshold"] in [pytest.approx(s.x0) for s in chart[0].layout.shapes]
     assert any(f"{cal['threshold']:.2f}" in c.value and "equal error rate" in c.value for c in at.caption)
+
+
+def test_ideal_labels_and_text_side_query():
+    from xmr_core.calibration_report import ideal_labels, text_side_query
+    from xmr_core.retrieval.semantic import caption_relevance
+
+    # images 2g and 2g+1 share the word topic<g>: a caption (t + u)/sqrt2 scores 5 / (sqrt2 * sqrt30) against its
+    # twin image's centroid (5t + sum u)/sqrt30 and 0 against every other image
+    texts = [f"topic{i // 2} detail{i}x{k}" for i in range(8) for k in range(5)]
+    owner = np.repeat(np.arange(8), 5)
+    embedder = WordVectorSentenceEmbedder(OneHotWords(sorted({w for t in texts for w in t.split()})))
+    rel = caption_relevance(embedder(texts), owner, kind="word-vectors")
+    twin = 5 / (math.sqrt(2) * math.sqrt(30))
+    out = ideal_labels(rel, {"low": twin - 0.01, "high": twin + 0.01}, k=5)
+    assert out["low"] == {"threshold": twin - 0.01, "related_share_ideal_top5": 0.2, "rank1_related": 1.0,
+                          "related_images_per_query": 1.0}
+    assert out["high"]["related_share_ideal_top5"] == out["high"]["related_images_per_query"] == 0.0
+    q = text_side_query(rel, texts, embedder, "topic3", {"low": 0.5, "high": 0.95}, k=3)
+    assert q["related_images"] == {"low": 2, "high": 0}            # cos(t, centroid) = 5 / sqrt30 = 0.913
+    assert [r["image_row"] for r in q["top"][:2]] == [6, 7] and q["top"][0]["first_caption"] == "topic3 detail6x0"
+    assert q["top"][0]["relevance"] == pytest.approx(5 / math.sqrt(30), abs=1e-4)
+    assert (q["top"][0]["low"], q["top"][0]["high"], q["top"][2]["low"]) == ("related", "unrelated", "unrelated")

