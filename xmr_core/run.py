@@ -159,6 +159,14 @@ class Run:
     def metrics(self) -> dict[str, Any] | None:
         return read_metrics(self.path / "metrics.json", self.weights_sha256)
 
+    def train_log(self) -> list[dict[str, Any]]:
+        p = self.path / "train_log.csv"
+        if not p.is_file():
+            return []
+        with open(p, newline="") as f:
+            rows = list(csv.DictReader(f))
+        return [{k: _num(v) for k, v in r.items()} for r in rows]
+
 
 def read_metrics(path: Path, weights_sha256: str) -> dict[str, Any] | None:
     """An evaluation's figures if they are of these weights: None if absent, or if they carry the
@@ -171,14 +179,6 @@ def read_metrics(path: Path, weights_sha256: str) -> dict[str, Any] | None:
     if weights_sha256 and m.get("weights") not in (None, weights_sha256):
         return None
     return m
-
-    def train_log(self) -> list[dict[str, Any]]:
-        p = self.path / "train_log.csv"
-        if not p.is_file():
-            return []
-        with open(p, newline="") as f:
-            rows = list(csv.DictReader(f))
-        return [{k: _num(v) for k, v in r.items()} for r in rows]
 
 
 def _num(v: str) -> Any:
