@@ -8,6 +8,7 @@ import streamlit as st
 
 from pages._shared import explorer_for, image_hits, selected_run, selected_split, show_error, through_app
 from xmr_core.app_support import compare_rows, dash_missing, losses_summary, handle_text_query, run_label
+from xmr_core.app_typed import typed_compare_rows
 from xmr_core.run import list_runs
 
 through_app()
@@ -44,6 +45,10 @@ if explorers:
     if missing:
         st.warning("Not evaluated on this split (evaluate on the Overview page): " + ", ".join(missing))
     st.dataframe(pd.DataFrame(dash_missing(compare_rows(metrics))), hide_index=True)
+    typed = typed_compare_rows(metrics)
+    if typed:
+        st.markdown("**Typed queries** (short queries a person types; % of the top 5 / top 10 relevant)")
+        st.dataframe(pd.DataFrame(dash_missing(typed)), hide_index=True)
 
 st.subheader("The same query, both runs")
 sentence = st.text_input("Type a sentence", value="", key="cmp_sentence", placeholder="e.g. a dog on the beach")

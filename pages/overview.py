@@ -8,6 +8,7 @@ from plotly.subplots import make_subplots
 
 from pages._shared import explorer, show_error, through_app
 from xmr_core.app_support import dash_missing, gap_rows, network_summary, recall_rows, semantic_rows, train_curve
+from xmr_core.app_typed import typed_rows
 
 through_app()
 
@@ -41,6 +42,13 @@ else:
                f"{m['n_captions']} query captions over {m['n_images']} images. Recall in %. The paper's rows are "
                "on 1,000-image Flickr30K / COCO test sets, so not directly comparable to another dataset.")
     st.dataframe(pd.DataFrame(dash_missing(recall_rows(m, f"ours: {run.name}"))), hide_index=True)
+    typed = typed_rows(m)
+    if typed:  # what a person types, beside R@K (retrieval/typed_queries.py)
+        t = m["typed_queries"]
+        st.markdown(f"**Typed queries** ({t['n_queries']} short queries such as “{(t.get('examples') or ['?'])[0]}”; "
+                    f"relevant = {t['ground_truth']}): P@5 = relevant among the top 5 (of min(5, relevant)), "
+                    "R@10 = relevant among the top 10 (of min(10, relevant)), in %.")
+        st.dataframe(pd.DataFrame(dash_missing(typed)), hide_index=True)
     sem = semantic_rows(m)
     if sem:
         s = m["semantic"]

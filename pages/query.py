@@ -8,8 +8,9 @@ import streamlit as st
 
 from pages._shared import (TRAIL, caption_hits, download_results, explorer, explorer_for, image_hits, show_error,
                            thumbnail, through_app)
-from xmr_core.app_support import (UPLOAD_TYPES, annotate_encoding, handle_image_query, handle_text_query, pop_step,
-                                  run_scope)
+from xmr_core.app_support import (UPLOAD_TYPES, annotate_encoding, handle_image_query, handle_text_query, md_text,
+                                  pop_step, run_scope)
+from xmr_core.app_typed import length_note, typed_examples, typed_headline
 
 through_app()
 
@@ -113,8 +114,15 @@ with tab_img:
 
 # ---- text query ---------------------------------------------------------------------------------
 with tab_txt:
+    m = ex.metrics()
+    examples = typed_examples(m)
     sentence = st.text_input("Type a sentence", value="", key="q_sentence",
-                             placeholder="e.g. a dog runs on the grass")
+                             placeholder=f"e.g. {examples[0]}" if examples else "e.g. a dog runs on the grass")
+    headline = typed_headline(m)
+    if headline:
+        st.caption(headline)
+    if examples:
+        st.caption("Queries this run answers well: " + " · ".join(f"“{md_text(e)}”" for e in examples))
     if sentence:
         res, err = handle_text_query(ex, sentence, k=k)
         if err:

@@ -699,3 +699,25 @@ def test_map_relevance_without_a_sentence_and_with_only_oov(env):
     assert any("Type a word or sentence" in i.value for i in at.info) and at.get("plotly_chart")
     at.text_input(key="map_word").input("qqzzxxw").run()       # OOV for the word-vector relevance: still a map
     assert not at.exception and at.get("plotly_chart")
+
+
+def test_typed_queries_on_overview_compare_and_query(env, vocab_words):
+    """The typed-query figure is in metrics.json and on the Overview, Compare and Query pages (issue 25)."""
+    import json
+
+    m = json.loads((env / "demo-fast" / "metrics.json").read_text())
+    one = m["typed_queries"]["kinds"]["one thing"]
+    assert one["n"] > 0 and 0 <= one["P@5"] <= 100
+    at = _page("pages/overview.py")
+    _ok(at)
+    assert "Typed queries" in _text(at)
+    assert any("typed query" in d.value.columns for d in at.dataframe)
+    at = _page("pages/compare.py")
+    _ok(at)
+    assert any(d.value["statistic"].astype(str).str.startswith("typed: one thing P@5").any() for d in at.dataframe)
+    at = _page("pages/query.py")
+    _ok(at)
+    assert f"P@5 {one['P@5']:.0f} %" in _text(at)        # the run's own figure, from its metrics.json
+    at.text_input(key="q_sentence").input(vocab_words[0]).run()   # one word: much shorter than its captions
+    _ok(at)
+    assert any("This query has 1 word" in w.value for w in at.warning)

@@ -115,7 +115,8 @@ def evaluate_run(run: Run | str | Path, dataset: str | None = None, split: str =
     from .retrieval.diagnostics import modality_gap
     from .retrieval.calibration import calibrate
     from .retrieval.metrics import evaluate_coco, evaluate_embeddings
-    from .retrieval.semantic import semantic_evaluate
+    from .retrieval.semantic import caption_relevance, semantic_evaluate
+    from .typed_eval import typed_query_metrics
 
     run = _as_run(run)
     t0 = time.time()
@@ -138,6 +139,11 @@ def evaluate_run(run: Run | str | Path, dataset: str | None = None, split: str =
                             sem_model, text_emb=text_sem, threshold=cal["threshold"])
     sem["calibration"] = cal
     m["semantic"] = sem
+    typed = typed_query_metrics(run, emb, dataset or run.dataset_spec, sentence_embedder=sem_model,
+                                relevance=caption_relevance(text_sem, emb.caption_image, len(emb.images)),
+                                threshold=sem["threshold"])
+    if typed:  # what a person types (retrieval/typed_queries.py), beside R@K
+        m["typed_queries"] = typed
     m["modality_gap"] = modality_gap(emb.images, emb.captions, emb.caption_image)
     m["timing_s"] = {"embed": round(t_embed, 2), "total": round(time.time() - t0, 2)}
     m["run"] = run.name
@@ -190,6 +196,23 @@ def format_table(m: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _typed_section(m: dict[str, Any]) -> str:
+    """report.md's typed-query section (retrieval/typed_queries.py), or nothing without one."""
+    from .retrieval.typed_queries import typed_table
+
+    t = m.get("typed_queries")
+    if not t:
+        return ""
+    return f"""## Typed queries (what a person types)
+
+{t['n_queries']} short queries against the {t['n_images']} images; relevant: {t['ground_truth']}.
+P@5: relevant among the top 5 over min(5, relevant); R@10: among the top 10 over min(10, relevant).
+
+{typed_table(t)}
+
+"""
+
+
 def report_markdown(run: Run, m: dict[str, Any]) -> str:
     """``report.md``: our row beside the paper's (docs/METHOD.md §8) and the modality-gap diagnostics."""
     ks = (1, 5, 10)
@@ -238,7 +261,7 @@ NCS@K: summed relevance of the top K / the ideal top K (Biten et al. 2022).
 |---|---|---|---|---|---|---|---|---|---|
 {sem_rows}
 
-## Modality gap
+{_typed_section(m)}## Modality gap
 
 | statistic | value |
 |---|---|
