@@ -83,8 +83,8 @@ def check_state_dict(sd: dict[str, torch.Tensor], net: torch.nn.Module, path: Pa
     for key, t in want.items():
         got = sd[key]
         if tuple(got.shape) != tuple(t.shape):
-            raise RunError(f"{path}: tensor {key!r} has shape {tuple(got.shape)}; config.json's model settings "
-                           f"need {tuple(t.shape)}")
+            raise RunError(f"{path}: does not match config.json's model settings: tensor {key!r} has shape "
+                           f"{tuple(got.shape)}, the network needs {tuple(t.shape)}")
         if got.dtype != t.dtype:
             raise RunError(f"{path}: tensor {key!r} is {str(got.dtype).replace('torch.', '')}; the network "
                            f"needs {str(t.dtype).replace('torch.', '')} (refused, not converted)")

@@ -71,6 +71,8 @@ def _save_image(img, out: Path, mark: str) -> None:
     from .files import atomic_file
     from .projection import save_png
 
+    if not out.parent.is_dir():
+        raise XmrError(f"{out}: cannot write the encoded image (no folder {out.parent})")
     fmt = Image.registered_extensions().get(out.suffix.lower())
     if fmt is None:
         raise XmrError(f"{out}: cannot write the encoded image (unknown file extension {out.suffix!r}; use .png)")
