@@ -139,12 +139,28 @@ def targets_section(files: list[tuple[str, dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+def loaded(machine: dict[str, Any]) -> bool:
+    """True when the run started with at least half the usable cores busy (1-minute load average)."""
+    load = machine.get("loadavg_at_start") or [0.0]
+    return load[0] >= 0.5 * (machine.get("cpus_usable") or 1)
+
+
+def _one_cell(text: str, name: str, m: dict[str, Any]) -> str:
+    busy = f", loaded: load {m['loadavg_at_start'][0]} on {m.get('cpus_usable')} cores" if loaded(m) else ", idle"
+    return f"{text} ({name}, torch threads: {m.get('torch_threads', '?')}{busy})"
+
+
 def _newest_cell(cell: Callable[[list[dict[str, Any]]], str | None], files: list[tuple[str, dict[str, Any]]]) -> str:
-    for name, data in files:  # newest first
-        text = cell(data["rows"])
-        if text:
-            return f"{text} ({name}, torch threads: {data['machine'].get('torch_threads', '?')})"
-    return "not measured"
+    """The newest run with rows for this target; if it ran loaded, also the newest idle one."""
+    found = [(n, d, t) for n, d in files if (t := cell(d["rows"]))]  # newest first
+    if not found:
+        return "not measured"
+    name, data, text = found[0]
+    out = _one_cell(text, name, data["machine"])
+    idle = next(((n, d, t) for n, d, t in found if not loaded(d["machine"])), None)
+    if loaded(data["machine"]) and idle is not None:
+        out += "; on an idle machine: " + _one_cell(idle[2], idle[0], idle[1]["machine"])
+    return out
 
 
 # Modules whose rows compare ours with another implementation (the "vs reference" rows of issue 21).
