@@ -158,6 +158,15 @@ def test_evaluate_stores_the_calibration_and_the_explorer_uses_it(calibrated_run
     labels = [h.label for h in ex.image_to_text(0, k=10)]
     rel = [h.relevance for h in ex.image_to_text(0, k=10)]
     assert all(lab == "gt" or (lab == "related") == (r >= cal["threshold"]) for lab, r in zip(labels, rel))
+    from xmr_core.calibration_report import label_change
+
+    m = json.loads((calibrated_runs / "demo-fast" / "metrics.json").read_text())
+    lab = label_change(ex, {"calibrated": cal["threshold"], "none": 1.0})  # only the GT (1.0) is related
+    for d in ("i2t", "t2i"):                  # the same retrievals and sR@K as evaluate stored
+        assert lab[d]["R@K"]["R@10"] == pytest.approx(m[d]["R@10"], abs=0.01)
+        assert lab[d]["calibrated"]["sR@10"] == pytest.approx(s[d]["sR@10"], abs=0.01)
+        assert lab[d]["none"]["sR@5"] == pytest.approx(m[d]["R@5"], abs=0.01)   # nothing related: sR@K = R@K
+        assert lab[d]["none"]["related_share_top5"] == 0.0
     # without a stored calibration the labels fall back to the default threshold
     shutil.copytree(calibrated_runs / "demo-fast", tmp_path / "old")
     for p in [tmp_path / "old" / "metrics.json", *(tmp_path / "old" / "metrics").glob("*.json")]:
