@@ -113,7 +113,7 @@ def evaluate_run(run: Run | str | Path, dataset: str | None = None, split: str =
                  progress: Callable[[float, str], None] | None = None, write: bool = True) -> dict[str, Any]:
     """Metrics of a run on a split; written to ``metrics.json`` and ``report.md``."""
     from .retrieval.diagnostics import modality_gap
-    from .retrieval.calibration import calibrate
+    from .retrieval.calibration import calibration_for
     from .retrieval.metrics import evaluate_coco, evaluate_embeddings
     from .retrieval.semantic import caption_relevance, semantic_evaluate
     from .typed_eval import typed_query_metrics
@@ -134,10 +134,12 @@ def evaluate_run(run: Run | str | Path, dataset: str | None = None, split: str =
         progress(0.9, "semantic metric")
     text_sem, sem_model = caption_semantics(run, emb)
     # "related" calibrated on this split's own captions (retrieval/calibration.py), stored with the metrics
-    cal = calibrate(text_sem, emb.caption_image, getattr(sem_model, "kind", "custom"), dataset=emb.dataset, split=split)
+    cal = calibration_for(text_sem, emb.caption_image, getattr(sem_model, "kind", "custom"), dataset=emb.dataset,
+                          split=split)  # None (the default threshold) where it cannot be: one caption an image
     sem = semantic_evaluate(emb.images, emb.captions, emb.caption_image, list(emb.caption_text),
-                            sem_model, text_emb=text_sem, threshold=cal["threshold"])
-    sem["calibration"] = cal
+                            sem_model, text_emb=text_sem, threshold=cal["threshold"] if cal else None)
+    if cal:
+        sem["calibration"] = cal
     m["semantic"] = sem
     typed = typed_query_metrics(run, emb, dataset or run.dataset_spec, sentence_embedder=sem_model,
                                 relevance=caption_relevance(text_sem, emb.caption_image, len(emb.images)),

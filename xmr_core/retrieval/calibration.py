@@ -154,6 +154,17 @@ def calibrate(text_emb: np.ndarray, caption_image: np.ndarray, kind: str = "mini
     return out
 
 
+def calibration_for(text_emb: np.ndarray, caption_image: np.ndarray, kind: str = "minilm",
+                    **kw: Any) -> dict[str, Any] | None:
+    """:func:`calibrate`, or None where a split cannot be calibrated: fewer than two images, or no image with
+    two captions (a CSV with one caption an image); the labels then keep ``DEFAULT_THRESHOLDS``."""
+    ci = np.asarray(caption_image, dtype=np.int64)
+    counts = np.bincount(ci) if ci.size else np.zeros(0, np.int64)
+    if (counts > 0).sum() < 2 or not (counts >= 2).any():
+        return None
+    return calibrate(text_emb, ci, kind, **kw)
+
+
 def calibration_note(semantic: dict[str, Any] | None) -> str:
     """A clause for reports: how the stored threshold was set ("" when it was not calibrated)."""
     cal = (semantic or {}).get("calibration")
@@ -173,5 +184,5 @@ def stored_threshold(metrics: dict[str, Any] | None, kind: str) -> float | None:
     return float(t) if isinstance(t, (int, float)) and np.isfinite(t) and -1.0 <= t <= 1.0 else None
 
 
-__all__ = ["RULE", "calibrate", "eer_threshold", "precision_threshold", "positive_scores", "negative_scores",
+__all__ = ["RULE", "calibrate", "calibration_for", "eer_threshold", "precision_threshold", "positive_scores", "negative_scores",
            "histogram", "stored_threshold", "calibration_note"]
