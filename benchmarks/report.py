@@ -37,11 +37,12 @@ from benchmarks.run import HEADER, _fmt, table  # noqa: E402
 DOC = REPO / "BENCHMARKS.md"
 # CPUs this project runs on that a column is kept for even when no committed file measured them.
 OTHER_CPUS = {"Intel Xeon (AVX-512, no native bf16)": "not measured this session"}
-# Older rows whose "vs reference" compared unlike work (issue 21): (module, case prefix) -> why.
+# References of older runs that did unlike work (issue 21): (module, reference variant) -> why.
 UNLIKE = {
-    ("bench_encode", "encode caption"): "reference was a per-pixel putpixel loop, not what a user would write",
-    ("bench_tsne", "t-SNE 6000 points x 128-d"): "scikit-learn ran 1000 iterations with 2 jobs, timed once; "
-                                                 "ours 500 with 1 or 2",
+    ("bench_encode", "Pillow putpixel per pixel (reference)"): "the reference was a per-pixel putpixel loop, not what "
+                                                               "a user would write",
+    ("bench_tsne", "sklearn TSNE (Barnes-Hut)"): "scikit-learn ran 1000 iterations with 2 jobs, timed once; ours 500 "
+                                                 "with 1 or 2",
 }
 # Old bench_train_step rows ran ours at three settings against facenet-pytorch in fp32 NCHW only.
 _OLD_TRAIN_VARIANT = re.compile(r"^(ours|facenet)-(fp32|fp32-cl|bf16-cl)$")
@@ -77,8 +78,9 @@ def _like_for_like(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], li
     _ratios(out)
     notes = []
     for r in out:
-        why = next((w for (m, c), w in UNLIKE.items() if r.get("module") == m and r.get("case", "").startswith(c)),
-                   None)
+        refs = {x["variant"] for x in out if x.get("reference") and x.get("case") == r.get("case")
+                and x.get("module") == r.get("module")}
+        why = next((w for (m, v), w in UNLIKE.items() if r.get("module") == m and v in refs), None)
         old = _OLD_TRAIN_VARIANT.match(r.get("variant", "")) if r.get("module") == "bench_train_step" else None
         if old and "setting" not in r and old.group(2) != "fp32":
             why = "facenet-pytorch ran fp32 NCHW only: no reference at this setting"
@@ -193,6 +195,8 @@ def ratios_section(files: list[tuple[str, dict[str, Any]]]) -> str:
                 if r.get("reference") or r.get("speedup_vs_reference") is None:
                     continue
                 ref = next(x for x in rows if x.get("reference") and x["case"] == r["case"] and x["module"] == mod)
+                if ref["variant"].startswith("all-"):  # ours against ours (what freezing buys): not a comparison
+                    continue
                 unit = r["unit"]
                 lines.append(f"| {cpu} | {r['case']} | {r['variant']} | {_fmt(r['median'])} {unit} | {ref['variant']}: "
                              f"{_fmt(ref['median'])} {unit} | x{r['speedup_vs_reference']:.2f} | "
