@@ -2,8 +2,9 @@
 
 Used to pick bf16 where it pays (training and inference autocast, ``embedder.py``,
 ``train/precision.py``; the search's bf16 screen, ``retrieval/index.py``): with
-AVX512-BF16 or AMX a bf16 matmul ran 4.5x faster than fp32 here (BENCHMARKS.md), while
-CPUs without them emulate bf16 and ran 5-10x *slower*. ``cpu_description`` names the
+AVX512-BF16 or AMX a bf16 matmul runs several times faster than fp32 (bench_search's
+"matmul alone" rows, benchmarks/results*.json), while CPUs without them emulate bf16, which
+is slower than fp32. ``cpu_description`` names the
 CPU, these flags, the threads and the load in every results file (``benchmarks/run.py``),
 so a figure always says which kind of machine produced it.
 """
