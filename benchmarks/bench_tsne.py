@@ -17,7 +17,7 @@ with 10 neighbours (higher is better). Cases: the same iteration count (500 and 
 the reference), and **equal quality**: each library's cheapest run that reaches KL <= Q, where Q is
 the worse of the two defaults' KL (ours at 500, scikit-learn at 1000), so both sides deliver at
 least the same map quality. Plus ``TSNEMap.place`` of 100 new points (target <= 1 s).
-Synthetic clustered data with a modality offset. Quick: 1,500 points.
+Synthetic clustered data with a modality offset. Quick: 600 points (checks the path).
 
 Run: ``python benchmarks/bench_tsne.py [--quick]``.
 """
@@ -135,7 +135,7 @@ def _fit_rows(x: np.ndarray) -> tuple[list[dict[str, Any]], Any]:
 
 def cases(quick: bool = False) -> list[dict[str, Any]]:
     """Fit timings with quality, and placement; see the module docstring."""
-    x = _data(250 if quick else 1000)
+    x = _data(100 if quick else 1000)
     rows, _ = _fit_rows(x)
     m = fit_tsne(x, seed=0, n_jobs=1)
     new = _data(20, per=4, seed=1)  # 100 unseen points
