@@ -26,7 +26,7 @@ from .ranking import exact_topk
 
 __all__ = ["Index", "ExactIndex", "FaissIndex", "make_index", "faiss_available", "IVF_THRESHOLD"]
 
-# Extra float32 candidates per query handed to the float64 re-ranking (ranking.exact_topk).
+# Float32 candidates per query of the deeper pass for rows the first (k + 1) does not settle.
 _EXTRA = 8
 # Gallery columns per group of the two-stage top-k (``_block_topk``): 32 was fastest at 25k x 5k.
 _GROUP = 32
@@ -103,10 +103,12 @@ class ExactIndex:
         k = min(int(k), self._n)
         if k <= 0 or q.shape[0] == 0:
             return empty_result(q.shape[0], k)
-        scores, ids = self._float32_topk(q, min(k + _EXTRA, self._n))
-        # The float32 candidates, re-ranked by the one rule (float64; ties by smaller id).
+        # float32 candidates (k + 1: the gap at the k-th place settles most rows), settled by the one
+        # rule (float64; ties by smaller id); unsettled rows get a deeper float32 pass of their own.
+        scores, ids = self._float32_topk(q, min(k + 1, self._n))
         unit = self._half_sq is None
-        scores, ids = exact_topk(q, self.vectors(), scores, ids, k, unit)
+        scores, ids = exact_topk(q, self.vectors(), scores, ids, k, unit,
+                                 more=lambda rows: self._float32_topk(q[rows], min(k + _EXTRA, self._n)))
         # |q-g|^2 = |q|^2 - 2*score (score includes -|g|^2/2, or |g|^2 = 1 is folded in).
         d2 = (q.astype(np.float64) ** 2).sum(1, keepdims=True) + unit - 2.0 * scores
         return np.sqrt(np.maximum(d2, 0.0)).astype(np.float32), ids

@@ -17,6 +17,8 @@ within a proven rounding bound (:func:`rounding_bound`) of the decision is re-sc
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 __all__ = ["UNIT_TOL", "is_unit", "pair_scores", "rounding_bound", "exact_topk"]
@@ -65,7 +67,9 @@ def _rescored(q: np.ndarray, gallery: np.ndarray, cand: np.ndarray, unit: bool) 
 
 
 def exact_topk(q: np.ndarray, gallery: np.ndarray, cand_scores: np.ndarray, cand_ids: np.ndarray,
-               k: int, unit: bool, unit_roundoff: float = 2.0**-24) -> tuple[np.ndarray, np.ndarray]:
+               k: int, unit: bool, unit_roundoff: float = 2.0**-24,
+               more: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
     """The top-``k`` by the ranking rule, from a cheap search's ``k' > k`` best candidates.
 
     ``cand_scores`` (Q, k') are the cheap scores, best first, each within
@@ -74,8 +78,10 @@ def exact_topk(q: np.ndarray, gallery: np.ndarray, cand_scores: np.ndarray, cand
     returned as it is). Otherwise its exact top-k lies among its candidates when the k'-th cheap
     score is below the k-th minus twice the bound (every exact top-k column has a cheap score
     >= that), or when the candidates are the whole gallery: those are re-scored by
-    :func:`pair_scores`; other rows (near-duplicates crowding the k-th place) are ranked over the
-    whole gallery. Returns float64 scores and int64 ids, ``(Q, k)``.
+    :func:`pair_scores`. Other rows get more candidates from ``more(rows)`` (the cheap search
+    again, deeper: a first pass of k + 1 settles most rows) and, if still unsettled
+    (near-duplicates crowding the k-th place), are ranked over the whole gallery.
+    Returns float64 scores and int64 ids, ``(Q, k)``.
     """
     q = np.asarray(q, np.float64)
     n, kk = gallery.shape[0], cand_ids.shape[1]
@@ -93,9 +99,13 @@ def exact_topk(q: np.ndarray, gallery: np.ndarray, cand_scores: np.ndarray, cand
     if redo.any():
         ids = cand_ids[redo]
         out_s[redo], out_i[redo] = _ordered(_rescored(q[redo], gallery, ids, unit), ids, k)
-    if not done.all():  # rare: near-duplicates crowd the k-th place; rank those rows over the gallery
+    if not done.all():
         rows = np.flatnonzero(~done)
-        out_s[rows], out_i[rows] = _full_topk(q[rows], gallery, k, unit)
+        if more is not None:  # a deeper cheap pass for these rows only
+            s2, i2 = more(rows)
+            out_s[rows], out_i[rows] = exact_topk(q[rows], gallery, s2, i2, k, unit, unit_roundoff)
+        else:  # rare: near-duplicates crowd the k-th place; rank those rows over the gallery
+            out_s[rows], out_i[rows] = _full_topk(q[rows], gallery, k, unit)
     return out_s, out_i
 
 
