@@ -116,3 +116,24 @@ def test_training_samples_with_short_queries(small_demo, small_encoder):
     assert with_short_queries(["a b c"], 0.0, rng) == ["a b c"] and rng.random() == ref.random()
     with pytest.raises(Exception, match="cache-frozen"):
         TrainConfig(short_queries=0.5, cache_frozen=True)
+
+
+def test_hard_batches_put_similar_classes_together_deterministically():
+    """hard_batches: each batch is an anchor, its nearest unused classes, and random others; every
+    class at most once an epoch; the same batches for the same (seed, epoch); plain batches at 0."""
+    from xmr_core.train.samples import epoch_batches
+
+    rng = np.random.default_rng(0)
+    centres = np.eye(4)
+    feats = np.repeat(centres, 10, axis=0) + 0.01 * rng.standard_normal((40, 4))  # 4 groups of 10 alike
+    feats /= np.linalg.norm(feats, axis=1, keepdims=True)
+    group = np.repeat(np.arange(4), 10)
+    batches = epoch_batches(40, 8, seed=3, epoch=1, features=feats, hard=0.5)
+    assert len(batches) == 5 and all(len(b) == 8 for b in batches)
+    flat = [k for b in batches for k in b]
+    assert len(set(flat)) == len(flat)
+    for b in batches[:2]:  # the first anchors still find 4 unused classes of their own group
+        assert (group[b[1:5]] == group[b[0]]).all()
+    assert epoch_batches(40, 8, seed=3, epoch=1, features=feats, hard=0.5) == batches
+    assert epoch_batches(40, 8, seed=3, epoch=2, features=feats, hard=0.5) != batches
+    assert epoch_batches(40, 8, 3, 1, feats, 0.0) == epoch_batches(40, 8, 3, 1)

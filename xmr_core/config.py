@@ -204,6 +204,8 @@ class TrainConfig:
     # what people type, learned in the data pipeline (text/short_queries.py; docs/METHOD.md §5b)
     short_queries: float = opt(0.0, "share of a class's chosen captions replaced by a short query cut from "
                                     "them: one or two of its phrases, cut short (ours; 0 = paper)", lo=0, hi=1)
+    hard_batches: float = opt(0.0, "share of each batch filled with the classes whose captions' word vectors are "
+                                   "nearest a random anchor class (hard negatives; ours, 0 = random batches)", lo=0, hi=1)
     words_vocab: int = opt(2000, "caption-words head vocabulary (most frequent content words)", lo=1, hi=1_000_000)
     # softmax: a stronger per-word gradient with a large vocabulary (docs/RESULTS.md)
     words_loss: str = opt("bce", "caption-words loss: bce (per word) | softmax (the words as one distribution)",

@@ -102,12 +102,16 @@ RECIPES: dict[str, Recipe] = {
     # against 97.5 / 92.6 for 24 x (1 + 3) in the same time), an in-batch contrastive term and the
     # caption-words head; 11 epochs; one torch thread (faster than two for this small network, and
     # the weights do not depend on the machine's core count), the batches prepared on the other core.
+    # Half the chosen captions become short queries cut from them (what people type, docs/METHOD.md
+    # §5b) and half of each batch is the classes described most like a random one (hard negatives):
+    # typed two-thing queries P@5 1.7 -> 66.7 % (DEMO.md, "Typed queries"; results/demo/).
     "demo": Recipe(
         EncodingConfig(**_DEMO_ENCODING),
         ModelConfig(input_size=80, width=0.375, standardize=True, dropout_keep=1.0),
         TrainConfig(epochs=11, batch_size=96, captions_per_class=2, images_per_class=1, lr=3e-3,
                     warmup_steps=100, lr_schedule="cosine", center_loss_factor=0.01, contrastive_weight=1.0,
-                    temperature=0.1, words_weight=5.0, val_images=200, val_every=3, threads=1),
+                    temperature=0.1, words_weight=5.0, val_images=200, val_every=3, threads=1,
+                    short_queries=0.5, hard_batches=0.5),
         about="ours for the synthetic demo: builds from nothing in under 5 minutes on 2 CPU cores (DEMO.md)",
         timings=(Timing(216, "a 2-core AMD EPYC with AVX512-BF16", True, "the demo, 3,000 images, data to t-SNE",
                         "benchmarks/results-issue16.json, bench_demo (216 s and 212 s, two builds)"),

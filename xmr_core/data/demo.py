@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw
 from ..files import MAX_DATASET_BYTES, read_json, write_text_atomic
 
 
-DEMO_VERSION = 1  # bump when the generator's output changes
+DEMO_VERSION = 2  # bump when the generator's output changes (2: shapes and colours described as people do)
 
 SHAPES = {  # name -> synonyms used in captions
     "circle": ["circle", "disc", "round shape", "dot", "circle"],
@@ -65,6 +65,30 @@ BACKGROUNDS = {  # name -> (RGB, phrases)
     "sand": ((235, 215, 170), ["on a sandy background", "on beige", "against a sand coloured backdrop"]),
     "mint": ((190, 235, 200), ["on a mint background", "on pale green", "against a light green backdrop"]),
 }
+# How people describe a shape or a colour beyond its name ("a round red circle", "a cherry red
+# star"). Word2Vec learns a word from its contexts: without these, every shape word stood in exactly
+# the same contexts as every other ("a red ___ on the left"), their vectors were near copies
+# (cosine 0.96 between "circle" and "square") and painted captions could not tell them apart
+# (docs/METHOD.md §5b). Real captions give nouns contexts of their own; so does the demo now.
+SHAPE_TRAITS = {
+    "circle": ["round", "perfectly round", "smooth round"],
+    "square": ["boxy", "four cornered", "right angled"],
+    "triangle": ["pointy", "three cornered", "arrow like"],
+    "star": ["spiky", "twinkly", "starry"],
+    "diamond": ["slanted", "kite like", "tilted"],
+    "hexagon": ["honeycomb", "six cornered", "nut like"],
+}
+COLOUR_TRAITS = {
+    "red": ["cherry", "fire engine", "tomato"],
+    "green": ["grass", "leaf", "lime"],
+    "blue": ["ocean", "deep sea", "royal"],
+    "yellow": ["sunny", "banana", "butter"],
+    "orange": ["pumpkin", "carrot", "apricot"],
+    "purple": ["grape", "plum", "amethyst"],
+    "pink": ["bubblegum", "flamingo", "candy"],
+    "black": ["coal", "pitch", "ink"],
+}
+TRAIT_P = 0.35  # share of mentions that add a shape trait, and (independently) a colour trait
 NUMBER = {1: ["one", "a single", "one"], 2: ["two", "a pair of", "two"], 3: ["three", "a group of three", "three"]}
 
 
@@ -130,7 +154,10 @@ def _describe_thing(t: Thing, rng: random.Random, with_pos: bool, with_size: boo
     colour = rng.choice(COLOURS[t.colour][1])
     shape = rng.choice(SHAPES[t.shape])
     size = rng.choice(SIZES[t.size][1]) if with_size else ""
-    words = " ".join(w for w in (size, colour, shape) if w)
+    trait = rng.choice(SHAPE_TRAITS[t.shape]) if rng.random() < TRAIT_P else ""
+    if rng.random() < TRAIT_P:
+        colour = f"{rng.choice(COLOUR_TRAITS[t.colour])} {colour}"
+    words = " ".join(w for w in (size, trait, colour, shape) if w)
     phrase = f"{_article(words)} {words}"
     if with_pos:
         phrase += " " + rng.choice(POSITIONS[t.position][2])

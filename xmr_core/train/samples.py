@@ -98,11 +98,47 @@ def collate(items: list) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torc
     return imgs, il, txts, tl
 
 
-def epoch_batches(n_classes: int, per_batch: int, seed: int, epoch: int) -> list[list[int]]:
-    """The epoch's class order, cut into batches (drop the ragged tail)."""
-    order = np.random.default_rng([seed, epoch]).permutation(n_classes)
+def epoch_batches(n_classes: int, per_batch: int, seed: int, epoch: int, features: np.ndarray | None = None,
+                  hard: float = 0.0) -> list[list[int]]:
+    """The epoch's class order, cut into batches (drop the ragged tail).
+
+    With ``hard`` > 0 and ``features`` (unit rows, one a class: :func:`class_features`), each batch
+    is a random anchor class, the ``hard`` share of the batch nearest to it among the classes not
+    yet used this epoch, and random others: hard negatives (classes described alike, e.g. the same
+    colours in other shapes) that in-batch InfoNCE must tell apart. Deterministic for (seed, epoch).
+    """
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(n_classes)
     n = n_classes // per_batch
-    return [order[i * per_batch:(i + 1) * per_batch].tolist() for i in range(n)]
+    if hard <= 0 or features is None:
+        return [order[i * per_batch:(i + 1) * per_batch].tolist() for i in range(n)]
+    n_near = min(per_batch - 1, int(round(hard * per_batch)))
+    free = np.ones(n_classes, bool)
+    out = []
+    for anchor in order:
+        if len(out) == n:
+            break
+        if not free[anchor]:
+            continue
+        free[anchor] = False
+        sim = np.where(free, features @ features[anchor], -np.inf)
+        near = np.argsort(-sim, kind="stable")[:n_near]
+        free[near] = False
+        rest = rng.permutation(np.flatnonzero(free))[:per_batch - 1 - n_near]
+        free[rest] = False
+        out.append([int(anchor), *near.tolist(), *rest.tolist()])
+    return [b for b in out if len(b) == per_batch]
+
+
+def class_features(ds: Dataset, encoder: TextEncoder) -> np.ndarray:
+    """One unit vector a class: the mean Word2Vec vector of its captions' words (for hard batches)."""
+    kv, dim = encoder.kv, encoder.kv.vector_size
+    out = np.zeros((len(ds.images), dim), np.float32)
+    for i, im in enumerate(ds.images):
+        words = [w for c in ds.captions_of(im.image_id) for w in tokenize(c.text) if w in kv.key_to_index]
+        if words:
+            out[i] = np.mean([kv[w] for w in words], axis=0)
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
 
 class BatchList(torch.utils.data.Sampler):
