@@ -1,0 +1,112 @@
+"""The demo's figures in README.md and DEMO.md, written from the committed files: ``python -m benchmarks.demo_docs``.
+
+Each block between ``<!-- generated:NAME -->`` and ``<!-- /generated -->`` is rewritten from
+``checkpoints/demo{,-paper}/metrics.json``, ``results/demo/build.json`` and
+``results/demo/short-query-trials.jsonl``; ``tests/test_docs_figures.py`` fails when a committed
+page differs from what this writes (a figure changed in a file but not in the docs, or the reverse).
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DOCS = ("README.md", "DEMO.md")
+BLOCK = re.compile(r"(<!-- generated:([a-z-]+) -->\n)(.*?)(<!-- /generated -->)", re.S)
+KS = (1, 5, 10)
+
+
+def _metrics(name: str) -> dict:
+    return json.loads((ROOT / "checkpoints" / name / "metrics.json").read_text(encoding="utf-8"))
+
+
+def _build() -> dict:
+    return {b["bundle"]: b for b in json.loads((ROOT / "results" / "demo" / "build.json").read_text())["builds"]}
+
+
+def _recall_table(m: dict) -> str:
+    rows = ["| direction | R@1 | R@5 | R@10 | medr | meanr |", "|---|---|---|---|---|---|"]
+    for d, label in (("i2t", f"image → text ({m['n_images']} queries over {m['n_captions']} captions)"),
+                     ("t2i", f"text → image ({m['n_captions']} queries over {m['n_images']} images)")):
+        r = m[d]
+        rows.append(f"| {label} | {r['R@1']:.1f} | {r['R@5']:.1f} | **{r['R@10']:.1f}** | {r['medr']:.0f} | "
+                    f"{r['meanr']:.1f} |")
+    s = m["semantic"]
+    rows += ["", f"rsum {m['rsum']:.1f}. Semantic metric ({s['relevance']} relevance, \"related\" ≥ "
+             f"{s['threshold']:.2f}, calibrated on the split's captions): image→text sR@1 {s['i2t']['sR@1']:.1f} / "
+             f"sR@5 {s['i2t']['sR@5']:.1f}, NCS@10 {s['i2t']['NCS@10']:.1f}; text→image sR@1 {s['t2i']['sR@1']:.1f}"
+             f" / sR@5 {s['t2i']['sR@5']:.1f}, NCS@10 {s['t2i']['NCS@10']:.1f}."]
+    return "\n".join(rows)
+
+
+def _bundles() -> str:
+    b = _build()
+    rows = ["| bundle | test R@1 / 5 / 10 image→text | text→image | sR@10 i2t / t2i | typed one thing P@5 | "
+            "two things P@5 | built in |", "|---|---|---|---|---|---|---|"]
+    for name in ("demo", "demo-paper"):
+        m, t = _metrics(name), _metrics(name).get("typed_queries", {}).get("kinds", {})
+        rk = lambda d: " / ".join(f"{m[d][f'R@{k}']:.1f}" for k in KS)  # noqa: E731
+        sem = m["semantic"]
+        secs = b.get(name, {}).get("seconds")
+        rows.append(f"| `{name}` | {rk('i2t')} | {rk('t2i')} | {sem['i2t']['sR@10']:.1f} / {sem['t2i']['sR@10']:.1f} | "
+                    f"{t.get('one thing', {}).get('P@5', float('nan')):.1f} | "
+                    f"{t.get('two things', {}).get('P@5', float('nan')):.1f} | "
+                    + (f"{secs:.0f} s |" if secs else "— |"))
+    return "\n".join(rows)
+
+
+def _typed() -> str:
+    from xmr_core.retrieval.typed_queries import typed_table
+
+    ours, paper = _metrics("demo")["typed_queries"], _metrics("demo-paper")["typed_queries"]
+    lines = typed_table(ours).splitlines()
+    head = lines[0].replace("| P@5 | R@10 |", "| P@5 | R@10 | demo-paper P@5 | demo-paper R@10 |")
+    out = [head, lines[1] + "---|---|"]
+    for line in lines[2:]:
+        kind = line.split("|")[1].strip()
+        p = paper["kinds"].get(kind, {})
+        out.append(line + f" {p.get('P@5', float('nan')):.1f} | {p.get('R@10', float('nan')):.1f} |")
+    return "\n".join(out)
+
+
+def _build_line() -> str:
+    b = _build()["demo"]
+    m0 = b["machine_start"]
+    return (f"`python -m xmr_core.demo_run --force` rebuilt `checkpoints/demo` in **{b['seconds']:.0f} s** "
+            f"(stages: " + ", ".join(f"{k} {v:.0f} s" for k, v in b["stages_s"].items())
+            + f"; {m0['kind']}, load average {m0['loadavg'][0]:.2f} at the start; `results/demo/build.json`), "
+            f"test R@10 {b['test_R@10'][0]:.1f} / {b['test_R@10'][1]:.1f}.")
+
+
+def _trials() -> str:
+    from benchmarks.demo_typed_trials import table
+
+    return table()
+
+
+BLOCKS = {"demo-test": lambda: _recall_table(_metrics("demo")), "demo-bundles": _bundles, "demo-typed": _typed,
+          "demo-build": _build_line, "demo-trials": _trials}
+
+
+def render(doc: str) -> str:
+    """``doc`` with every generated block rewritten (unknown block names are an error)."""
+    def one(mt: re.Match) -> str:
+        name = mt.group(2)
+        if name not in BLOCKS:
+            raise KeyError(f"unknown generated block {name!r}")
+        return mt.group(1) + BLOCKS[name]().rstrip() + "\n" + mt.group(4)
+    return BLOCK.sub(one, doc)
+
+
+if __name__ == "__main__":
+    for name in DOCS:
+        path = ROOT / name
+        text = path.read_text(encoding="utf-8")
+        new = render(text)
+        if new != text:
+            path.write_text(new, encoding="utf-8")
+            print(f"rewrote {name}")

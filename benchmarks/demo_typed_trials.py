@@ -1,0 +1,111 @@
+"""The demo's typed-query trials (issue 25; DEMO.md "Typed queries"): not part of ``python -m benchmarks``.
+
+    python benchmarks/demo_typed_trials.py trial NAME '{"short_queries": 0.5, "hard_batches": 0.5}'
+    python benchmarks/demo_typed_trials.py probe checkpoints/demo
+
+``trial`` trains the ``demo`` recipe with the overrides (any EncodingConfig / ModelConfig /
+TrainConfig field) into ``benchmarks/_work/trials/NAME``, then measures R@K and the typed-query
+benchmark on val and test and appends one JSON line to ``results/demo/short-query-trials.jsonl``.
+``probe`` asks how much of shape and colour a run's image embeddings carry: a logistic probe per
+shape and per colour, fitted on val, ROC AUC on test (0.5 = nothing), and the cosine between the
+run's text embeddings of "a red <shape>" for the six shapes.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def trial(name: str, over: dict) -> dict:
+    from xmr_core.data.demo import DEMO_VERSION
+    from xmr_core.evaluate import split_embeddings
+    from xmr_core.hardware import cpu_description
+    from xmr_core.recipes import recipe
+    from xmr_core.retrieval.metrics import evaluate_embeddings
+    from xmr_core.run import load_run
+    from xmr_core.train import train
+    from xmr_core.typed_eval import typed_query_metrics
+
+    enc, mod, tr = recipe("demo")
+    pick = lambda cfg: {k: v for k, v in over.items() if hasattr(cfg, k)}  # noqa: E731
+    enc, mod, tr = replace(enc, **pick(enc)), replace(mod, **pick(mod)), replace(tr, **pick(tr))
+    out = ROOT / "benchmarks" / "_work" / "trials" / name
+    t0 = time.time()
+    train(out, "demo", None, enc, mod, tr, recipe_name="demo", overwrite=True)
+    res = {"name": name, "over": over, "train_s": round(time.time() - t0), "machine": cpu_description(),
+           "demo_version": DEMO_VERSION}
+    run = load_run(out)
+    for split in ("val", "test"):
+        emb = split_embeddings(run, None, split, progress=False)
+        m = evaluate_embeddings(emb.images, emb.captions, emb.caption_image)
+        tq = typed_query_metrics(run, emb, "demo")
+        res[split] = {"R@10": (m["i2t"]["R@10"], m["t2i"]["R@10"]), "R@1": (m["i2t"]["R@1"], m["t2i"]["R@1"]),
+                      "typed": {k: (v["P@5"], v["R@10"]) for k, v in tq["kinds"].items()}}
+    with open(ROOT / "results" / "demo" / "short-query-trials.jsonl", "a") as f:
+        f.write(json.dumps(res) + "\n")
+    return res
+
+
+KINDS = ("one thing", "one thing, synonyms", "one thing, unseen phrasing", "one thing + size", "one thing + position",
+         "two things", "colour alone", "shape alone")
+
+
+def table(path: Path = ROOT / "results" / "demo" / "short-query-trials.jsonl") -> str:
+    """DEMO.md's trial table, written from the results file (tests/test_docs_figures.py checks it):
+    typed-query P@5 by kind on val (test where a row has no val), and val R@10."""
+    head = ["| trial | overrides of the `demo` recipe | data | split | R@10 i2t / t2i | "
+            + " | ".join(KINDS) + " |", "|" + "---|" * (5 + len(KINDS))]
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        r = json.loads(line)
+        split = "val" if "val" in r else "test"
+        s = r[split]
+        r10 = " / ".join(f"{x:.1f}" for x in s["R@10"]) if "R@10" in s else "—"
+        over = ", ".join(f"{k} {v}" for k, v in r["over"].items()) or "—"
+        cells = " | ".join(f"{s['typed'][k][0]:.1f}" for k in KINDS)
+        rows.append(f"| {r['name']} | {over} | v{r['demo_version']} | {split} | {r10} | {cells} |")
+    return "\n".join(head + rows)
+
+
+def probe(run_path: str) -> dict:
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    from xmr_core.data.demo import COLOURS, SHAPES, dataset_scenes
+    from xmr_core.evaluate import split_embeddings
+    from xmr_core.run import load_run
+
+    run, scenes = load_run(run_path), dataset_scenes("demo")
+    shapes, colours = list(SHAPES), list(COLOURS)
+    t = run.embedder.embed_texts([f"a red {s}" for s in shapes])
+    data = {}
+    for split in ("val", "test"):
+        emb = split_embeddings(run, None, split, progress=False)
+        data[split] = (emb.images, [scenes[str(i)]["things"] for i in emb.image_ids])
+    out = {"run": run_path, "text_cos_a_red_shape": np.round(t @ t.T, 2).tolist()}
+    for key, values in (("shape", shapes), ("colour", colours)):
+        aucs = []
+        for v in values:
+            has = {s: np.array([any(x[key] == v for x in th) for th in data[s][1]]) for s in data}
+            clf = LogisticRegression(max_iter=2000).fit(data["val"][0], has["val"])
+            aucs.append(round(float(roc_auc_score(has["test"], clf.decision_function(data["test"][0]))), 3))
+        out[f"{key}_auc"] = dict(zip(values, aucs))
+    return out
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["trial"]:
+        print(json.dumps(trial(sys.argv[2], json.loads(sys.argv[3]) if len(sys.argv) > 3 else {})))
+    elif sys.argv[1:2] == ["table"]:
+        print(table())
+    elif sys.argv[1:2] == ["probe"]:
+        print(json.dumps(probe(sys.argv[2])))
+    else:
+        print(__doc__)
