@@ -338,7 +338,8 @@ def test_every_page_by_url_in_a_fresh_tab(server, browser):
 # its hover (a point below the window's fold gave no hover text on one CPU's t-SNE layout).
 _POINT_JS = """() => { const gd = document.querySelector('.js-plotly-plot');
     gd.scrollIntoView({block: 'center'}); const L = gd._fullLayout; const r = gd.getBoundingClientRect();
-    const pts = t => t.x.map((v, i) => [L.xaxis.l2p(v), L.yaxis.l2p(t.y[i])]).filter(p => isFinite(p[0]) && isFinite(p[1]));
+    const pts = t => Array.from(t.x, (v, i) => [L.xaxis.l2p(v), L.yaxis.l2p(t.y[i])])
+        .filter(p => isFinite(p[0]) && isFinite(p[1]));  // x may be a typed array (WebGL traces)
     const imgs = pts(gd._fullData.find(d => d.name === 'images'));
     const all = gd._fullData.filter(d => d.mode === 'markers').flatMap(pts);
     const inside = ([x, y]) => x > 8 && y > 8 && x < L._size.w - 8 && y < L._size.h - 8
