@@ -296,7 +296,7 @@ def test_import_sets_passive_openmp_wait_unless_the_user_chose():
 
 
 def test_inference_precision_and_batch_follow_the_measurements(monkeypatch):
-    """amp="auto": bf16 for InceptionResNet-V1 where bf16 is native, fp32 for Lite0 and elsewhere."""
+    """amp="auto": bf16 for InceptionResNet-V1 where bf16 is native (CPU or GPU), fp32 for Lite0 and elsewhere."""
     import xmr_core.embedder as m
 
     irv1 = ModelConfig(input_size=80, width=0.125)
@@ -305,7 +305,9 @@ def test_inference_precision_and_batch_follow_the_measurements(monkeypatch):
         monkeypatch.setattr(m, "cpu_has_native_bf16", lambda native=native: native)
         assert m.inference_precision(irv1, torch.device("cpu")) is native
         assert m.inference_precision(lite0, torch.device("cpu")) is False
-        assert m.inference_precision(irv1, torch.device("cuda")) is True
+        for gpu_bf16 in (False, True):  # CUDA: bf16 only where the GPU computes it (not emulated)
+            monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True, b=gpu_bf16: b)
+            assert m.inference_precision(irv1, torch.device("cuda")) is gpu_bf16
         e = m.Embedder(InceptionResNetV1(irv1), cfg=irv1, device="cpu")
         assert e.amp is native and e.batch_size == (32 if native else 8)
     assert m.inference_batch_size(lite0, torch.device("cpu"), False) == 16

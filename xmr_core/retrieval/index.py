@@ -61,6 +61,7 @@ class ExactIndex:
         self._gallery_bf16: torch.Tensor | None = None  # same, bfloat16 (unit galleries)
         self._half_sq: torch.Tensor | None = None  # |g|^2 / 2, or None when all unit
         self._gnorm_max, self._g16, self._n = 0.0, (0.0, 0.0), 0
+        self._prep_lock = threading.Lock()
 
     def __len__(self) -> int:
         return self._n
@@ -80,22 +81,28 @@ class ExactIndex:
         return self._parts[0]
 
     def _prepare(self) -> None:
-        g = self.vectors()
-        n = g.shape[0]
-        # Transposed once so each block matmul reads a contiguous (d, chunk) operand;
-        # zero columns pad it to whole groups (their scores are set to -inf).
-        gt = np.zeros((g.shape[1], -(-n // _GROUP) * _GROUP), np.float32)
-        gt[:, :n] = g.T
-        self._gallery = torch.from_numpy(gt)
-        sq = (g.astype(np.float64) ** 2).sum(1)
-        self._gnorm_max = float(np.sqrt(sq.max())) if n else 0.0
-        self._half_sq, self._gallery_bf16 = None, None
-        if not (n and np.abs(sq - 1.0).max() <= _UNIT_TOL):
-            self._half_sq = torch.from_numpy((0.5 * sq).astype(np.float32))
-        elif self.bf16_screen:
-            self._gallery_bf16 = self._gallery.bfloat16()
-            g16 = self._gallery_bf16.float()  # |g~|max and |g - g~|max bound the screen's error
-            self._g16 = (float(g16.norm(dim=0).max()), float((self._gallery - g16).norm(dim=0).max()))
+        """Build the search operands once; every field is set before ``_gallery`` (the "ready" mark),
+        under a lock, so a concurrent search never sees half of them."""
+        with self._prep_lock:
+            if self._gallery is not None:
+                return
+            g = self.vectors()
+            n = g.shape[0]
+            # Transposed once so each block matmul reads a contiguous (d, chunk) operand;
+            # zero columns pad it to whole groups (their scores are set to -inf).
+            gt = np.zeros((g.shape[1], -(-n // _GROUP) * _GROUP), np.float32)
+            gt[:, :n] = g.T
+            gallery = torch.from_numpy(gt)
+            sq = (g.astype(np.float64) ** 2).sum(1)
+            self._gnorm_max = float(np.sqrt(sq.max())) if n else 0.0
+            self._half_sq, self._gallery_bf16 = None, None
+            if not (n and np.abs(sq - 1.0).max() <= _UNIT_TOL):
+                self._half_sq = torch.from_numpy((0.5 * sq).astype(np.float32))
+            elif self.bf16_screen:
+                g16 = gallery.bfloat16()  # |g~|max and |g - g~|max bound the screen's error
+                self._g16 = (float(g16.float().norm(dim=0).max()), float((gallery - g16.float()).norm(dim=0).max()))
+                self._gallery_bf16 = g16
+            self._gallery = gallery
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-``k`` by L2 distance; see the module docstring for conventions."""
