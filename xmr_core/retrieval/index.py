@@ -115,7 +115,8 @@ class ExactIndex:
         scores, ids = self._float32_topk(q, min(k + 1, self._n))
         unit = self._half_sq is None
         scores, ids = exact_topk(q, self.vectors(), scores, ids, k, unit,
-                                 more=lambda rows: self._float32_topk(q[rows], min(k + _EXTRA, self._n)))
+                                 more=lambda rows: self._float32_topk(q[rows], min(k + _EXTRA, self._n)),
+                                 gmax=self._gnorm_max)
         # |q-g|^2 = |q|^2 - 2*score (score includes -|g|^2/2, or |g|^2 = 1 is folded in).
         d2 = (q.astype(np.float64) ** 2).sum(1, keepdims=True) + unit - 2.0 * scores
         return np.sqrt(np.maximum(d2, 0.0)).astype(np.float32), ids

@@ -68,8 +68,8 @@ def _rescored(q: np.ndarray, gallery: np.ndarray, cand: np.ndarray, unit: bool) 
 
 def exact_topk(q: np.ndarray, gallery: np.ndarray, cand_scores: np.ndarray, cand_ids: np.ndarray,
                k: int, unit: bool, unit_roundoff: float = 2.0**-24,
-               more: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
+               more: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+               gmax: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The top-``k`` by the ranking rule, from a cheap search's ``k' > k`` best candidates.
 
     ``cand_scores`` (Q, k') are the cheap scores, best first, each within
@@ -86,8 +86,9 @@ def exact_topk(q: np.ndarray, gallery: np.ndarray, cand_scores: np.ndarray, cand
     q = np.asarray(q, np.float64)
     n, kk = gallery.shape[0], cand_ids.shape[1]
     k = min(k, kk)
-    gsq_max = float((np.asarray(gallery, np.float64) ** 2).sum(1).max()) if n else 0.0
-    eps = rounding_bound(q.shape[1], np.sqrt((q**2).sum(1)), np.sqrt(gsq_max), unit, unit_roundoff)
+    if gmax is None:  # the largest gallery norm (an index passes the one it keeps)
+        gmax = float(np.sqrt((np.asarray(gallery, np.float64) ** 2).sum(1).max())) if n else 0.0
+    eps = rounding_bound(q.shape[1], np.sqrt((q**2).sum(1)), gmax, unit, unit_roundoff)
     cs = np.asarray(cand_scores, np.float64)
     apart = (np.diff(-cs[:, :k + 1], axis=1) > 2.0 * eps[:, None]).all(1)
     if kk >= n or k == 0:
@@ -103,7 +104,7 @@ def exact_topk(q: np.ndarray, gallery: np.ndarray, cand_scores: np.ndarray, cand
         rows = np.flatnonzero(~done)
         if more is not None:  # a deeper cheap pass for these rows only
             s2, i2 = more(rows)
-            out_s[rows], out_i[rows] = exact_topk(q[rows], gallery, s2, i2, k, unit, unit_roundoff)
+            out_s[rows], out_i[rows] = exact_topk(q[rows], gallery, s2, i2, k, unit, unit_roundoff, gmax=gmax)
         else:  # rare: near-duplicates crowd the k-th place; rank those rows over the gallery
             out_s[rows], out_i[rows] = _full_topk(q[rows], gallery, k, unit)
     return out_s, out_i
