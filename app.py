@@ -4,7 +4,7 @@
 
 Pages (in ``pages/``, listed in ``pages/_nav.py``): Overview, Encoded text, Embedding map,
 Retrieval (Table 3), Query, Compare runs. The sidebar shows their links (drawn here), then
-picks the run bundle (``xmr_core.run.list_runs()``, under ``$XMR_CHECKPOINTS`` or
+picks the run bundle (``xmr_core.bundle.run.list_runs()``, under ``$XMR_CHECKPOINTS`` or
 ``checkpoints/``) and the split. With no run at all the
 app offers to build the demo run. Pages only lay out what ``xmr_core`` returns.
 """
@@ -19,8 +19,8 @@ _ROOT = str(Path(__file__).resolve().parent)
 if _ROOT not in sys.path:  # `pages._shared` and `xmr_core` import from the repo root
     sys.path.insert(0, _ROOT)
 
-from xmr_core.app_support import run_label
-from xmr_core.run import checkpoints_dir, list_runs
+from xmr_core.facade.app_support import run_label
+from xmr_core.bundle.run import checkpoints_dir, list_runs
 
 st.set_page_config(page_title="xmr explorer", page_icon=":material/image_search:", layout="wide")
 

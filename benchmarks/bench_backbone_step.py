@@ -6,7 +6,7 @@ Like for like, all blocks trained, at each setting (fp32 NCHW, fp32 channels_las
 + channels_last), ours vs the reference:
   ref-<setting>       efficientnet_lite_pytorch (the wheel's reference implementation), the same
                       weights and 128-d head (when installed: pip install --no-deps)
-  all-<setting>       ours (``xmr_core.efficientnet``)
+  all-<setting>       ours (``xmr_core.network.efficientnet``)
 What freezing and caching buy (ours against ours with every block trained, fp32 channels_last):
   frozen6-fp32-cl     ours, stem + first 6 blocks frozen (no backward through them)
   frozen6-cached      ours, training on cached frozen-block outputs (``--cache-frozen``):
@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from xmr_core.backbones import build_network  # noqa: E402
+from xmr_core.network.backbones import build_network  # noqa: E402
 from xmr_core.config import ModelConfig  # noqa: E402
 
 BATCH, SIZE = 96, 112
@@ -39,7 +39,7 @@ class _Ref(nn.Module):
         super().__init__()
         from efficientnet_lite_pytorch import EfficientNet
 
-        from xmr_core.efficientnet import weights_path
+        from xmr_core.network.efficientnet import weights_path
 
         self.trunk = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(weights_path()))
         self.head = nn.Sequential(nn.Linear(1280, 128, bias=False), nn.BatchNorm1d(128))

@@ -1,6 +1,6 @@
 """The embedded demo run built from nothing: ``python -m xmr_core demo`` end to end.
 
-Times ``xmr_core.demo_run.build_demo`` into a temporary folder (data generation,
+Times ``xmr_core.cli.demo.build_demo`` into a temporary folder (data generation,
 Word2Vec, training the ``demo`` recipe, embedding + evaluation of the test split,
 t-SNE), per stage, and reports the test split's R@10 both ways next to the time so a
 faster recipe cannot hide a worse run, and builds it twice: both builds' metrics and weights
@@ -31,7 +31,7 @@ TARGET_S = 300.0
 
 def _build_once(tmp: Path, quick: bool) -> tuple[float, dict[str, float], Path]:
     """One timed ``build_demo`` into ``tmp/run`` (data generated into ``tmp/data``)."""
-    from xmr_core.demo_run import build_demo
+    from xmr_core.cli.demo import build_demo
 
     stages: dict[str, float] = {}
     current: dict[str, Any] = {"stage": None, "t": 0.0}

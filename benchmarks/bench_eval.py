@@ -38,11 +38,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._script import script_rows  # noqa: E402
-from xmr_core.backbones import build_network  # noqa: E402
+from xmr_core.network.backbones import build_network  # noqa: E402
 from xmr_core.config import EncodingConfig, ModelConfig  # noqa: E402
 from xmr_core.data import Dataset  # noqa: E402
-from xmr_core.embed import embed_dataset  # noqa: E402
-from xmr_core.embedder import Embedder  # noqa: E402
+from xmr_core.evaluation.split_embeddings import embed_dataset  # noqa: E402
+from xmr_core.network.inference import Embedder  # noqa: E402
 from xmr_core.recipes import recipe  # noqa: E402
 from xmr_core.retrieval.metrics import evaluate_embeddings  # noqa: E402
 from xmr_core.retrieval.semantic import WordVectorSentenceEmbedder, semantic_evaluate  # noqa: E402

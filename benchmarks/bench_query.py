@@ -2,7 +2,7 @@
 
 Run bundle: ``checkpoints/demo`` if it is complete (model.pt, embeddings/, metrics.json),
 copied to a temporary folder so nothing is written into it; otherwise a fast demo built
-with ``xmr_core.demo_run.build_demo(fast=True)`` into a temporary folder
+with ``xmr_core.cli.demo.build_demo(fast=True)`` into a temporary folder
 (``XMR_DATA_DIR``/``XMR_CHECKPOINTS`` pointed there; in quick mode only its training
 step, without the evaluation and t-SNE that querying does not need). Relevance: word vectors
 (``XMR_RELEVANCE=word-vectors``).
@@ -73,7 +73,7 @@ def _prepare_run(tmp: Path, run: Path | None, quick: bool) -> tuple[Path, str]:
         _train_fast_demo(out)
         how = "fast demo (trained only)"
     else:
-        from xmr_core.demo_run import build_demo
+        from xmr_core.cli.demo import build_demo
 
         build_demo(fast=True, out=out, progress=lambda *a: None)
         how = "build_demo(fast=True)"
@@ -86,7 +86,7 @@ def _train_fast_demo(out: Path) -> None:
     from dataclasses import replace
 
     from xmr_core.data import load_demo
-    from xmr_core.demo_run import FAST_IMAGES
+    from xmr_core.cli.demo import FAST_IMAGES
     from xmr_core.recipes import recipe
     from xmr_core.train import train
 
@@ -171,7 +171,7 @@ def cases(quick: bool = False, run: str | Path | None = None) -> list[dict[str, 
         with _env(XMR_DATA_DIR=str(tmp / "data"), XMR_CHECKPOINTS=str(tmp / "ckpt"),
                   XMR_RELEVANCE="word-vectors"):
             run_dir, origin = _prepare_run(tmp, Path(run) if run else None, quick)
-            from xmr_core.explorer import Explorer
+            from xmr_core.facade.explorer import Explorer
 
             t = time.perf_counter()
             ex = Explorer(run_dir, split="test")

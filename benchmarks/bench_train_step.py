@@ -5,7 +5,7 @@ the same random batch. Each network runs at each setting, the pair under identic
   fp32             fp32, NCHW
   fp32-cl          fp32, channels_last (model and input)
   bf16-cl          bf16 autocast + channels_last
-ours = ``xmr_core.model.InceptionResNetV1`` (512-d head, so output shapes match: checked);
+ours = ``xmr_core.network.model.InceptionResNetV1`` (512-d head, so output shapes match: checked);
 reference = facenet-pytorch's ``InceptionResnetV1`` (installed ``--no-deps``), random init.
 Targets: ours >= 1.0x facenet-pytorch at every setting (like for like: the same autocast and
 memory format on both sides), and the setting that ``train --amp auto --channels-last auto``
@@ -31,7 +31,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from xmr_core.config import ModelConfig  # noqa: E402
-from xmr_core.model import InceptionResNetV1  # noqa: E402
+from xmr_core.network.model import InceptionResNetV1  # noqa: E402
 
 BATCH = 45
 SIZES = (128, 160)

@@ -34,7 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._script import print_seconds_rows, script_rows  # noqa: E402
-from xmr_core.projection import _affinities, fit_tsne  # noqa: E402
+from xmr_core.evaluation.projection import _affinities, fit_tsne  # noqa: E402
 
 ROUNDS = 3
 

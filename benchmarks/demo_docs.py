@@ -76,7 +76,7 @@ def _typed() -> str:
 def _build_line() -> str:
     b = _build()["demo"]
     m0 = b["machine_start"]
-    return (f"`python -m xmr_core.demo_run --force` rebuilt `checkpoints/demo` in **{b['seconds']:.0f} s** "
+    return (f"`python -m xmr_core.cli.demo --force` rebuilt `checkpoints/demo` in **{b['seconds']:.0f} s** "
             f"(stages: " + ", ".join(f"{k} {v:.0f} s" for k, v in b["stages_s"].items())
             + f"; {m0['kind']}, load average {m0['loadavg'][0]:.2f} at the start; `results/demo/build.json`), "
             f"test R@10 {b['test_R@10'][0]:.1f} / {b['test_R@10'][1]:.1f}.")

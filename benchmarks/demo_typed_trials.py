@@ -24,13 +24,13 @@ sys.path.insert(0, str(ROOT))
 
 def trial(name: str, over: dict) -> dict:
     from xmr_core.data.demo import DEMO_VERSION
-    from xmr_core.evaluate import split_embeddings
+    from xmr_core.evaluation.evaluate import split_embeddings
     from xmr_core.hardware import cpu_description
     from xmr_core.recipes import recipe
     from xmr_core.retrieval.metrics import evaluate_embeddings
-    from xmr_core.run import load_run
+    from xmr_core.bundle.run import load_run
     from xmr_core.train import train
-    from xmr_core.typed_eval import typed_query_metrics
+    from xmr_core.evaluation.typed_eval import typed_query_metrics
 
     enc, mod, tr = recipe("demo")
     pick = lambda cfg: {k: v for k, v in over.items() if hasattr(cfg, k)}  # noqa: E731
@@ -79,8 +79,8 @@ def probe(run_path: str) -> dict:
     from sklearn.metrics import roc_auc_score
 
     from xmr_core.data.demo import COLOURS, SHAPES, dataset_scenes
-    from xmr_core.evaluate import split_embeddings
-    from xmr_core.run import load_run
+    from xmr_core.evaluation.evaluate import split_embeddings
+    from xmr_core.bundle.run import load_run
 
     run, scenes = load_run(run_path), dataset_scenes("demo")
     shapes, colours = list(SHAPES), list(COLOURS)

@@ -146,8 +146,8 @@ def phase_fp16(run, steps):
 
 
 def phase_eval(run):
-    from xmr_core.evaluate import evaluate_run
-    from xmr_core.run import load_run
+    from xmr_core.evaluation.evaluate import evaluate_run
+    from xmr_core.bundle.run import load_run
 
     m = evaluate_run(load_run(run, device=DEVICE), images_dir=f"{DATA}/images")
     for d in ("i2t", "t2i"):

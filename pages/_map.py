@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from xmr_core.app_support import IMAGE_COLOUR, TEXT_COLOUR, html_text
+from xmr_core.facade.app_support import IMAGE_COLOUR, TEXT_COLOUR, html_text
 
 # Colour-by options and how each one is drawn.
 CONTINUOUS = {"image id": "Turbo", "relevance to a query": "Viridis", "caption length": "Cividis",

@@ -9,17 +9,17 @@ from typing import Any
 
 import streamlit as st
 
-from xmr_core.app_support import (RESULT_COLUMNS, hit_label, md_text, push_step, result_rows, run_key, search_step,
+from xmr_core.facade.app_support import (RESULT_COLUMNS, hit_label, md_text, push_step, result_rows, run_key, search_step,
                                   to_csv)
 from xmr_core.errors import RunError, XmrError
-from xmr_core.explorer import Hit
+from xmr_core.facade.explorer import Hit
 
 SPLITS = ["test", "val", "train"]
 
 
 @st.cache_resource(show_spinner=False, max_entries=6)
 def _explorer(path: str, split: str, mtime: int):  # noqa: ARG001 - mtime is part of the cache key
-    from xmr_core.explorer import Explorer
+    from xmr_core.facade.explorer import Explorer
 
     return Explorer(path, split=split)
 
@@ -49,7 +49,7 @@ MAX_HOVER_THUMBS = 2000  # above this many images the map hovers names and capti
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _hover_thumbs(path: str, split: str, mtime: int) -> dict[int, str]:
-    from xmr_core.app_support import data_uri
+    from xmr_core.facade.app_support import data_uri
 
     ex = _explorer(path, split, mtime)
     out = {}
@@ -70,7 +70,7 @@ def hover_thumbs(ex) -> dict[int, str]:
 
 def default_run() -> str | None:
     """The run the sidebar starts on: ``demo`` if present, else the first run found."""
-    from xmr_core.run import list_runs
+    from xmr_core.bundle.run import list_runs
 
     runs = list_runs()
     if not runs:

@@ -7,9 +7,9 @@ import pandas as pd
 import streamlit as st
 
 from pages._shared import explorer_for, image_hits, selected_run, selected_split, show_error, through_app
-from xmr_core.app_support import compare_rows, dash_missing, losses_summary, handle_text_query, run_label
-from xmr_core.app_typed import typed_compare_rows
-from xmr_core.run import list_runs
+from xmr_core.facade.app_support import compare_rows, dash_missing, losses_summary, handle_text_query, run_label
+from xmr_core.facade.app_typed import typed_compare_rows
+from xmr_core.bundle.run import list_runs
 
 through_app()
 
@@ -17,7 +17,7 @@ st.title("Compare runs")
 runs = [str(p) for p in list_runs()]
 split = selected_split()
 if len(runs) < 2:
-    st.info("Only one run bundle is present; comparing it with itself. `python -m xmr_core.demo_run` builds the "
+    st.info("Only one run bundle is present; comparing it with itself. `python -m xmr_core.cli.demo` builds the "
             "second demo bundle (`demo-paper`: the paper's losses on the same data), or train another run.")
 cur = selected_run() if selected_run() in runs else runs[0]
 other = next((r for r in runs if r != cur), cur)

@@ -9,7 +9,7 @@ import streamlit as st
 from pages._map import COLOUR_OPTIONS, hover_texts, hover_thumbnail_html, map_figure, trace_rows
 from pages._shared import (MAX_HOVER_THUMBS, caption_hits, explorer, hover_thumbs, image_hits, map_frame,
                            search_button, show_error, thumbnail, through_app)
-from xmr_core.app_support import (IMAGE_COLOUR, md_text, SELECTION_COLUMNS, contains_word, handle_text_query, selection_rows,
+from xmr_core.facade.app_support import (IMAGE_COLOUR, md_text, SELECTION_COLUMNS, contains_word, handle_text_query, selection_rows,
                                   to_csv)
 
 through_app()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages._shared import explorer, show_error, thumbnail, through_app
-from xmr_core.app_support import annotate_encoding, md_text, filter_rows, page_slice
+from xmr_core.facade.app_support import annotate_encoding, md_text, filter_rows, page_slice
 from xmr_core.errors import XmrError
 
 through_app()

@@ -7,8 +7,8 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from pages._shared import explorer, show_error, through_app
-from xmr_core.app_support import dash_missing, gap_rows, network_summary, recall_rows, semantic_rows, train_curve
-from xmr_core.app_typed import typed_rows
+from xmr_core.facade.app_support import dash_missing, gap_rows, network_summary, recall_rows, semantic_rows, train_curve
+from xmr_core.facade.app_typed import typed_rows
 
 through_app()
 
@@ -28,7 +28,7 @@ st.subheader("Retrieval metrics beside the paper")
 if m is None:
     st.warning(f"This run has no metrics for {ex.dataset_name}/{ex.split} yet.")
     if st.button(f"Evaluate {run.name} on the {ex.split} split", type="primary", key="evaluate_run"):
-        from xmr_core.evaluate import evaluate_run
+        from xmr_core.evaluation.evaluate import evaluate_run
 
         bar = st.progress(0.0, text="evaluating")
         try:

@@ -8,9 +8,9 @@ import streamlit as st
 
 from pages._shared import (TRAIL, caption_hits, download_results, explorer, explorer_for, image_hits, show_error,
                            thumbnail, through_app)
-from xmr_core.app_support import (UPLOAD_TYPES, annotate_encoding, handle_image_query, handle_text_query, md_text,
+from xmr_core.facade.app_support import (UPLOAD_TYPES, annotate_encoding, handle_image_query, handle_text_query, md_text,
                                   pop_step, run_scope)
-from xmr_core.app_typed import length_note, typed_examples, typed_headline
+from xmr_core.facade.app_typed import length_note, typed_examples, typed_headline
 
 through_app()
 

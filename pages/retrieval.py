@@ -6,7 +6,7 @@ import random
 import streamlit as st
 
 from pages._shared import caption_hits, download_results, explorer, image_hits, thumbnail, through_app
-from xmr_core.app_support import md_text
+from xmr_core.facade.app_support import md_text
 
 through_app()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import streamlit as st
 
 from pages._shared import through_app
-from xmr_core.app_support import demo_minutes
-from xmr_core.run import checkpoints_dir, list_runs
+from xmr_core.facade.app_support import demo_minutes
+from xmr_core.bundle.run import checkpoints_dir, list_runs
 
 through_app()
 
@@ -27,7 +27,7 @@ fast = st.checkbox("fast (a tiny run in about 2 min that learns little; for a qu
                    key="demo_fast")
 minutes = demo_minutes(fast)
 if st.button(f"Build demo run (about {minutes} min)", type="primary", key="build_demo"):
-    from xmr_core.demo_run import build_demo
+    from xmr_core.cli.demo import build_demo
 
     bar = st.progress(0.0, text="starting")
     stage_text = st.empty()

@@ -34,7 +34,7 @@ def fast_demo_run(tmp_path_factory) -> tuple[Path, Path]:
     ck, data = base / "checkpoints", base / "data"
     ck.mkdir(parents=True, exist_ok=True)
     if not (ck / "demo-fast" / "metrics.json").is_file():
-        from xmr_core.demo_run import build_demo
+        from xmr_core.cli.demo import build_demo
 
         old = os.environ.get("XMR_DATA_DIR")
         os.environ["XMR_DATA_DIR"] = str(data)
@@ -80,7 +80,7 @@ def env(demo_env, monkeypatch):
 
 @pytest.fixture(scope="session")
 def vocab_words(demo_env):
-    from xmr_core.run import load_encoder
+    from xmr_core.bundle.run import load_encoder
 
     enc = load_encoder(demo_env[0] / "demo-fast")
     return [w for w in enc.word_index if len(w) > 2][:60]
@@ -138,7 +138,7 @@ def test_no_run_offers_demo_build(tmp_path, monkeypatch, demo_env):
         link.symlink_to(demo_env[0] / "demo-fast", target_is_directory=True)
         return link
 
-    monkeypatch.setattr("xmr_core.demo_run.build_demo", fake_build)
+    monkeypatch.setattr("xmr_core.cli.demo.build_demo", fake_build)
     at.checkbox(key="demo_fast").check().run()
     at.button(key="build_demo").click().run()
     _ok(at)
@@ -274,8 +274,8 @@ def test_query_handlers_directly(env):
     """The page's handlers are plain functions: bad bytes and huge images give messages."""
     from PIL import Image
 
-    from xmr_core.app_support import handle_image_query, handle_text_query
-    from xmr_core.explorer import Explorer
+    from xmr_core.facade.app_support import handle_image_query, handle_text_query
+    from xmr_core.facade.explorer import Explorer
 
     ex = Explorer(env / "demo-fast")
     res, err = handle_image_query(ex, _png(), "ok.png", k=3)
@@ -333,7 +333,7 @@ def test_broken_run_shows_error(env, tmp_path, monkeypatch):
 
 # ---- issue 13: tables, what a run knows, click to search, CSV out ---------------------------------------
 def test_dash_missing_and_two_decimals():
-    from xmr_core.app_support import MISSING, dash_missing, recall_rows
+    from xmr_core.facade.app_support import MISSING, dash_missing, recall_rows
 
     rows = dash_missing(recall_rows({"dataset": "d", "split": "test", "n_images": 5, "rsum": 1.0,
                                      "i2t": {"R@1": 1.0, "R@5": 2.0, "R@10": 3.0, "medr": 4.0},
@@ -354,7 +354,7 @@ def test_overview_tables_show_dash_not_none(env):
 
 
 def test_run_scope():
-    from xmr_core.app_support import run_scope
+    from xmr_core.facade.app_support import run_scope
 
     demo = run_scope({"recipe": "demo", "dataset": {"spec": "demo:400", "n_classes": 200}}, "demo", "test", 100, 500)
     assert demo["synthetic"] and "coloured shapes" in demo["trained_on"] and "200 training images" in demo["trained_on"]
@@ -372,7 +372,7 @@ def test_query_page_says_what_the_run_knows(env):
 
 
 def test_search_trail_helpers():
-    from xmr_core.app_support import pop_step, push_step, search_step
+    from xmr_core.facade.app_support import pop_step, push_step, search_step
 
     a, b = search_step("image", 3, "r", "test"), search_step("caption", 7, "r", "test")
     t = push_step(push_step(push_step([], a), a), b)
@@ -436,8 +436,8 @@ def test_click_to_search_from_query_and_compare(env, vocab_words):
 def test_results_csv(env):
     import csv
 
-    from xmr_core.app_support import RESULT_COLUMNS, result_rows, to_csv
-    from xmr_core.explorer import Explorer
+    from xmr_core.facade.app_support import RESULT_COLUMNS, result_rows, to_csv
+    from xmr_core.facade.explorer import Explorer
 
     ex = Explorer(env / "demo-fast")
     hits = ex.text_to_image(0, 3)
@@ -481,7 +481,7 @@ def test_map_is_webgl_and_whole(env):
     _ok(at)
     pts = [t for t in _fig(at).data if t.name in ("images", "captions")]
     assert [t.type for t in pts] == ["scattergl", "scattergl"]
-    from xmr_core.explorer import Explorer
+    from xmr_core.facade.explorer import Explorer
 
     ex = Explorer(env / "demo-fast")
     assert [len(_arr(t.x)) for t in pts] == [ex.n_images, ex.n_captions]       # every point, no sampling
@@ -514,7 +514,7 @@ def test_map_colour_by(env, vocab_words, colour):
 
 def test_map_colour_fields_are_right(env):
     """The values behind the colours: hit/miss agrees with R@K, relevance and caption stats line up with rows."""
-    from xmr_core.explorer import Explorer
+    from xmr_core.facade.explorer import Explorer
     from xmr_core.text.tokenize import tokenize
 
     ex = Explorer(env / "demo-fast")
@@ -534,7 +534,7 @@ def test_map_colour_fields_are_right(env):
 
 
 def test_neighbours(env):
-    from xmr_core.explorer import Explorer
+    from xmr_core.facade.explorer import Explorer
 
     ex = Explorer(env / "demo-fast")
     nb = ex.neighbours("image", 0, k=4)
@@ -567,8 +567,8 @@ def test_map_selection_panel_download_and_search(env):
     _ok(at)
     assert any(b.key == "map_focus_search_caption1" for b in at.button)
     # the CSV of the selection: what the download button carries
-    from xmr_core.app_support import SELECTION_COLUMNS, selection_rows, to_csv
-    from xmr_core.explorer import Explorer
+    from xmr_core.facade.app_support import SELECTION_COLUMNS, selection_rows, to_csv
+    from xmr_core.facade.explorer import Explorer
 
     ex = Explorer(env / "demo-fast")
     df = ex.map_frame()
@@ -616,7 +616,7 @@ def test_map_hover_thumbnails(env):
     _ok(at)
     html = at.get("iframe")[0].proto.srcdoc if at.get("iframe") else ""
     uris = re.findall(r'"(\d+)": "data:image/jpeg;base64,', html)
-    from xmr_core.explorer import Explorer
+    from xmr_core.facade.explorer import Explorer
 
     assert len(uris) == Explorer(env / "demo-fast").n_images and "plotly_hover" in html
 
@@ -625,7 +625,7 @@ def test_map_hover_thumbnails(env):
 @pytest.fixture(scope="session")
 def two_demo_runs(demo_env, tmp_path_factory) -> Path:
     """A runs folder holding the fast demo (ours) and a fast paper-losses demo beside it."""
-    from xmr_core.demo_run import build_demo
+    from xmr_core.cli.demo import build_demo
 
     ck, data = demo_env
     base = tmp_path_factory.mktemp("two-demos")
@@ -648,7 +648,7 @@ def two_demo_runs(demo_env, tmp_path_factory) -> Path:
 def test_paper_losses_demo_config(two_demo_runs):
     import json
 
-    from xmr_core.demo_run import PAPER_LOSSES, PAPER_WIDTH, build_demo
+    from xmr_core.cli.demo import PAPER_LOSSES, PAPER_WIDTH, build_demo
     from xmr_core.errors import XmrError
 
     cfg = json.loads((two_demo_runs / "demo-paper-fast" / "config.json").read_text())
@@ -670,7 +670,7 @@ def test_compare_page_two_demos(two_demo_runs, demo_env, monkeypatch, vocab_word
     assert "Only one run bundle" not in _text(at)
     caps = "\n".join(c.value for c in at.caption)
     assert "softmax 1 + center loss 0.01; width 0.25" in caps and "InfoNCE 1" in caps
-    from xmr_core.app_support import losses_summary
+    from xmr_core.facade.app_support import losses_summary
 
     # a config without softmax_weight (older bundles such as the committed demo) trained with softmax
     assert losses_summary({"train": {"center_loss_factor": 0.01}}).startswith("softmax 1 + center loss 0.01")

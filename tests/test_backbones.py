@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from xmr_core.backbones import EfficientNetLite0Net, build_network
+from xmr_core.network.backbones import EfficientNetLite0Net, build_network
 from xmr_core.config import EncodingConfig, ModelConfig, TrainConfig
-from xmr_core.efficientnet import EfficientNetLite0, imagenet_state_dict, pretrained_lite0, weights_path
-from xmr_core.run import load_run
+from xmr_core.network.efficientnet import EfficientNetLite0, imagenet_state_dict, pretrained_lite0, weights_path
+from xmr_core.bundle.run import load_run
 from xmr_core.train import train
 
 from test_app import APP, TIMEOUT, _navigation_v2  # noqa: F401,E402 - the app tests' AppTest set-up (autouse)
@@ -55,7 +55,7 @@ def test_logits_match_the_reference_implementation():
 
 def test_same_padding_is_tensorflow_same_at_odd_sizes():
     """At 7x7 (block 11 at 112 px input) TF "SAME" pads 2 / 2, not the 1 / 2 of even sizes."""
-    from xmr_core.efficientnet import SameConv2d
+    from xmr_core.network.efficientnet import SameConv2d
 
     conv = SameConv2d(1, 1, 5, stride=2)
     for size, out in ((7, 4), (8, 4), (14, 7), (15, 8)):
@@ -67,7 +67,7 @@ def test_real_photos_get_imagenet_classes(shared_data):
     """Flickr8k dog photos: most top-1 ImageNet classes are dog breeds (classes 151-268)."""
     from PIL import Image
 
-    from xmr_core.embedder import preprocess_images
+    from xmr_core.network.inference import preprocess_images
 
     d = json.loads((shared_data / "flickr8k" / "dataset_flickr8k.json").read_text())
     dogs = [im for im in d["images"] if im["split"] == "val"
@@ -167,7 +167,7 @@ def test_cached_samples_hold_the_frozen_outputs(tiny, small_encoder):
     from xmr_core.data.loaders import load_karpathy
     from xmr_core.data.images import read_image
     from xmr_core.train.frozen_cache import CachedClassSamples
-    from xmr_core.embedder import preprocess_images
+    from xmr_core.network.inference import preprocess_images
 
     spec, images = tiny
     ds = load_karpathy(spec, images).split("train")
@@ -198,7 +198,7 @@ def lite_runs(tiny, tmp_path_factory):
 def test_pretrained_bundle_in_the_query_page(lite_runs, monkeypatch, _navigation_v2):
     from streamlit.testing.v1 import AppTest
 
-    from xmr_core.app_support import network_summary
+    from xmr_core.facade.app_support import network_summary
 
     monkeypatch.setenv("XMR_CHECKPOINTS", str(lite_runs))
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()

@@ -56,7 +56,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright pac
 def _runs_folder(tmp_path_factory) -> tuple[Path, Path]:
     ck, data = os.environ.get("XMR_APP_TEST_CHECKPOINTS"), os.environ.get("XMR_APP_TEST_DATA")
     if ck and data:
-        from xmr_core.run import list_runs
+        from xmr_core.bundle.run import list_runs
 
         if list_runs(ck):
             return Path(ck).resolve(), Path(data).resolve()
@@ -183,7 +183,7 @@ def shot(page, name: str, height: int | None = None) -> None:
 
 
 def _vocab_sentence(runs) -> str:
-    from xmr_core.run import list_runs, load_encoder
+    from xmr_core.bundle.run import list_runs, load_encoder
 
     paths = list_runs(runs[0])
     run = next((p for p in paths if p.name == "demo"), paths[0])

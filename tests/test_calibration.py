@@ -138,7 +138,7 @@ def calibrated_runs(tmp_path_factory, tmp_path, monkeypatch):
 
     from test_app import fast_demo_run
 
-    from xmr_core.evaluate import evaluate_run
+    from xmr_core.evaluation.evaluate import evaluate_run
 
     ck, data = fast_demo_run(tmp_path_factory)
     monkeypatch.setenv("XMR_DATA_DIR", str(data))
@@ -154,7 +154,7 @@ def calibrated_runs(tmp_path_factory, tmp_path, monkeypatch):
 def test_evaluate_stores_the_calibration_and_the_explorer_uses_it(calibrated_runs, tmp_path):
     import shutil
 
-    from xmr_core.explorer import Explorer
+    from xmr_core.facade.explorer import Explorer
 
     s = json.loads((calibrated_runs / "demo-fast" / "metrics.json").read_text())["semantic"]
     cal = s["calibration"]
@@ -166,7 +166,7 @@ def test_evaluate_stores_the_calibration_and_the_explorer_uses_it(calibrated_run
     labels = [h.label for h in ex.image_to_text(0, k=10)]
     rel = [h.relevance for h in ex.image_to_text(0, k=10)]
     assert all(lab == "gt" or (lab == "related") == (r >= cal["threshold"]) for lab, r in zip(labels, rel))
-    from xmr_core.calibration_report import label_change
+    from xmr_core.evaluation.calibration_report import label_change
 
     from xmr_core.retrieval.metrics import evaluate_embeddings
     from xmr_core.retrieval.semantic import semantic_evaluate
@@ -217,7 +217,7 @@ def test_overview_shows_both_distributions(calibrated_runs, monkeypatch):
 
 
 def test_ideal_labels_and_text_side_query():
-    from xmr_core.calibration_report import ideal_labels, text_side_query
+    from xmr_core.evaluation.calibration_report import ideal_labels, text_side_query
     from xmr_core.retrieval.semantic import caption_relevance
 
     # images 2g and 2g+1 share the word topic<g>: a caption (t + u)/sqrt2 scores 5 / (sqrt2 * sqrt30) against its

@@ -26,7 +26,7 @@ N = 8
 
 
 def _vocab(runs) -> list[str]:  # noqa: F811
-    from xmr_core.run import list_runs, load_encoder
+    from xmr_core.bundle.run import list_runs, load_encoder
 
     paths = list_runs(runs[0])
     run = next((p for p in paths if p.name == "demo"), paths[0])

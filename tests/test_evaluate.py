@@ -56,7 +56,7 @@ def test_demo_rebuild_is_reproducible(fast_run, tmp_path, monkeypatch):
     """``demo --force`` again: the same metrics, weights and map (same machine and thread count)."""
     import torch
 
-    from xmr_core.demo_run import build_demo
+    from xmr_core.cli.demo import build_demo
 
     path, _ = fast_run
     first = json.loads((path / "metrics.json").read_text())
@@ -73,8 +73,8 @@ def test_demo_rebuild_is_reproducible(fast_run, tmp_path, monkeypatch):
 
 
 def test_embeddings_cached_and_consistent(fast_run):
-    from xmr_core.embed import embed_split, load_embeddings
-    from xmr_core.run import load_run
+    from xmr_core.evaluation.split_embeddings import embed_split, load_embeddings
+    from xmr_core.bundle.run import load_run
 
     path, _ = fast_run
     run = load_run(path)
@@ -93,7 +93,7 @@ def test_embeddings_cached_and_consistent(fast_run):
 
 def test_explorer_queries(fast_run):
     from xmr_core.errors import EncodingError, ImageError
-    from xmr_core.explorer import Explorer
+    from xmr_core.facade.explorer import Explorer
 
     path, _ = fast_run
     ex = Explorer(path)
@@ -124,8 +124,8 @@ def test_explorer_queries(fast_run):
 
 def test_examples_pick_each_kind_and_label_like_the_app(fast_run, tmp_path):
     """Table-3 examples: picked queries are what their reason says; marks match Explorer's labels."""
-    from xmr_core.examples import examples_markdown, pick_queries
-    from xmr_core.explorer import Explorer
+    from xmr_core.evaluation.examples import examples_markdown, pick_queries
+    from xmr_core.facade.explorer import Explorer
 
     path, env = fast_run
     ex = Explorer(path)
@@ -184,7 +184,7 @@ def test_cli_evaluate_tsne_export(fast_run, tmp_path):
 @pytest.mark.realdata
 def test_coco_format_end_to_end(fast_run, shared_data):
     """A COCO-format dataset through loader -> embed -> evaluate with a run trained elsewhere."""
-    from xmr_core.evaluate import evaluate_run
+    from xmr_core.evaluation.evaluate import evaluate_run
 
     path, _ = fast_run
     ann = shared_data / "coco_mini" / "annotations" / "captions_val2017.json"

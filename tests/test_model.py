@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 
 from xmr_core.config import ModelConfig
-from xmr_core.embedder import Embedder, preprocess_images
-from xmr_core.model import InceptionResNetV1, count_parameters
+from xmr_core.network.inference import Embedder, preprocess_images
+from xmr_core.network.model import InceptionResNetV1, count_parameters
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
@@ -258,9 +258,9 @@ def test_embedder_without_text_encoder_errors():
 def test_channels_last_auto_follows_the_cpu(monkeypatch):
     """auto NHWC: on CUDA, and on CPUs with native bf16 (where it measured faster); never otherwise.
     Embedding results do not depend on the memory format."""
-    import xmr_core.embedder as m
+    import xmr_core.network.inference as m
     from xmr_core.config import TrainConfig
-    from xmr_core.model import InceptionResNetV1
+    from xmr_core.network.model import InceptionResNetV1
     from xmr_core.train.precision import use_channels_last as _use_channels_last
 
     cfg = ModelConfig(input_size=80, width=0.125)
@@ -297,7 +297,7 @@ def test_import_sets_passive_openmp_wait_unless_the_user_chose():
 
 def test_inference_precision_and_batch_follow_the_measurements(monkeypatch):
     """amp="auto": bf16 for InceptionResNet-V1 where bf16 is native (CPU or GPU), fp32 for Lite0 and elsewhere."""
-    import xmr_core.embedder as m
+    import xmr_core.network.inference as m
 
     irv1 = ModelConfig(input_size=80, width=0.125)
     lite0 = ModelConfig(backbone="efficientnet_lite0", pretrained=False, input_size=64)

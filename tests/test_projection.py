@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("openTSNE")
 
-from xmr_core.projection import TSNEMap, export_png, fit_tsne  # noqa: E402
+from xmr_core.evaluation.projection import TSNEMap, export_png, fit_tsne  # noqa: E402
 
 
 @pytest.fixture(scope="module")

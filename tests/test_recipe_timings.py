@@ -6,7 +6,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from xmr_core.app_support import run_scope
+from xmr_core.facade.app_support import run_scope
 from xmr_core.recipes import RECIPES, Timing, format_duration, recorded_time, training_time_note
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,13 +53,13 @@ def test_query_page_estimate_comes_from_the_recorded_figure(monkeypatch):
         monkeypatch.setattr(hw, "cpu_has_native_bf16", lambda n=native: n)
         advice = run_scope(DEMO_CONFIG, "demo", "test", 100, 500)["advice"]
         assert want in advice and "--recipe default" in advice, advice
-    for src in ("pages/query.py", "xmr_core/app_support.py"):  # no hand-written duration left in either
+    for src in ("pages/query.py", "xmr_core/facade/app_support.py"):  # no hand-written duration left in either
         assert not re.search(r"\d+\s*(min|minutes|h)\b.{0,20}(core|CPU)", (ROOT / src).read_text()), src
 
 
 def test_demo_button_minutes_come_from_the_recorded_build(monkeypatch):
     import xmr_core.hardware as hw
-    from xmr_core.app_support import demo_minutes
+    from xmr_core.facade.app_support import demo_minutes
 
     monkeypatch.setattr(hw, "cpu_has_native_bf16", lambda: True)
     assert demo_minutes(False) == 5  # 273 s (results/demo/build.json), rounded up

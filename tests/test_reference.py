@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xmr_core.reference import CCAConfig, fit_cca, mean_vectors, run_reference
+from xmr_core.evaluation.reference import CCAConfig, fit_cca, mean_vectors, run_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -51,7 +51,7 @@ def demo_run(tmp_path_factory):
 
 @pytest.fixture
 def explorer(demo_run, monkeypatch):
-    from xmr_core.explorer import Explorer
+    from xmr_core.facade.explorer import Explorer
 
     path, env = demo_run
     for k, v in env.items():
@@ -178,7 +178,7 @@ def _bytes(im: Image.Image, fmt: str) -> bytes:
 
 
 def test_app_handler_16bit_png_and_cmyk_jpeg(explorer):
-    from xmr_core.app_support import handle_image_query
+    from xmr_core.facade.app_support import handle_image_query
 
     a16 = (np.arange(48 * 64, dtype=np.uint32).reshape(48, 64) * 21).astype(np.uint16)
     png16 = _bytes(Image.fromarray(a16), "PNG")
@@ -199,7 +199,7 @@ def test_app_handler_16bit_png_and_cmyk_jpeg(explorer):
 
 
 def test_app_handler_non_ascii_sentences(explorer):
-    from xmr_core.app_support import handle_text_query
+    from xmr_core.facade.app_support import handle_text_query
 
     vocab = [w for w in explorer.run.encoder.word_index if len(w) > 2][:3]
     res, err = handle_text_query(explorer, " ".join(vocab) + " café 🐶 赤い円", k=3)
@@ -212,7 +212,7 @@ def test_app_handler_non_ascii_sentences(explorer):
 
 def test_app_uploads_are_never_written(explorer, monkeypatch):
     """An image query reads the upload from memory: no file is opened for writing."""
-    from xmr_core.app_support import handle_image_query
+    from xmr_core.facade.app_support import handle_image_query
 
     png = _bytes(Image.new("RGB", (64, 48), (200, 30, 30)), "PNG")
     assert handle_image_query(explorer, png, "warm.png", k=3)[1] is None  # caches built, if any
@@ -261,7 +261,7 @@ def test_app_code_has_no_upload_writes():
     # the check itself: a save to a path or an open for writing is caught, an encode into BytesIO is not
     assert _file_writes("im.save('x.png')\nbuf = io.BytesIO()\nim.save(buf, 'PNG')") == ["<src>:1 save"]
     assert _file_writes("open(p, 'wb')\nPath(p).write_text('x')") == ["<src>:1 open(..., ['wb'])", "<src>:2 write_text"]
-    files = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py")), ROOT / "xmr_core" / "app_support.py"]
+    files = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py")), ROOT / "xmr_core" / "facade" / "app_support.py"]
     bad = []
     for f in files:
         bad += _file_writes(f.read_text(), f.name)
@@ -316,7 +316,7 @@ def _crashing_save(real_save):
 
 
 def test_atomic_save_crash_keeps_previous(tmp_path, monkeypatch):
-    from xmr_core.run import atomic_save
+    from xmr_core.bundle.run import atomic_save
 
     p = tmp_path / "model.pt"
     atomic_save({"w": torch.arange(1000.0)}, p)
@@ -331,7 +331,7 @@ def test_atomic_save_crash_keeps_previous(tmp_path, monkeypatch):
 
 def test_crash_while_checkpointing_keeps_last_good(tiny_ds, tmp_path, monkeypatch):  # noqa: F811
     """Training dies inside torch.save: last.pt and model.pt are the previous, loadable ones."""
-    from xmr_core.run import load_run
+    from xmr_core.bundle.run import load_run
     from xmr_core.train import train
 
     spec, images = tiny_ds

@@ -18,7 +18,7 @@ from PIL import Image
 
 from test_train import tiny_ds  # noqa: F401 - fixture
 from test_values import bundle  # noqa: F401 - fixture: a tiny trained run bundle
-from xmr_core.cli import main
+from xmr_core.cli.commands import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,8 +43,8 @@ def test_demo_size_has_an_upper_bound(spec, tmp_path, monkeypatch, capsys):
 # ---- case 6: decode memory -----------------------------------------------------------------------------
 _QUERY = r"""
 import json, sys, time
-from xmr_core.app_support import handle_image_query
-from xmr_core.explorer import Explorer
+from xmr_core.facade.app_support import handle_image_query
+from xmr_core.facade.explorer import Explorer
 
 def status_mb(key):
     for line in open("/proc/self/status"):
@@ -249,7 +249,7 @@ def test_excel_bom_csv_is_accepted(tmp_path, capsys):
 def test_broken_bundle_error_names_the_bundle_and_the_file(bundle, file, damage, tmp_path):  # noqa: F811
     """What the app shows for a broken run (pages/_shared.py shows the RunError's message as-is)."""
     from xmr_core.errors import RunError
-    from xmr_core.run import load_run
+    from xmr_core.bundle.run import load_run
 
     run = tmp_path / "broken-run"
     shutil.copytree(bundle, run)

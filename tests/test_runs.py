@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from test_train import ENC, MOD, TR, tiny_ds  # noqa: F401 - tiny_ds is a fixture used below
-from xmr_core.cli import main
-from xmr_core.run import load_run
+from xmr_core.cli.commands import main
+from xmr_core.bundle.run import load_run
 from xmr_core.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -211,7 +211,7 @@ def test_dataloader_worker_error_is_one_line(tiny_ds, tmp_path):  # noqa: F811
 
 
 def test_unexpected_errors_are_one_line_and_debug_shows_them(monkeypatch, capsys):
-    import xmr_core.cli as cli
+    import xmr_core.cli.commands as cli
 
     def broken(a):
         raise ZeroDivisionError("division by zero\nsecond line")

@@ -20,7 +20,7 @@ from PIL import Image
 
 from test_train import tiny_ds  # noqa: F401 - fixture
 from test_values import bundle  # noqa: F401 - fixture: a tiny trained run bundle
-from xmr_core.cli import main
+from xmr_core.cli.commands import main
 from xmr_core.errors import XmrError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,7 +114,7 @@ def test_export_refuses_foreign_files_and_keeps_its_own(run, tmp_path, capsys):
 
 
 def test_lock_file_symlink_is_never_followed(tmp_path):
-    from xmr_core.folders import RunLock, lock_path
+    from xmr_core.bundle.folders import RunLock, lock_path
 
     victim = tmp_path / "victim.txt"
     victim.write_text("important")
@@ -139,8 +139,8 @@ def _fake_run(folder: Path, tag: str) -> Path:
 
 
 def test_overwrite_move_is_one_swap_and_an_interrupted_move_is_recovered(tmp_path, monkeypatch):
-    from xmr_core import folders
-    from xmr_core.run import list_runs
+    from xmr_core.bundle import folders
+    from xmr_core.bundle.run import list_runs
 
     ck = tmp_path / "ck"
     _fake_run(ck / "r", "old")
@@ -241,8 +241,8 @@ def test_bad_embedding_caches_are_recomputed_with_one_line(run, capsys, damage):
 
 
 def test_metrics_and_maps_carry_the_weights_fingerprint(run, capsys):
-    from xmr_core.explorer import Explorer
-    from xmr_core.run import load_run
+    from xmr_core.facade.explorer import Explorer
+    from xmr_core.bundle.run import load_run
 
     assert main(["evaluate", "--run", str(run), "--json"]) == 0
     r = load_run(run)
@@ -259,7 +259,7 @@ def test_metrics_and_maps_carry_the_weights_fingerprint(run, capsys):
 
 
 def test_a_map_that_does_not_fit_is_refitted(run, capsys):
-    from xmr_core.explorer import Explorer
+    from xmr_core.facade.explorer import Explorer
 
     assert main(["tsne", "--run", str(run)]) == 0
     folder = next((run / "tsne").glob("*-test"))
@@ -344,7 +344,7 @@ def test_split_expressions_are_checked_part_by_part(small_demo, split, needle):
 
 # ---- 5. escaped output ----------------------------------------------------------------------------------
 def test_csv_cells_that_would_be_formulas_are_neutralised():
-    from xmr_core.app_selection import RESULT_COLUMNS, to_csv
+    from xmr_core.facade.app_selection import RESULT_COLUMNS, to_csv
 
     evil = ["=HYPERLINK(\"http://x\",\"y\")", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx", "\rx"]
     rows = [{"query": e, "rank": 1, "caption": e, "distance": -0.5, "image_id": e} for e in evil]
@@ -359,7 +359,7 @@ def test_csv_cells_that_would_be_formulas_are_neutralised():
 
 
 def test_markdown_and_html_in_dataset_text_are_shown_as_text():
-    from xmr_core.app_support import html_text, md_text
+    from xmr_core.facade.app_support import html_text, md_text
 
     for s in ("![x](http://evil/a.png)", "<img src=http://evil/a.png>", "[click](javascript:alert(1))",
               ":red[big] :material/home:", "$x^2$", "# heading", "- item", "a_b*c*", "&lt;b&gt;"):

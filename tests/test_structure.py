@@ -3,7 +3,11 @@ no function over 60 (issue 15). Each test prints the largest, so a regression na
 from __future__ import annotations
 
 import ast
+import re
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "xmr_core"
@@ -120,7 +124,7 @@ def module_sizes() -> list[tuple[int, str]]:
 
 def test_no_import_cycle():
     graph = import_graph()
-    assert "xmr_core.train" in graph and graph["xmr_core.evaluate"], "the graph was not built"
+    assert "xmr_core.train" in graph and graph["xmr_core.evaluation.evaluate"], "the graph was not built"
     cycles = find_cycles(graph)
     assert cycles == [], f"import cycles: {cycles}"
 
@@ -141,3 +145,40 @@ def test_the_library_never_imports_streamlit():
     for name, targets in import_graph().items():
         src = _modules()[name].read_text()
         assert "import streamlit" not in src and "from streamlit" not in src, name
+
+
+def _layer_table() -> list[str]:
+    """The rows of docs/ARCHITECTURE.md's layer table."""
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    section = text.split("## The layers, bottom up", 1)[1].split("\n## ", 1)[0]
+    return [line for line in section.splitlines() if line.startswith("| ") and "---" not in line][1:]
+
+
+def test_architecture_table_and_folders_are_one_picture():
+    """Every top-level module and every package of xmr_core is named in the layer table; a
+    package whose row lists its modules (``pkg/``: ``a.py``, …) lists exactly the files it holds."""
+    rows = _layer_table()
+    table = "\n".join(rows)
+    top = sorted(p.name for p in PKG.glob("*.py") if not p.name.startswith("_"))
+    packages = sorted(p.name for p in PKG.iterdir() if p.is_dir() and (p / "__init__.py").exists())
+    missing = [m for m in top if f"`{m}`" not in table]
+    missing += [f"{p}/" for p in packages if f"`{p}/`" not in table]
+    assert not missing, f"not in docs/ARCHITECTURE.md's layer table: {missing}"
+    for row in rows:
+        for pkg, listed in re.findall(r"`(\w+)/`: ((?:`\w+\.py`(?:, )?)+)", row):
+            named = set(re.findall(r"`(\w+\.py)`", listed))
+            held = {p.name for p in (PKG / pkg).glob("*.py") if p.name != "__init__.py"}
+            assert named == held, f"{pkg}/: the table names {sorted(named)}, the folder holds {sorted(held)}"
+    for name in re.findall(r"`([\w/]+\.py)`", table):
+        assert list(PKG.rglob(name)) or (ROOT / name).exists(), f"the layer table names {name}, which does not exist"
+
+
+def test_architecture_check_sees_a_missing_module(tmp_path, monkeypatch):
+    """The check above can fail: a table without a row for ``hardware.py`` is caught."""
+    doc = (ROOT / "docs" / "ARCHITECTURE.md").read_text().replace("`hardware.py`", "`hw`")
+    fake = tmp_path / "docs"
+    fake.mkdir()
+    (fake / "ARCHITECTURE.md").write_text(doc)
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    with pytest.raises(AssertionError, match="hardware.py"):
+        test_architecture_table_and_folders_are_one_picture()

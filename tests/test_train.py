@@ -15,7 +15,7 @@ import torch
 
 from xmr_core.config import EncodingConfig, ModelConfig, TrainConfig
 from xmr_core.errors import RunError
-from xmr_core.run import load_run
+from xmr_core.bundle.run import load_run
 from xmr_core.train import train
 
 ROOT = Path(__file__).resolve().parents[1]

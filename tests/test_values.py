@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from test_train import ENC, MOD, TR, tiny_ds  # noqa: F401 - tiny_ds is a fixture used below
-from xmr_core.cli import main
-from xmr_core.cli_args import flag_name
+from xmr_core.cli.commands import main
+from xmr_core.cli.args import flag_name
 from xmr_core.config import EncodingConfig, ModelConfig, TrainConfig
 
 KINDS = ("out-of-range", "wrong-type", "nan")
@@ -168,7 +168,7 @@ def _command_cases(bundle: Path, spec: str, images: str, tmp: Path):
 def test_command_flags_bad_values(bundle, tiny_ds, tmp_path, env, capsys, monkeypatch):  # noqa: F811
     """Every other flag of the six commands: one line, exit 2, the flag or the value named."""
     spec, images = tiny_ds
-    import xmr_core.evaluate as ev
+    import xmr_core.evaluation.evaluate as ev
 
     monkeypatch.setattr(ev, "_MINILM", [None])  # word vectors for relevance: no model download
     cases = _command_cases(bundle, spec, images, tmp_path)

@@ -15,7 +15,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def load_run(path):  # noqa: D401 - thin lazy wrapper so `import xmr_core` stays light
-    """Open a run bundle (see ``xmr_core.run.load_run``)."""
-    from .run import load_run as _load_run
+    """Open a run bundle (see ``xmr_core.bundle.run.load_run``)."""
+    from .bundle.run import load_run as _load_run
 
     return _load_run(path)

@@ -1,6 +1,6 @@
-"""``python -m xmr_core``: see ``xmr_core.cli``."""
+"""``python -m xmr_core``: see ``xmr_core.cli.commands``."""
 import sys
 
-from .cli import main
+from .cli.commands import main
 
 sys.exit(main())

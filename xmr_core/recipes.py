@@ -118,7 +118,7 @@ RECIPES: dict[str, Recipe] = {
                     short_queries=0.5, hard_batches=0.5, workers=1),
         about="ours for the synthetic demo: builds from nothing in under 5 minutes on 2 CPU cores (DEMO.md)",
         timings=(Timing(273, "a 2-core AMD EPYC with AVX512-BF16", True, "the demo, 3,000 images, data to t-SNE",
-                        "results/demo/build.json (python -m xmr_core.demo_run --force, 272.5 s)"),
+                        "results/demo/build.json (python -m xmr_core.cli.demo --force, 272.5 s)"),
                  Timing(18 * 60, "a 2-core Intel Xeon with AVX-512 and no native bf16", False,
                         "the demo, 3,000 images", "issue 21, the 11-epoch recipe: 211 of 891 steps in 4 min, "
                         "extrapolated (not measured with the 9-epoch recipe)"))),

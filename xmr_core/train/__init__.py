@@ -10,7 +10,7 @@ captions; the batch sampler), ``heads`` (the network plus its training-only head
 (parameter groups, LR schedule), ``precision`` (device, AMP, memory format), ``distributed``
 (DDP rank, gather), ``checkpoint`` (training state, RNG, signals), ``validate`` (periodic
 R@K), ``log`` (CSV and progress) and ``loop`` (setup and the loop). Losses: ``xmr_core.losses``;
-recipes: ``xmr_core.recipes``; the run bundle it writes: ``xmr_core.run``.
+recipes: ``xmr_core.recipes``; the run bundle it writes: ``xmr_core.bundle.run``.
 """
 from .loop import TrainResult, train
 

@@ -13,7 +13,7 @@ from torch import nn
 
 from ..errors import XmrError
 from ..losses import CenterLoss
-from ..run import atomic_save
+from ..bundle.run import atomic_save
 
 
 @dataclass

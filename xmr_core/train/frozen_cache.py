@@ -19,7 +19,7 @@ import torch
 from ..config import ModelConfig, TrainConfig
 from ..data import Dataset
 from ..data.images import read_image
-from ..embedder import preprocess_images
+from ..network.inference import preprocess_images
 from .samples import choose_captions, sample_rng
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..backbones import build_network
+from ..network.backbones import build_network
 from ..config import ModelConfig
 from ..losses import Outputs
 

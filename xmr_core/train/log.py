@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..losses import LOSS_TERMS
-from ..run import write_text_atomic
+from ..bundle.run import write_text_atomic
 
 COLUMNS = ("loss", *LOSS_TERMS)  # the running means logged an epoch, in this order
 

@@ -19,8 +19,8 @@ from ..data import Dataset, load_dataset
 from ..errors import XmrError
 from .frozen_cache import CachedClassSamples
 from ..losses import Batch, CenterLoss, training_losses
-from ..embedder import Embedder
-from ..run import save_weights, write_bundle_meta
+from ..network.inference import Embedder
+from ..bundle.run import save_weights, write_bundle_meta
 from ..text.encoder import TextEncoder
 from .checkpoint import Position, Stop, load_state, save_state
 from .distributed import barrier, gather, world
@@ -83,7 +83,7 @@ def train(run_dir: str | Path, dataset: str, images_dir: str | None = None,
           recipe_name: str = "custom", progress: bool | Any = True, train_split: str = "train",
           val_split: str = "val", resume_overrides: dict[str, Any] | None = None,
           overwrite: bool = False) -> TrainResult:
-    """Train and write the run bundle ``run_dir`` (see ``xmr_core.run``).
+    """Train and write the run bundle ``run_dir`` (see ``xmr_core.bundle.run``).
 
     A folder holding a run is refused unless ``resume`` (which needs its ``last.pt``) or
     ``overwrite``; a new run is written beside it and moved in at its first checkpoint; the
@@ -143,7 +143,7 @@ def _setup(run_dir: Path, cfgs: tuple[EncodingConfig, ModelConfig, TrainConfig],
     config = {"recipe": recipe_name, "encoding": to_dict(enc_cfg), "model": to_dict(model_cfg), "train": to_dict(t),
               "dataset": {**source, "name": ds_all.name, "n_classes": n_classes}, "world_size": n_world}
     if model_cfg.pretrained:  # where the starting weights came from (shown on the Overview page)
-        from ..efficientnet import weights_provenance
+        from ..network.efficientnet import weights_provenance
 
         config["backbone_weights"] = weights_provenance()
     amp = amp_dtype(t, device, model_cfg.backbone)

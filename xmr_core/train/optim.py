@@ -6,7 +6,7 @@ import math
 import torch
 from torch import nn
 
-from ..backbones import trunk_and_head_parameters
+from ..network.backbones import trunk_and_head_parameters
 from ..config import TrainConfig
 from ..errors import XmrError
 

@@ -6,7 +6,7 @@ import os
 import torch
 
 from ..config import TrainConfig
-from ..embedder import cpu_has_native_bf16, prefer_channels_last
+from ..network.inference import cpu_has_native_bf16, prefer_channels_last
 
 
 def pick_device(t: TrainConfig, world: int) -> torch.device:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RunError, XmrError
-from ..run import read_config, configs_from
+from ..bundle.run import read_config, configs_from
 from ..values import ConfigValueError
 
 # TrainConfig fields a resumed run may change: they do not shape the model, the data or the

@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 
 from ..errors import XmrError
-from ..folders import RunLock, lock_path, promote, recover, stale_siblings  # noqa: F401 - re-exported
+from ..bundle.folders import RunLock, lock_path, promote, recover, stale_siblings  # noqa: F401 - re-exported
 
 # Files that make a folder a run (any one of them: a half-written run counts too).
 BUNDLE_FILES = ("config.json", "model.pt", "last.pt", "vectors.bin", "encoder.json", "train_log.csv")

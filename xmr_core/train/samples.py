@@ -13,7 +13,7 @@ import torch
 from ..config import ModelConfig, TrainConfig
 from ..data import Dataset
 from ..data.images import read_image
-from ..embedder import preprocess_images
+from ..network.inference import preprocess_images
 from ..text.encoder import TextEncoder
 from ..text.short_queries import short_query
 from ..text.tokenize import tokenize

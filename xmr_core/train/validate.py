@@ -5,7 +5,7 @@ import numpy as np
 
 from ..data import Dataset
 from ..data.images import read_image
-from ..embedder import Embedder
+from ..network.inference import Embedder
 from ..retrieval.diagnostics import modality_gap
 from ..retrieval.metrics import evaluate_embeddings
 

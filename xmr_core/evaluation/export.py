@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import XmrError
-from .app_selection import csv_cell
-from .files import atomic_file, file_sha256, read_json, refuse_special, write_json_atomic
+from ..errors import XmrError
+from ..facade.app_selection import csv_cell
+from ..files import atomic_file, file_sha256, read_json, refuse_special, write_json_atomic
 
 
 def _frame(emb):

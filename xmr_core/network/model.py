@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ModelConfig
+from ..config import ModelConfig
 
 MIN_INPUT_SIZE = 75  # smallest side the stride-2 stages accept (facenet / Inception)
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from .explorer import Explorer
-from .retrieval.semantic import failed_but_related
+from ..facade.explorer import Explorer
+from ..retrieval.semantic import failed_but_related
 
 MARK = {"gt": "**GT**", "related": "related", "unrelated": "unrelated"}
 
@@ -90,7 +90,7 @@ def write_examples(run: Any, dataset: str | None = None, split: str = "test", im
     ex = Explorer(run, dataset, split, images_dir)
     md = examples_markdown(ex, n, k)
     if out:
-        from .files import markdown_mark, write_text_atomic
+        from ..files import markdown_mark, write_text_atomic
 
         write_text_atomic(Path(out), markdown_mark("examples") + md + "\n")
     return md

@@ -12,8 +12,8 @@ from dataclasses import Field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, NoReturn, TypeVar
 
-from .errors import XmrError
-from .values import ConfigValueError
+from ..errors import XmrError
+from ..values import ConfigValueError
 
 T = TypeVar("T")
 
@@ -54,8 +54,8 @@ def one_line(e: BaseException) -> str:
 
 def check_env() -> None:
     """The environment variables xmr reads, checked before any command runs."""
-    from .config import RELEVANCE_KINDS
-    from .values import short_repr
+    from ..config import RELEVANCE_KINDS
+    from ..values import short_repr
 
     kind = os.environ.get("XMR_RELEVANCE")
     if kind is not None and kind not in RELEVANCE_KINDS:

@@ -25,12 +25,12 @@ from typing import Any
 
 import torch
 
-from ._version import __version__
-from .config import EncodingConfig, ModelConfig, TrainConfig, from_dict
-from .errors import RunError, XmrError
-from .files import (MAX_WEIGHTS_BYTES, atomic_save, bytes_sha256, read_bytes, read_json,  # noqa: F401 - re-exported
+from .._version import __version__
+from ..config import EncodingConfig, ModelConfig, TrainConfig, from_dict
+from ..errors import RunError, XmrError
+from ..files import (MAX_WEIGHTS_BYTES, atomic_save, bytes_sha256, read_bytes, read_json,  # noqa: F401 - re-exported
                     write_json_atomic, write_text_atomic)
-from .values import ConfigValueError
+from ..values import ConfigValueError
 
 REQUIRED = ("config.json", "model.pt", "vectors.bin", "encoder.json")
 
@@ -83,7 +83,7 @@ def _code_version() -> str:
 def write_bundle_meta(run_dir: str | Path, config: dict[str, Any]) -> None:
     """Write ``config.json`` (adds the code version and time, and the dataset file's resolved path
     and fingerprint: ``data/provenance.py``)."""
-    from .data.provenance import describe
+    from ..data.provenance import describe
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -129,7 +129,7 @@ class Run:
     model_cfg: ModelConfig
     train_cfg: TrainConfig
     encoder: Any            # xmr_core.text.encoder.TextEncoder
-    embedder: Any           # xmr_core.embedder.Embedder
+    embedder: Any           # xmr_core.network.inference.Embedder
     extras: dict[str, Any] = field(default_factory=dict)
     weights_sha256: str = ""  # of the model.pt bytes these weights were loaded from
 
@@ -147,10 +147,10 @@ class Run:
 
     def dataset(self, spec: str | None = None, images_dir: str | None = None, skip_missing: bool = False):
         """The dataset the run was trained on (or another one)."""
-        from .data import load_dataset
+        from ..data import load_dataset
 
         if spec is None:  # the run's own: the very file it was trained on (data/provenance.py)
-            from .data.provenance import locate
+            from ..data.provenance import locate
 
             spec, images_dir = locate(self.config["dataset"], self.path / "config.json")
         return load_dataset(spec, images_dir, skip_missing)
@@ -221,7 +221,7 @@ def configs_from(cfg: dict[str, Any], where: Path) -> tuple[EncodingConfig, Mode
 
 def load_encoder(path: str | Path):
     """Just the run's text encoder (word vectors + colour scaling)."""
-    from .text.encoder import TextEncoder
+    from ..text.encoder import TextEncoder
 
     path = Path(path)
     if not path.is_dir():
@@ -234,9 +234,9 @@ def load_encoder(path: str | Path):
 
 def load_run(path: str | Path, device: str = "cpu") -> Run:
     """Open and validate a run bundle; returns configs, encoder and a ready ``Embedder``."""
-    from .backbones import build_network
-    from .bundle_checks import check_network_size, check_state_dict
-    from .embedder import Embedder
+    from ..network.backbones import build_network
+    from .checks import check_network_size, check_state_dict
+    from ..network.inference import Embedder
 
     path = Path(path)
     if not path.is_dir():
@@ -269,9 +269,9 @@ def demo_encoder():
     demo = checkpoints_dir() / "demo"
     if (demo / "encoder.json").is_file():
         return load_encoder(demo)
-    from .data import load_demo
-    from .recipes import recipe
-    from .text.encoder import TextEncoder
+    from ..data import load_demo
+    from ..recipes import recipe
+    from ..text.encoder import TextEncoder
 
     enc_cfg = recipe("demo").encoding
     ds = load_demo().split("train")

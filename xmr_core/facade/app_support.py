@@ -1,6 +1,6 @@
 """Small pure helpers for the Streamlit app (no Streamlit import here).
 
-The app's pages only lay out what these functions and :class:`xmr_core.explorer.Explorer`
+The app's pages only lay out what these functions and :class:`xmr_core.facade.explorer.Explorer`
 return; everything here is testable without a browser or a Streamlit runtime.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 
 from .app_selection import (RESULT_COLUMNS, SELECTION_COLUMNS, pop_step, push_step,  # noqa: F401 - re-exported
                             result_rows, search_step, selection_rows, to_csv)
-from .errors import XmrError
+from ..errors import XmrError
 
 KS = (1, 5, 10)
 IMAGE_COLOUR = "#d62728"   # the paper's Fig. 3: images red
@@ -64,7 +64,7 @@ def demo_minutes(fast: bool) -> int:
     this kind (``recipes.recorded_time("demo")``), rounded up; the fast build's rough 2 minutes."""
     if fast:
         return 2
-    from .recipes import recorded_time
+    from ..recipes import recorded_time
 
     t = recorded_time("demo")
     return math.ceil(t.seconds / 60) if t else 30
@@ -73,7 +73,7 @@ def demo_minutes(fast: bool) -> int:
 # ---- metrics ------------------------------------------------------------------------------------
 def recall_rows(m: dict[str, Any] | None, name: str = "ours") -> list[dict[str, Any]]:
     """Our R@K rows beside the paper's (``evaluate.PAPER_ROWS``), one dict per table row."""
-    from .evaluate import PAPER_ROWS
+    from ..evaluation.evaluate import PAPER_ROWS
 
     rows: list[dict[str, Any]] = []
     if m:
@@ -168,7 +168,7 @@ def losses_summary(config: dict[str, Any]) -> str:
     """The training losses of a run's config in words, e.g. "softmax 1 + center loss 0.01 + InfoNCE 1"."""
     from dataclasses import asdict
 
-    from .config import TrainConfig
+    from ..config import TrainConfig
 
     # A key a config lacks was trained with the default of its time, which is today's default (an
     # older bundle, e.g. the committed demo, predates the softmax_weight option: it trained with softmax).
@@ -258,7 +258,7 @@ def run_scope(config: dict[str, Any], dataset: str, split: str, n_images: int, n
                "one of these")
     advice = None
     if synthetic:
-        from .recipes import training_time_note
+        from ..recipes import training_time_note
 
         advice = ("This run has only ever seen coloured shapes: a photo or a sentence about anything else still "
                   "gets the nearest shapes, which is expected, not a fault. For real photos, train on real data, "
@@ -293,7 +293,7 @@ def hit_label(hit: Any) -> str:
 
 def contains_word(texts: Any, word: str) -> np.ndarray:
     """A boolean mask: which texts contain ``word`` as a token (case-insensitive)."""
-    from .text.tokenize import tokenize
+    from ..text.tokenize import tokenize
 
     w = tokenize(word or "")
     if not w:

@@ -1,6 +1,6 @@
 """Measure the "related" calibration of a dataset split and, given a run, how it changes the labels.
 
-    python -m xmr_core.calibration_report --dataset ../shared/data/flickr8k/dataset_flickr8k.json \\
+    python -m xmr_core.evaluation.calibration_report --dataset ../shared/data/flickr8k/dataset_flickr8k.json \\
         --images-dir ../shared/data/flickr8k/images --split val --out results/flickr8k/calibration.json \\
         [--run checkpoints/f8k-default --query "a dog runs on the beach"]
 
@@ -20,16 +20,16 @@ from typing import Any
 
 import numpy as np
 
-from .retrieval.calibration import calibrate
-from .retrieval.sentences import DEFAULT_THRESHOLDS
+from ..retrieval.calibration import calibrate
+from ..retrieval.sentences import DEFAULT_THRESHOLDS
 
 KS = (1, 5, 10)
 
 
 def split_captions(dataset: str, split: str, images_dir: str | None = None) -> tuple[str, list[str], np.ndarray]:
     """A split's dataset key, caption texts and, per caption, its image's row (in the split's image order)."""
-    from .data.loaders import load_dataset
-    from .embed import dataset_key
+    from ..data.loaders import load_dataset
+    from .split_embeddings import dataset_key
 
     ds = load_dataset(dataset, images_dir).split(split)
     row = {im.image_id: i for i, im in enumerate(ds.images)}
@@ -73,8 +73,8 @@ def text_side_query(rel: Any, texts: Any, embedder: Any, sentence: str, threshol
 def caption_report(dataset: str, split: str, images_dir: str | None, queries: list[str],
                    seed: int = 0) -> dict[str, Any]:
     """Calibrate on a split's captions alone (MiniLM; no retrieval model) and label the ideal retrievals."""
-    from .retrieval.semantic import caption_relevance
-    from .retrieval.sentences import load_minilm_embedder
+    from ..retrieval.semantic import caption_relevance
+    from ..retrieval.sentences import load_minilm_embedder
 
     key, texts, owner = split_captions(dataset, split, images_dir)
     embedder = load_minilm_embedder()
@@ -99,7 +99,7 @@ def _top(ex: Any, direction: str, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def label_change(ex: Any, thresholds: dict[str, float], k_share: int = 5) -> dict[str, Any]:
     """Per direction and threshold: sR@K, and the share of top-``k_share`` non-GT results called related."""
-    from .retrieval.semantic import semantic_recall_at_k
+    from ..retrieval.semantic import semantic_recall_at_k
 
     out: dict[str, Any] = {}
     for direction in ("i2t", "t2i"):
@@ -131,7 +131,7 @@ def typed_query(ex: Any, sentence: str, thresholds: dict[str, float], k: int = 5
 def run_report(run: str, dataset: str, split: str, images_dir: str | None, queries: list[str],
                seed: int = 0) -> dict[str, Any]:
     """Calibration on the run's cached caption embeddings, and what it changes in the run's labels."""
-    from .explorer import Explorer
+    from ..facade.explorer import Explorer
 
     ex = Explorer(run, dataset, split, images_dir)
     if ex.relevance_kind != "minilm":
@@ -146,9 +146,9 @@ def run_report(run: str, dataset: str, split: str, images_dir: str | None, queri
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from .hardware import cpu_description
+    from ..hardware import cpu_description
 
-    ap = argparse.ArgumentParser(prog="python -m xmr_core.calibration_report", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m xmr_core.evaluation.calibration_report", description=__doc__.split("\n")[0])
     ap.add_argument("--dataset", help="a dataset spec (default with --run: the run's own)")
     ap.add_argument("--images-dir")
     ap.add_argument("--split", default="test")
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         out = caption_report(a.dataset, a.split, a.images_dir, a.query, a.seed)
     else:
         ap.error("give --dataset, --run or both")
-    out["command"] = "python -m xmr_core.calibration_report " + " ".join(argv if argv is not None else [])
+    out["command"] = "python -m xmr_core.evaluation.calibration_report " + " ".join(argv if argv is not None else [])
     out["seconds"] = round(time.perf_counter() - t0, 1)
     out["cpu"] = cpu_description()
     if a.out:

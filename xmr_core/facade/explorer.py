@@ -14,9 +14,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .embed import SplitEmbeddings
-from .errors import EncodingError, ImageError
-from .run import Run, load_run
+from ..evaluation.split_embeddings import SplitEmbeddings
+from ..errors import EncodingError, ImageError
+from ..bundle.run import Run, load_run
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,10 @@ class Explorer:
     def __init__(self, run: Run | str | Path, dataset: str | None = None, split: str = "test",
                  images_dir: str | None = None,
                  progress: Callable[[float, str], None] | None = None) -> None:
-        from .evaluate import caption_semantics, split_embeddings
-        from .retrieval.index import ExactIndex
-        from .retrieval.calibration import stored_threshold
-        from .retrieval.semantic import DEFAULT_THRESHOLDS, caption_relevance
+        from ..evaluation.evaluate import caption_semantics, split_embeddings
+        from ..retrieval.index import ExactIndex
+        from ..retrieval.calibration import stored_threshold
+        from ..retrieval.semantic import DEFAULT_THRESHOLDS, caption_relevance
 
         self.run = run if isinstance(run, Run) else load_run(run)
         self.split = split
@@ -149,7 +149,7 @@ class Explorer:
         return self.emb.captions_of(image_row).tolist()
 
     def load_image(self, row: int, max_side: int = 320):
-        from .data.images import read_image
+        from ..data.images import read_image
 
         return read_image(self.image_path(row), max_side=max_side)
 
@@ -169,7 +169,7 @@ class Explorer:
     # ---- test-set retrieval (Table 3) ---------------------------------------------------
     def image_to_text(self, image_row: int, k: int = 5) -> list[Hit]:
         """Top-k captions for a test image, each labelled gt / related / unrelated."""
-        from .retrieval.semantic import label_results
+        from ..retrieval.semantic import label_results
 
         d, ids = self.caption_index.search(self.emb.images[image_row:image_row + 1], k)
         return self._caption_hits(ids[0], d[0], label_results("i2t", image_row, ids[0].tolist(), self.relevance,
@@ -177,7 +177,7 @@ class Explorer:
 
     def text_to_image(self, caption_row: int, k: int = 5) -> list[Hit]:
         """Top-k images for a test caption, each labelled gt / related / unrelated."""
-        from .retrieval.semantic import label_results
+        from ..retrieval.semantic import label_results
 
         d, ids = self.image_index.search(self.emb.captions[caption_row:caption_row + 1], k)
         return self._image_hits(ids[0], d[0], label_results("t2i", caption_row, ids[0].tolist(), self.relevance,
@@ -185,7 +185,7 @@ class Explorer:
 
     def failed_but_related(self, direction: str, k: int = 5) -> np.ndarray:
         """Queries whose top-k misses the ground truth but holds a semantically related item."""
-        from .retrieval.semantic import failed_but_related
+        from ..retrieval.semantic import failed_but_related
 
         if direction == "i2t":
             q = np.arange(self.n_images)
@@ -226,7 +226,7 @@ class Explorer:
         """
         from PIL import Image
 
-        from .data.images import read_image, to_rgb
+        from ..data.images import read_image, to_rgb
 
         t0 = time.perf_counter()
         img = to_rgb(src) if isinstance(src, Image.Image) else read_image(src, name=name, max_side=512)
@@ -239,7 +239,7 @@ class Explorer:
     def tsne(self):
         """The split's t-SNE map (loaded from the run, fitted and cached there if missing)."""
         if self._tsne is None:  # checked against these embeddings and weights, refitted if it does not fit
-            from .evaluate import split_map
+            from ..evaluation.evaluate import split_map
 
             self._tsne = split_map(self.run, self.emb, self.split)
         return self._tsne
@@ -308,7 +308,7 @@ class Explorer:
         """Per map row: ``words`` (tokens in the caption) and ``oov`` (of them, not in the run's
         vocabulary); NaN for image rows, which have no caption of their own."""
         if self._caption_stats is None:
-            from .text.tokenize import tokenize
+            from ..text.tokenize import tokenize
 
             vocab = self.run.encoder.word_index
             toks = [tokenize(str(t)) for t in self.emb.caption_text]
@@ -333,14 +333,14 @@ class Explorer:
     def modality_gap(self) -> dict[str, Any]:
         """The split's modality-gap figures (computed once: an O(captions x items) search)."""
         if self._gap is None:
-            from .retrieval.diagnostics import modality_gap
+            from ..retrieval.diagnostics import modality_gap
 
             self._gap = modality_gap(self.emb.images, self.emb.captions, self.emb.caption_image)
         return self._gap
 
     def metrics(self) -> dict[str, Any] | None:
         """The run's metrics for this split if evaluated (metrics/<dataset>-<split>.json or metrics.json)."""
-        from .run import read_metrics
+        from ..bundle.run import read_metrics
 
         m = read_metrics(Path(self.run.path) / "metrics" / f"{self.emb.dataset}-{self.split}.json",
                          self.run.weights_sha256)  # None if of other weights

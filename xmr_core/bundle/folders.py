@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from .errors import XmrError
+from ..errors import XmrError
 
 
 def lock_path(run_dir: Path) -> Path:

@@ -15,10 +15,10 @@ from typing import Callable
 
 import numpy as np
 
-from .data import Dataset
-from .data.images import read_image
-from .errors import RunError
-from .files import MAX_DATASET_BYTES, atomic_file, file_sha256, notice, open_regular
+from ..data import Dataset
+from ..data.images import read_image
+from ..errors import RunError
+from ..files import MAX_DATASET_BYTES, atomic_file, file_sha256, notice, open_regular
 
 # progress(fraction 0..1, message)
 Progress = Callable[[float, str], None]
@@ -159,7 +159,7 @@ def embed_split(run, dataset: str | None = None, split: str = "test", images_dir
         return path
     bar = None
     if progress is True:
-        from .progress import progress_bar, set_fraction
+        from ..progress import progress_bar, set_fraction
 
         bar = progress_bar(total=100, desc=f"embed {split}", unit="%")
 

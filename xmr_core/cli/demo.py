@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-from .run import checkpoints_dir
+from ..bundle.run import checkpoints_dir
 
 # progress(stage, fraction 0..1, message) - the app draws a progress bar from it.
 Progress = Callable[[str, float, str], None]
@@ -37,7 +37,7 @@ def _tqdm_progress() -> Progress:
     state = {"stage": None, "bar": None}
 
     def cb(stage: str, frac: float, msg: str) -> None:
-        from .progress import progress_bar, set_fraction
+        from ..progress import progress_bar, set_fraction
 
         if state["stage"] != stage:
             if state["bar"] is not None:
@@ -64,10 +64,10 @@ def build_demo(fast: bool = False, out: str | Path | None = None, force: bool = 
     a failed or interrupted build leaves the bundle that was there as it was.
     """
     if losses not in LOSSES:
-        from .errors import XmrError
+        from ..errors import XmrError
 
         raise XmrError(f"unknown demo losses {losses!r}; choose from {', '.join(LOSSES)}")
-    from .train.runfolder import RunLock, abandon, promote, stale_siblings
+    from ..train.runfolder import RunLock, abandon, promote, stale_siblings
 
     progress = progress or _tqdm_progress()
     name = "demo" if losses == "ours" else "demo-paper"
@@ -91,11 +91,11 @@ def build_demo(fast: bool = False, out: str | Path | None = None, force: bool = 
 
 def _build_into(folder: Path, fast: bool, losses: str, progress: Progress) -> None:
     """Generate the data, train, evaluate and map the demo bundle in ``folder``."""
-    from .data import load_demo
-    from .evaluate import evaluate_run, tsne_run
-    from .recipes import recipe
-    from .stops import Interrupted
-    from .train import train
+    from ..data import load_demo
+    from ..evaluation.evaluate import evaluate_run, tsne_run
+    from ..recipes import recipe
+    from ..stops import Interrupted
+    from ..train import train
 
     n_images = FAST_IMAGES if fast else DEMO_IMAGES
     progress("data", 0.0, "generating the demo dataset")
@@ -133,10 +133,10 @@ def build_demos(fast: bool = False, force: bool = False, progress: Progress | No
     return [build_demo(fast=fast, force=force, progress=progress, losses=losses) for losses in LOSSES]
 
 
-if __name__ == "__main__":  # python -m xmr_core.demo_run [--fast] [--force] [--only ours|paper]
+if __name__ == "__main__":  # python -m xmr_core.cli.demo [--fast] [--force] [--only ours|paper]
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m xmr_core.demo_run",
+    ap = argparse.ArgumentParser(prog="python -m xmr_core.cli.demo",
                                  description="build both demo bundles: checkpoints/demo and checkpoints/demo-paper")
     ap.add_argument("--fast", action="store_true", help="tiny runs (1 epoch, 400 images): smoke checks")
     ap.add_argument("--force", action="store_true", help="rebuild bundles that exist")

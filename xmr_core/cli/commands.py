@@ -20,18 +20,18 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from .cli_args import (OneLineParser, add_config_args, add_dataset_args, apply_config_args, bounded,
+from .args import (OneLineParser, add_config_args, add_dataset_args, apply_config_args, bounded,
                        check_env, check_writable, given, one_line)
-from .cli_train import check_device, check_resume_flags, run_folder, saved_device
-from .config import EncodingConfig, ModelConfig, TrainConfig
-from .errors import XmrError
-from .files import check_output
-from .stops import describe as describe_stop, install as install_stops
+from .train import check_device, check_resume_flags, run_folder, saved_device
+from ..config import EncodingConfig, ModelConfig, TrainConfig
+from ..errors import XmrError
+from ..files import check_output
+from ..stops import describe as describe_stop, install as install_stops
 
 
 # ---- data / encode -------------------------------------------------------------
 def cmd_data_info(a: argparse.Namespace) -> int:
-    from .data import load_dataset
+    from ..data import load_dataset
 
     ds = load_dataset(a.dataset, a.images_dir, a.skip_missing)
     summary = ds.summary()
@@ -50,16 +50,16 @@ def cmd_data_info(a: argparse.Namespace) -> int:
 
 
 def _encoder_from(a: argparse.Namespace):
-    from .text.encoder import TextEncoder
-    from .text.vectors import load_vectors
+    from ..text.encoder import TextEncoder
+    from ..text.vectors import load_vectors
 
     if a.run:
-        from .run import load_encoder
+        from ..bundle.run import load_encoder
 
         return load_encoder(a.run)
     if a.vectors:
         return TextEncoder(load_vectors(a.vectors))
-    from .run import demo_encoder
+    from ..bundle.run import demo_encoder
 
     return demo_encoder()
 
@@ -68,8 +68,8 @@ def _save_image(img, out: Path, mark: str) -> None:
     """An image file, written atomically (a PNG stamped as ``mark``'s output); the format from the name."""
     from PIL import Image
 
-    from .files import atomic_file
-    from .projection import save_png
+    from ..files import atomic_file
+    from ..evaluation.projection import save_png
 
     if not out.parent.is_dir():
         raise XmrError(f"{out}: cannot write the encoded image (no folder {out.parent})")
@@ -108,7 +108,7 @@ def cmd_encode(a: argparse.Namespace) -> int:
 # ---- training and evaluation ------------------------------------------------------
 def add_train_args(p: argparse.ArgumentParser) -> None:
     """Every option of ``train``: a recipe, then any of its values overridden one by one."""
-    from .recipes import RECIPES
+    from ..recipes import RECIPES
 
     add_dataset_args(p)
     p.add_argument("--name", default=None, help="run name: writes checkpoints/NAME (default: the recipe name)")
@@ -129,10 +129,10 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from .recipes import recipe
-    from .train import train
-    from .train.distributed import init_from_env, shutdown, world
-    from .train.resume import CHANGEABLE
+    from ..recipes import recipe
+    from ..train import train
+    from ..train.distributed import init_from_env, shutdown, world
+    from ..train.resume import CHANGEABLE
 
     out = run_folder(a)
     if a.resume and a.overwrite:
@@ -164,15 +164,15 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
-    from .demo_run import build_demo
+    from .demo import build_demo
 
     build_demo(fast=a.fast, out=a.out, force=a.force)
     return 0
 
 
 def cmd_embed(a: argparse.Namespace) -> int:
-    from .embed import embed_split
-    from .run import load_run
+    from ..evaluation.split_embeddings import embed_split
+    from ..bundle.run import load_run
 
     run = load_run(a.run)
     path = embed_split(run, a.dataset, a.split, images_dir=a.images_dir, skip_missing=a.skip_missing,
@@ -182,7 +182,7 @@ def cmd_embed(a: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    from .evaluate import evaluate_run, format_table
+    from ..evaluation.evaluate import evaluate_run, format_table
 
     metrics = evaluate_run(a.run, dataset=a.dataset, split=a.split, images_dir=a.images_dir,
                            skip_missing=a.skip_missing, backend=a.backend)
@@ -191,7 +191,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def cmd_tsne(a: argparse.Namespace) -> int:
-    from .evaluate import tsne_run
+    from ..evaluation.evaluate import tsne_run
 
     check_writable(a.out, folder=False)
     png = tsne_run(a.run, dataset=a.dataset, split=a.split, images_dir=a.images_dir, out=a.out,
@@ -201,7 +201,7 @@ def cmd_tsne(a: argparse.Namespace) -> int:
 
 
 def cmd_export(a: argparse.Namespace) -> int:
-    from .export import export_run
+    from ..evaluation.export import export_run
 
     check_writable(a.out, folder=True)
     paths = export_run(a.run, fmt=a.format, dataset=a.dataset, split=a.split, images_dir=a.images_dir, out=a.out,
@@ -212,7 +212,7 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 
 def cmd_examples(a: argparse.Namespace) -> int:
-    from .examples import write_examples
+    from ..evaluation.examples import write_examples
 
     check_writable(a.out, folder=False)
     check_output(a.out, "examples", a.force)
@@ -222,7 +222,7 @@ def cmd_examples(a: argparse.Namespace) -> int:
 
 
 def cmd_reference(a: argparse.Namespace) -> int:
-    from .reference import CCAConfig, run_reference
+    from ..evaluation.reference import CCAConfig, run_reference
 
     cfg = CCAConfig(image_size=a.image_size, dim=a.dim, ridge=a.ridge, power=a.power)
     m = run_reference(a.dataset, a.images_dir, split=a.split, train_split=a.train_split, cfg=cfg,
@@ -300,7 +300,7 @@ def _add_reference(sub: Any) -> None:
     add_dataset_args(p, required=True)
     p.add_argument("--split", default="val", help="split to evaluate on")
     p.add_argument("--train-split", default="train", help="split(s) to fit Word2Vec and CCA on")
-    from .reference import CCAConfig
+    from ..evaluation.reference import CCAConfig
 
     d = CCAConfig()
     p.add_argument("--image-size", type=bounded(int, 32, 512), default=d.image_size,

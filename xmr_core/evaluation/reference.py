@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import EncodingConfig
-from .data import Dataset, load_dataset
-from .data.images import read_image
-from .errors import XmrError
+from ..config import EncodingConfig
+from ..data import Dataset, load_dataset
+from ..data.images import read_image
+from ..errors import XmrError
 
 
 @dataclass
@@ -73,15 +73,15 @@ def fit_cca(x: np.ndarray, y: np.ndarray, dim: int, ridge: float,
 
 def image_features(ds: Dataset, size: int, batch: int = 64, progress: bool = True) -> np.ndarray:
     """Pooled ImageNet EfficientNet-Lite0 features (n, 1280) of ``ds``'s photos."""
-    from .efficientnet import pretrained_lite0
-    from .embedder import preprocess_images
+    from ..network.efficientnet import pretrained_lite0
+    from ..network.inference import preprocess_images
 
     net = pretrained_lite0(with_classifier=False).eval().to(memory_format=torch.channels_last)
     paths = [im.path for im in ds.images]
     out = np.empty((len(paths), 1280), dtype=np.float32)
     bar = None
     if progress:
-        from .progress import progress_bar
+        from ..progress import progress_bar
         bar = progress_bar(total=len(paths), desc="photo features", unit="img", leave=False, mininterval=2.0)
     with torch.inference_mode():
         for a in range(0, len(paths), batch):
@@ -96,7 +96,7 @@ def image_features(ds: Dataset, size: int, batch: int = 64, progress: bool = Tru
 
 def mean_vectors(kv: Any, captions: list[str]) -> np.ndarray:
     """Mean Word2Vec vector of each caption's in-vocabulary words (zeros when none)."""
-    from .text.tokenize import tokenize
+    from ..text.tokenize import tokenize
 
     out = np.zeros((len(captions), kv.vector_size), dtype=np.float32)
     for i, c in enumerate(captions):
@@ -110,8 +110,8 @@ def run_reference(dataset: str, images_dir: str | None = None, split: str = "val
                   train_split: str = "train", cfg: CCAConfig | None = None,
                   skip_missing: bool = False, progress: bool = True) -> dict[str, Any]:
     """Fit the CCA reference on ``train_split`` and evaluate R@K both ways on ``split``."""
-    from .retrieval.metrics import evaluate_embeddings
-    from .text.vectors import train_word2vec
+    from ..retrieval.metrics import evaluate_embeddings
+    from ..text.vectors import train_word2vec
 
     cfg = cfg or CCAConfig()
     t0 = time.time()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import RunError
+from ..errors import RunError
 
 # The paper's network (width 1.0, 256 px) has 22.8 M parameters and makes 24.4 M activation values
 # for one image; at 1024 px it makes ~390 M. The bounds leave room for any sensible config (width 3,
@@ -24,7 +24,7 @@ MAX_ACTIVATIONS = 1 << 30
 
 def meta_network(model_cfg) -> torch.nn.Module:
     """The network ``model_cfg`` describes, on the meta device (no memory)."""
-    from .backbones import build_network
+    from ..network.backbones import build_network
 
     with torch.device("meta"):
         return build_network(model_cfg, load_pretrained=False)

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .embed import SplitEmbeddings
+from .split_embeddings import SplitEmbeddings
 
 
 def typed_query_metrics(run: Any, emb: SplitEmbeddings, source: str, relevance: Any = None,
@@ -19,9 +19,9 @@ def typed_query_metrics(run: Any, emb: SplitEmbeddings, source: str, relevance: 
     ``relevance.profiles @ sentence_embedder(query) >= threshold`` (the "related" label's rule);
     ``None`` when neither is available.
     """
-    from .data.demo import dataset_scenes
-    from .retrieval.index import ExactIndex
-    from .retrieval.typed_queries import SEARCH_K, demo_queries, phrase_queries, score_queries
+    from ..data.demo import dataset_scenes
+    from ..retrieval.index import ExactIndex
+    from ..retrieval.typed_queries import SEARCH_K, demo_queries, phrase_queries, score_queries
 
     scenes = dataset_scenes(source)
     if scenes:

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import ModelConfig
-from .hardware import cpu_has_native_bf16  # noqa: F401 - re-exported (train/precision.py)
+from ..config import ModelConfig
+from ..hardware import cpu_has_native_bf16  # noqa: F401 - re-exported (train/precision.py)
 from .model import InceptionResNetV1
 
 
@@ -248,7 +248,7 @@ class Embedder:
 
     def _progress(self, progress: Any, total: int) -> tuple[Callable[[int], None], Callable[[], None]]:
         if progress is True:
-            from .progress import progress_bar
+            from ..progress import progress_bar
             bar = progress_bar(total=total, unit="img", leave=False)
             return bar.update, bar.close
         if callable(progress):

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .retrieval.index import ExactIndex
+from ..retrieval.index import ExactIndex
 
 __all__ = ["TSNEMap", "fit_tsne", "export_png"]
 
@@ -108,7 +108,7 @@ class TSNEMap:
 
     def save(self, directory: str | Path) -> Path:
         """Write ``coords.npy``, ``vectors.npy`` and ``tsne.json`` into ``directory``."""
-        from .files import atomic_file, write_text_atomic
+        from ..files import atomic_file, write_text_atomic
 
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
@@ -123,13 +123,13 @@ class TSNEMap:
     @classmethod
     def load(cls, directory: str | Path) -> "TSNEMap":
         """Inverse of :meth:`save`; rebuilds the affinities from the saved vectors (no pickle)."""
-        from .files import read_json
+        from ..files import read_json
 
         d = Path(directory)
         meta = read_json(d / "tsne.json")
         if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
             raise ValueError(f"{d} is not a saved t-SNE map (format {meta.get('format')!r})")
-        from .files import MAX_DATASET_BYTES, open_regular
+        from ..files import MAX_DATASET_BYTES, open_regular
 
         with open_regular(d / "coords.npy", MAX_DATASET_BYTES) as f:
             coords = np.load(f, allow_pickle=False).astype(np.float64)
@@ -284,7 +284,7 @@ def save_png(img: Any, path: str | Path, mark: str | None = None) -> Path:
     """Write a PIL image as PNG atomically, stamped with ``mark`` (the xmr command that made it)."""
     from PIL import PngImagePlugin
 
-    from .files import OUTPUT_MARK, atomic_file
+    from ..files import OUTPUT_MARK, atomic_file
 
     info = PngImagePlugin.PngInfo()
     if mark:

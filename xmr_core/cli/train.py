@@ -7,10 +7,10 @@ import re
 from dataclasses import fields
 from pathlib import Path
 
-from .cli_args import flag_name
-from .config import EncodingConfig, ModelConfig, TrainConfig
-from .errors import XmrError
-from .values import short_repr
+from .args import flag_name
+from ..config import EncodingConfig, ModelConfig, TrainConfig
+from ..errors import XmrError
+from ..values import short_repr
 
 # A run name is one folder under checkpoints/: no separators, no "..", not hidden (staging folders
 # and locks are hidden names there), printable.
@@ -19,7 +19,7 @@ RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 
 def run_folder(a: argparse.Namespace) -> Path:
     """``--out`` as given, else ``checkpoints/NAME`` with NAME checked to stay inside ``checkpoints/``."""
-    from .run import checkpoints_dir
+    from ..bundle.run import checkpoints_dir
 
     if a.out:
         return Path(a.out)
@@ -46,7 +46,7 @@ def check_device(device: str) -> None:
 
 def saved_device(out: Path) -> str | None:
     """The device a run being resumed was trained with (None if unreadable: resume reports that)."""
-    from .files import read_json
+    from ..files import read_json
 
     try:
         return read_json(out / "config.json")["train"].get("device")
@@ -64,8 +64,8 @@ def _same_spec(given: str, saved: object) -> bool:
 
 def check_resume_flags(a: argparse.Namespace, out: Path) -> None:
     """Refuse a flag given with ``--resume`` whose value differs from the saved run's."""
-    from .train.resume import CHANGEABLE, read_saved
-    from .train.runfolder import prepare
+    from ..train.resume import CHANGEABLE, read_saved
+    from ..train.runfolder import prepare
 
     prepare(out, resume=True, overwrite=False)  # "nothing to resume" before anything else
     saved = read_saved(out)
