@@ -19,3 +19,8 @@ class EncodingError(XmrError):
 
 class RunError(XmrError):
     """A run bundle is missing files, truncated, or does not match its config."""
+
+
+class VectorsError(XmrError):
+    """Imported vectors cannot be used (unknown or missing ids, a wrong dimension, NaN or zero rows,
+    a missing column)."""

@@ -7,6 +7,8 @@
 - ``promote``: moves a finished staging folder into place in one atomic swap where the file
   system can; ``recover`` repairs a move interrupted between two renames elsewhere.
 - ``stale_siblings``: hidden staging / old / build folders whose process is gone are removed.
+- ``staged_run``: a run written whole in a hidden staging folder and promoted only when complete
+  (``import``, ``reference --save``), as the trainer does.
 """
 from __future__ import annotations
 
@@ -20,8 +22,9 @@ import socket
 import stat
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..errors import XmrError
 
@@ -169,3 +172,25 @@ def recover(run_dir: Path) -> str | None:
     for kind in ("new", "old"):
         stale_siblings(run_dir, kind)
     return done
+
+
+@contextmanager
+def staged_run(run_dir: Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a fresh hidden staging folder beside ``run_dir``; when the block ends without an error
+    it is promoted to ``run_dir`` (the old run goes only then), else removed: nothing half-written
+    is ever listed. The run's lock is held throughout; an existing run is refused unless ``overwrite``."""
+    with RunLock(run_dir):
+        if os.path.lexists(run_dir) and not overwrite:
+            raise XmrError(f"{run_dir}: a run of that name exists; choose another name, or pass --overwrite "
+                           "to replace it")
+        if os.path.lexists(run_dir) and (run_dir.is_symlink() or not run_dir.is_dir()):
+            raise XmrError(f"{run_dir}: is not a run folder (a file or a link); refusing to replace it")
+        stale_siblings(run_dir, "new")
+        staging = run_dir.parent / f".{run_dir.name}.new-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        staging.mkdir()
+        try:
+            yield staging
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        promote(staging, run_dir)

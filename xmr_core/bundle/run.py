@@ -9,7 +9,9 @@
       last.pt            full training state for --resume (optional; not needed to use the run)
       metrics.json, report.md, embeddings/, tsne/, export/   written by evaluation
 
-``load_run(path)`` validates the bundle and returns a ready ``Run``.
+That is a ``network`` run; ``config.json``'s ``"kind"`` may also say ``reference`` (the CCA:
+reference.pt + vectors.bin) or ``embeddings`` (imported vectors under embeddings/): ``kinds.py``.
+``load_run(path)`` validates a bundle of any kind and returns a ready ``Run``.
 """
 from __future__ import annotations
 
@@ -32,11 +34,11 @@ from ..files import (MAX_WEIGHTS_BYTES, atomic_save, bytes_sha256, read_bytes, r
                     write_json_atomic, write_text_atomic)
 from ..values import ConfigValueError
 
-REQUIRED = ("config.json", "model.pt", "vectors.bin", "encoder.json")
+REQUIRED = ("config.json", "model.pt", "vectors.bin", "encoder.json")  # a network run's (kinds.FILES)
 
 
 def repo_root() -> Path:
-    return Path(__file__).resolve().parents[1]
+    return Path(__file__).resolve().parents[2]  # xmr_core/bundle/run.py -> the repository
 
 
 def checkpoints_dir() -> Path:
@@ -45,15 +47,15 @@ def checkpoints_dir() -> Path:
 
 
 def list_runs(root: str | Path | None = None) -> list[Path]:
-    """Every folder under ``root`` that holds a run bundle's config and weights."""
+    """Every folder under ``root`` that holds a run bundle of any kind (``kinds.folder_kind``)."""
     root = Path(root) if root else checkpoints_dir()
     if not root.is_dir():
         return []
     _recover_interrupted(root)
     # hidden folders are a run being written (train/runfolder.py) or being replaced
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
-                  and (p / "config.json").is_file()
-                  and (p / "model.pt").is_file())
+    from .kinds import folder_kind
+
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and folder_kind(p))
 
 
 def _recover_interrupted(root: Path) -> None:
@@ -121,17 +123,34 @@ def load_state_dict(path: Path, data: bytes | None = None) -> dict[str, torch.Te
 
 @dataclass
 class Run:
-    """A loaded run bundle: configs, text encoder, network and paths."""
+    """A loaded run bundle of any kind (``kinds.py``): configs, text encoder, embedder and paths.
+
+    A ``reference`` run has no configs of a network and no painting encoder (its ``embedder`` is the
+    ``CCAEncoder``); an ``embeddings`` run has neither encoder nor embedder: its vectors are stored.
+    """
 
     path: Path
     config: dict[str, Any]
-    encoding: EncodingConfig
-    model_cfg: ModelConfig
-    train_cfg: TrainConfig
-    encoder: Any            # xmr_core.text.encoder.TextEncoder
-    embedder: Any           # xmr_core.network.inference.Embedder
-    extras: dict[str, Any] = field(default_factory=dict)
-    weights_sha256: str = ""  # of the model.pt bytes these weights were loaded from
+    encoding: EncodingConfig | None
+    model_cfg: ModelConfig | None
+    train_cfg: TrainConfig | None
+    encoder: Any            # xmr_core.text.encoder.TextEncoder (network runs), else None
+    embedder: Any           # network.inference.Embedder / network.cca_encoder.CCAEncoder / None
+    extras: dict[str, Any] = field(default_factory=dict)  # embeddings runs: "kv", the relevance word vectors
+    weights_sha256: str = ""  # of the bytes these weights were loaded from (kinds.IDENTITY)
+    kind: str = "network"
+
+    @property
+    def can_encode(self) -> bool:
+        """Whether a new photo or sentence can be a query (not for imported vectors)."""
+        return self.embedder is not None
+
+    @property
+    def word_vectors(self) -> Any:
+        """The run's Word2Vec vectors (the word-vector relevance model and the vocabulary), or None."""
+        if self.encoder is not None:
+            return self.encoder.kv
+        return getattr(self.embedder, "kv", None) or self.extras.get("kv")
 
     @property
     def name(self) -> str:
@@ -189,10 +208,13 @@ def _num(v: str) -> Any:
 
 
 def read_config(path: Path) -> dict[str, Any]:
+    from .kinds import kind_of
+
     cfg = read_json(path / "config.json", RunError)
     if not isinstance(cfg, dict):
         raise RunError(f"{path / 'config.json'}: expected a JSON object")
-    for k in ("encoding", "model", "train", "dataset"):
+    network = kind_of(cfg, path / "config.json") == "network"
+    for k in (("encoding", "model", "train", "dataset") if network else ("dataset",)):
         if k not in cfg:
             raise RunError(f"{path / 'config.json'}: missing section '{k}'")
         if not isinstance(cfg[k], dict):
@@ -233,18 +255,24 @@ def load_encoder(path: str | Path):
 
 
 def load_run(path: str | Path, device: str = "cpu") -> Run:
-    """Open and validate a run bundle; returns configs, encoder and a ready ``Embedder``."""
+    """Open and validate a run bundle of any kind; a network run gets its configs, encoder and a
+    ready ``Embedder``, the others ``_load_other_kind``'s."""
     from ..network.backbones import build_network
     from .checks import check_network_size, check_state_dict
+    from .kinds import FILES, kind_of
     from ..network.inference import Embedder
 
     path = Path(path)
     if not path.is_dir():
         raise RunError(f"{path}: no such run folder (train one, or run `python -m xmr_core demo`)")
-    missing = [f for f in REQUIRED if not (path / f).is_file()]
+    kind = kind_of(read_json(path / "config.json", RunError), path / "config.json") \
+        if (path / "config.json").is_file() else "network"
+    missing = [f for f in FILES[kind] if not (path / f).is_file()]
     if missing:
-        raise RunError(f"{path}: incomplete run bundle, missing {', '.join(missing)}")
+        raise RunError(f"{path}: incomplete {kind} run bundle, missing {', '.join(missing)}")
     cfg = read_config(path)
+    if kind != "network":
+        return _load_other_kind(path, cfg, kind)
     enc_cfg, model_cfg, train_cfg = configs_from(cfg, path / "config.json")
     meta = check_network_size(model_cfg, path / "config.json")  # before anything is allocated
     encoder = load_encoder(path)
@@ -262,6 +290,35 @@ def load_run(path: str | Path, device: str = "cpu") -> Run:
     net.eval()
     embedder = Embedder(net, encoder, model_cfg, device=device, text_crop=train_cfg.crop)
     return Run(path, cfg, enc_cfg, model_cfg, train_cfg, encoder, embedder, weights_sha256=bytes_sha256(data))
+
+
+def _load_other_kind(path: Path, cfg: dict[str, Any], kind: str) -> Run:
+    """A ``reference`` run (the CCA's tensors and word vectors) or an ``embeddings`` run (its
+    relevance word vectors if it has them; the vectors themselves are read per split)."""
+    from ..text.vectors import load_vectors
+
+    def vectors() -> Any:
+        try:
+            return load_vectors(path / "vectors.bin")
+        except XmrError as e:
+            raise RunError(str(e)) from None
+
+    if kind == "embeddings":
+        sha = cfg.get("embeddings", {}).get("sha256") if isinstance(cfg.get("embeddings"), dict) else None
+        if not isinstance(sha, str) or not sha:
+            raise RunError(f"{path / 'config.json'}: an embeddings run needs embeddings.sha256 (write it with "
+                           "`python -m xmr_core import`)")
+        kv = vectors() if (path / "vectors.bin").is_file() else None
+        return Run(path, cfg, None, None, None, None, None, extras={"kv": kv}, weights_sha256=sha, kind=kind)
+    from ..network.cca_encoder import CCAEncoder
+
+    data = read_bytes(path / "reference.pt", MAX_WEIGHTS_BYTES, RunError, "weights")
+    sd = load_state_dict(path / "reference.pt", data)  # tensors only, weights_only=True
+    size = cfg.get("reference", {}).get("image_size") if isinstance(cfg.get("reference"), dict) else None
+    if not isinstance(size, int) or not 32 <= size <= 512:
+        raise RunError(f"{path / 'config.json'}: reference.image_size must be a whole number 32..512")
+    enc = CCAEncoder.from_tensors(sd, vectors(), size, str(path / "reference.pt"))
+    return Run(path, cfg, None, None, None, None, enc, weights_sha256=bytes_sha256(data), kind=kind)
 
 
 def demo_encoder():

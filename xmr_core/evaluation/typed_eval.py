@@ -23,6 +23,8 @@ def typed_query_metrics(run: Any, emb: SplitEmbeddings, source: str, relevance: 
     from ..retrieval.index import ExactIndex
     from ..retrieval.typed_queries import SEARCH_K, demo_queries, phrase_queries, score_queries
 
+    if getattr(run, "embedder", None) is None:  # an embeddings run cannot embed a typed query
+        return None
     scenes = dataset_scenes(source)
     if scenes:
         queries = demo_queries([scenes.get(str(i)) for i in emb.image_ids], seed=seed)
