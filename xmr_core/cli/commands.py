@@ -171,18 +171,25 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
 
 def cmd_embed(a: argparse.Namespace) -> int:
-    from ..evaluation.split_embeddings import embed_split
+    from ..evaluation.shards import embed_any, embed_on_every_rank
     from ..bundle.run import load_run
 
-    run = load_run(a.run)
-    path = embed_split(run, a.dataset, a.split, images_dir=a.images_dir, skip_missing=a.skip_missing,
-                       force=a.force)
-    print(f"embeddings: {path}")
+    rank, path = embed_on_every_rank(a.run, a.dataset, a.split, a.images_dir, a.skip_missing, a.force)  # torchrun
+    if path is None:
+        run = load_run(a.run)
+        path = embed_any(run, a.dataset, a.split, images_dir=a.images_dir, skip_missing=a.skip_missing,
+                         force=a.force)
+    if rank == 0:
+        print(f"embeddings: {path}")
     return 0
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from ..evaluation.evaluate import evaluate_run, format_table
+    from ..evaluation.shards import embed_on_every_rank
+
+    if embed_on_every_rank(a.run, a.dataset, a.split, a.images_dir, a.skip_missing)[0] != 0:
+        return 0  # under torchrun every rank embeds its shards; rank 0 alone evaluates the merged split
 
     metrics = evaluate_run(a.run, dataset=a.dataset, split=a.split, images_dir=a.images_dir,
                            skip_missing=a.skip_missing, backend=a.backend)

@@ -16,7 +16,8 @@ from typing import Any, Callable
 import numpy as np
 
 from ..config import RELEVANCE_KINDS
-from .split_embeddings import SplitEmbeddings, dataset_key, embed_split, load_embeddings
+from .shards import embed_any
+from .split_embeddings import SplitEmbeddings, dataset_key, load_embeddings
 from ..data.provenance import same_as_trained
 from ..files import atomic_file, check_output, notice, write_text_atomic
 from ..bundle.run import Run, load_run, write_json_atomic
@@ -42,7 +43,7 @@ def split_embeddings(run: Run | str | Path, dataset: str | None = None, split: s
     run = _as_run(run)
     full = run.dataset(dataset, images_dir, skip_missing) if dataset else run.dataset()
     ds = full.split(split)
-    emb = load_embeddings(embed_split(run, dataset, split, images_dir, skip_missing, progress=progress, ds=ds))
+    emb = load_embeddings(embed_any(run, dataset, split, images_dir, skip_missing, progress=progress, ds=ds))
     # Image paths as this machine resolves them (the file may come from another clone or machine).
     emb.image_paths = np.array([str(im.path) for im in ds.images], dtype=str)
     emb.weights = emb.weights or run.weights_sha256  # older files: embed_split's fingerprint vouched for them

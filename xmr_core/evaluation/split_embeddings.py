@@ -2,12 +2,16 @@
 
 The file holds unit float32 vectors, ids, the caption -> image map, caption
 texts and image paths (unicode arrays, no pickle), plus a fingerprint of the
-weights and the data: it is recomputed only when either changed.
+weights and the data: it is recomputed only when either changed. Large or sharded splits
+(``shards.py``) keep the vectors beside it instead (``layout`` "npy": ``<stem>.images.npy`` and
+``<stem>.captions.npy``), memory-mapped when loaded.
 """
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +62,7 @@ def weights_sha256(run) -> str:
     return getattr(run, "weights_sha256", "") or file_sha256(Path(run.path) / "model.pt")
 
 
-def _fingerprint(run, ds: Dataset) -> str:
+def fingerprint(run, ds: Dataset) -> str:
     # By content, not mtime: a fresh clone (new mtimes) still reuses the committed embeddings.
     h = hashlib.sha256()
     h.update(weights_sha256(run).encode())
@@ -70,11 +74,27 @@ def _fingerprint(run, ds: Dataset) -> str:
     return h.hexdigest()[:16]
 
 
-def _cache_problem(z, ds: Dataset, dim: int) -> str | None:
+def vectors_file(path: Path, key: str) -> Path:
+    """Where the ``npy`` layout keeps a split's ``images`` / ``captions`` vectors beside its ``.npz``."""
+    return path.with_name(f"{path.stem}.{key}.npy")
+
+
+def stored_vectors(z, path: Path, key: str) -> np.ndarray:
+    """``key``'s vectors of the opened ``.npz`` ``z``: inside it, or (layout "npy") memory-mapped from
+    the regular file beside it (read-only; pages are read when touched)."""
+    if "layout" not in z.files or str(z["layout"]) != "npy":
+        return z[key]
+    f = vectors_file(path, key)
+    if not stat.S_ISREG(os.stat(f).st_mode):
+        raise RunError(f"{f}: not a regular file")
+    return np.load(f, mmap_mode="r", allow_pickle=False)
+
+
+def _cache_problem(z, ds: Dataset, dim: int, path: Path) -> str | None:
     """Why a cached embeddings file does not fit ``ds`` (ids, shapes, dtype, finite unit vectors)."""
     ni, nc = len(ds.images), len(ds.captions)
     for key, n in (("images", ni), ("captions", nc)):
-        a = z[key]
+        a = stored_vectors(z, path, key)
         if a.dtype != np.float32 or a.shape != (n, dim):
             return f"'{key}' is {a.dtype} {a.shape}, expected float32 {(n, dim)}"
         if not np.isfinite(a).all():
@@ -90,14 +110,14 @@ def _cache_problem(z, ds: Dataset, dim: int) -> str | None:
     return None
 
 
-def _cached(path: Path, ds: Dataset, fp: str, dim: int) -> bool:
+def cached(path: Path, ds: Dataset, fp: str, dim: int) -> bool:
     """Whether ``path`` holds this split's embeddings of these weights; an unreadable or invalid
     file is reported in one line (and then recomputed)."""
     try:
         with open_regular(path, MAX_DATASET_BYTES) as f, np.load(f, allow_pickle=False) as z:
             if str(z["fingerprint"]) != fp:
                 return False  # other weights or data: recomputed without a word
-            why = _cache_problem(z, ds, dim)
+            why = _cache_problem(z, ds, dim, path)
     except Exception as e:  # noqa: BLE001 - truncated zip (BadZipFile), bad header, missing keys: all unreadable
         why = f"unreadable ({type(e).__name__}: {str(e)[:80]})"
     if why:
@@ -154,8 +174,8 @@ def embed_split(run, dataset: str | None = None, split: str = "test", images_dir
         full = run.dataset(dataset, images_dir, skip_missing) if dataset else run.dataset()
         ds = full.split(split)
     path = embeddings_path(run, ds, spec, split)
-    fp = _fingerprint(run, ds)
-    if path.exists() and not force and _cached(path, ds, fp, run.embedder.dim):
+    fp = fingerprint(run, ds)
+    if path.exists() and not force and cached(path, ds, fp, run.embedder.dim):
         return path
     bar = None
     if progress is True:
@@ -170,15 +190,20 @@ def embed_split(run, dataset: str | None = None, split: str = "test", images_dir
         bar.close()
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path) as f:
-        np.savez(f, images=img, captions=cap,
-                 image_ids=np.array([im.image_id for im in ds.images], dtype=str),
-                 image_paths=np.array([str(im.path) for im in ds.images], dtype=str),
-                 caption_ids=np.array([c.caption_id for c in ds.captions], dtype=str),
-                 caption_text=np.array([c.text for c in ds.captions], dtype=str),
-                 caption_image=np.asarray(ds.caption_image_index(), dtype=np.int64),
-                 dataset=np.array(dataset_key(spec, ds.name)), split=np.array(split), fingerprint=np.array(fp),
-                 weights=np.array(weights_sha256(run)))
+        np.savez(f, images=img, captions=cap, **record_arrays(run, ds, spec, split, fp))
     return path
+
+
+def record_arrays(run, ds: Dataset, spec: str, split: str, fp: str) -> dict[str, np.ndarray]:
+    """Everything an embeddings file holds but the vectors: ids, paths, texts, the caption -> image
+    map, the dataset key, the split, the fingerprint and the weights' SHA-256."""
+    return dict(image_ids=np.array([im.image_id for im in ds.images], dtype=str),
+                image_paths=np.array([str(im.path) for im in ds.images], dtype=str),
+                caption_ids=np.array([c.caption_id for c in ds.captions], dtype=str),
+                caption_text=np.array([c.text for c in ds.captions], dtype=str),
+                caption_image=np.asarray(ds.caption_image_index(), dtype=np.int64),
+                dataset=np.array(dataset_key(spec, ds.name)), split=np.array(split), fingerprint=np.array(fp),
+                weights=np.array(weights_sha256(run)))
 
 
 def load_embeddings(path: str | Path) -> SplitEmbeddings:
@@ -187,7 +212,7 @@ def load_embeddings(path: str | Path) -> SplitEmbeddings:
     try:
         with open_regular(path, MAX_DATASET_BYTES) as f, np.load(f, allow_pickle=False) as z:
             return SplitEmbeddings(
-                images=z["images"], captions=z["captions"], image_ids=z["image_ids"], image_paths=z["image_paths"],
+                images=stored_vectors(z, path, "images"), captions=stored_vectors(z, path, "captions"), image_ids=z["image_ids"], image_paths=z["image_paths"],
                 caption_ids=z["caption_ids"], caption_text=z["caption_text"], caption_image=z["caption_image"],
                 dataset=str(z["dataset"]), split=str(z["split"]), path=path,
                 weights=str(z["weights"]) if "weights" in z.files else "")
