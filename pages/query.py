@@ -10,7 +10,9 @@ from pages._shared import (TRAIL, caption_hits, download_results, explorer, expl
                            thumbnail, through_app)
 from xmr_core.facade.app_support import (UPLOAD_TYPES, annotate_encoding, handle_image_query, handle_text_query, md_text,
                                   pop_step, run_scope)
+from xmr_core.bundle.kinds import no_encoder
 from xmr_core.facade.app_typed import length_note, typed_examples, typed_headline
+from xmr_core.text.tokenize import tokenize
 
 through_app()
 
@@ -92,7 +94,10 @@ tab_img, tab_txt = st.tabs(["Image → sentences", "Sentence → images"])
 
 # ---- image query -------------------------------------------------------------------------------
 with tab_img:
-    up = st.file_uploader("Upload an image (jpg, png, webp)", type=UPLOAD_TYPES, key="q_upload")
+    if not ex.can_encode:  # imported vectors: no encoder for a new photo (bundle/kinds.py)
+        st.info(no_encoder(ex.run_name, "image"), icon=":material/info:")
+    up = st.file_uploader("Upload an image (jpg, png, webp)", type=UPLOAD_TYPES, key="q_upload",
+                          disabled=not ex.can_encode)
     if up is not None:
         res, err = handle_image_query(ex, up.getvalue(), name=up.name, k=k)
         if err:
@@ -116,7 +121,9 @@ with tab_img:
 with tab_txt:
     m = ex.metrics()
     examples = typed_examples(m)
-    sentence = st.text_input("Type a sentence", value="", key="q_sentence",
+    if not ex.can_encode:
+        st.info(no_encoder(ex.run_name, "sentence"), icon=":material/info:")
+    sentence = st.text_input("Type a sentence", value="", key="q_sentence", disabled=not ex.can_encode,
                              placeholder=f"e.g. {examples[0]}" if examples else "e.g. a dog runs on the grass")
     headline = typed_headline(m)
     if headline:
@@ -128,13 +135,17 @@ with tab_txt:
         if err:
             st.error(f"Cannot search with this sentence: {err}")
         else:
-            short = length_note(len(res.layout.tokens), ex.caption_stats()["words"])
+            n_words = len(res.layout.tokens) if res.layout is not None else len(tokenize(sentence))
+            short = length_note(n_words, ex.caption_stats()["words"])
             for note in res.notes + ([short] if short else []):
                 st.warning(note)
             left, right = st.columns([1, 2])
             with left:
-                st.image(annotate_encoding(res.encoded, res.layout, crop=True, gap=ex.encoder.cfg.gap, width=420),
-                         caption="its encoded-text image (painted part, enlarged)")
+                if res.encoded is not None:  # a network run paints the sentence; the CCA reference does not
+                    st.image(annotate_encoding(res.encoded, res.layout, crop=True, gap=ex.encoder.cfg.gap,
+                                               width=420), caption="its encoded-text image (painted part, enlarged)")
+                else:
+                    st.caption("The CCA reference reads the sentence as the mean of its words' Word2Vec vectors.")
                 st.caption(f"library time {res.seconds * 1000:.0f} ms")
                 if st.button("Show this query on the map", key="q_txt_map"):
                     send_to_map(ex, res, f"query: {sentence}")
@@ -143,5 +154,5 @@ with tab_txt:
                 st.markdown(f"**Top {k} images**")
                 image_hits(ex, res.results, key="q_txt")
                 download_results(ex, res.results, sentence, key="q_txt_csv")
-    else:
+    elif ex.can_encode:
         st.info("Type a sentence to search the images.")
