@@ -5,7 +5,8 @@
 Pages (in ``pages/``, listed in ``pages/_nav.py``): Overview, Encoded text, Embedding map,
 Retrieval (Table 3), Query, Compare runs. The sidebar shows their links (drawn here), then
 picks the run bundle (``xmr_core.bundle.run.list_runs()``, under ``$XMR_CHECKPOINTS`` or
-``checkpoints/``) and the split. With no run at all the
+``checkpoints/``; a network, the CCA reference or imported vectors: ``bundle/kinds.py``) and the split
+(those the run's dataset has; ``test`` first, else ``val``). With no run at all the
 app offers to build the demo run. Pages only lay out what ``xmr_core`` returns.
 """
 from __future__ import annotations
@@ -25,7 +26,8 @@ from xmr_core.bundle.run import checkpoints_dir, list_runs
 st.set_page_config(page_title="xmr explorer", page_icon=":material/image_search:", layout="wide")
 
 from pages._nav import NAV  # noqa: E402
-from pages._shared import SPLITS, default_run, show_error  # noqa: E402  (after set_page_config)
+from pages._shared import default_run, show_error, split_options  # noqa: E402  (after set_page_config)
+from xmr_core.bundle.kinds import default_split  # noqa: E402
 
 # One navigation, drawn by this script. `.streamlit/config.toml` sets client.showSidebarNavigation
 # = false, which hides Streamlit's own page list from the first byte: without it, a freshly started
@@ -61,8 +63,11 @@ else:
             current = default_run()
         run = st.selectbox("Run bundle", paths, index=paths.index(current), format_func=run_label,
                            key="xmr_run_pick", help=f"run bundles found in {checkpoints_dir()}")
-        split = st.selectbox("Split", SPLITS, index=SPLITS.index(st.session_state.get("xmr_split", "test")),
-                             key="xmr_split_pick",
+        splits = split_options(run)  # the splits this run's dataset has (an embeddings run: its imported ones)
+        if st.session_state.get("xmr_split_pick") not in splits:  # first run, or a run without that split
+            kept = st.session_state.get("xmr_split")
+            st.session_state["xmr_split_pick"] = kept if kept in splits else default_split(splits)
+        split = st.selectbox("Split", splits, key="xmr_split_pick",
                              help="the test split is embedded by evaluation; another split is embedded "
                                   "(and mapped) on first use, which takes a while")
         st.session_state["xmr_run"] = run

@@ -14,7 +14,22 @@ from xmr_core.facade.app_support import (RESULT_COLUMNS, hit_label, md_text, pus
 from xmr_core.errors import RunError, XmrError
 from xmr_core.facade.explorer import Hit
 
-SPLITS = ["test", "val", "train"]
+SPLITS = ["test", "val", "train"]  # offered when a run's dataset cannot be read (its pages then say why)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _split_options(path: str, mtime: int) -> list[str]:  # noqa: ARG001 - mtime is part of the cache key
+    from xmr_core.bundle.kinds import run_splits
+
+    try:
+        return run_splits(path) or SPLITS
+    except XmrError:
+        return SPLITS
+
+
+def split_options(run_path: str) -> list[str]:
+    """The splits the sidebar offers for a run: its dataset's (an embeddings run: its imported ones)."""
+    return _split_options(*run_key(run_path))
 
 
 @st.cache_resource(show_spinner=False, max_entries=6)
@@ -89,10 +104,13 @@ def selected_split() -> str:
 
 
 def explorer_for(run_path: str | Path, split: str = "test"):
-    """The cached ``Explorer`` of a run + split (loaded once; reloaded only when model.pt changes)."""
+    """The cached ``Explorer`` of a run + split (loaded once; reloaded only when its weights change)."""
+    from xmr_core.bundle.kinds import folder_kind
+
     path, mtime = run_key(run_path)
-    if not Path(path, "model.pt").is_file():
-        raise RunError(f"{path}: no model.pt (not a run bundle, or it is still being written)")
+    if folder_kind(Path(path)) is None:
+        raise RunError(f"{path}: not a run bundle of any kind (no model.pt, reference.pt or imported vectors), "
+                       "or it is still being written")
     with st.spinner(f"Loading run {Path(path).name} ({split} split): embeddings, indexes, relevance model..."):
         return _explorer(path, split, mtime)
 

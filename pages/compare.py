@@ -1,4 +1,5 @@
-"""Compare runs: metrics side by side and one typed query answered by both."""
+"""Compare runs: metrics side by side and one typed query answered by both (any two run kinds: a network
+beside the CCA reference; an embeddings run says why it cannot answer a typed sentence)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +8,9 @@ import pandas as pd
 import streamlit as st
 
 from pages._shared import explorer_for, image_hits, selected_run, selected_split, show_error, through_app
-from xmr_core.facade.app_support import compare_rows, dash_missing, losses_summary, handle_text_query, run_label
+from xmr_core.bundle.kinds import no_encoder
+from xmr_core.facade.app_support import (compare_rows, dash_missing, handle_text_query, losses_summary, network_summary,
+                                         run_label)
 from xmr_core.facade.app_typed import typed_compare_rows
 from xmr_core.bundle.run import list_runs
 
@@ -30,8 +33,9 @@ explorers = {}
 for col, path in ((c1, a), (c2, b)):
     try:
         explorers[path] = explorer_for(path, split)
-        col.caption(f"recipe `{explorers[path].run.config.get('recipe', '?')}`: "
-                    f"{losses_summary(explorers[path].run.config)}")
+        cfg = explorers[path].run.config
+        col.caption(f"recipe `{cfg.get('recipe', '?')}`: " + (losses_summary(cfg) if explorers[path].kind == "network"
+                                                              else network_summary(cfg)))
     except Exception as e:  # noqa: BLE001 - one broken run must not hide the other
         with col:
             show_error(e, f"cannot load {Path(path).name}")
@@ -61,6 +65,9 @@ if sentence:
             ex = explorers.get(path)
             if ex is None:
                 st.info("run not loaded")
+                continue
+            if not ex.can_encode:  # imported vectors: no encoder for the typed sentence
+                st.info(no_encoder(ex.run_name, "sentence"))
                 continue
             res, err = handle_text_query(ex, sentence, k=k)
             if err:

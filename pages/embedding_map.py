@@ -38,8 +38,12 @@ pick_opts = [-1] + list(range(ex.n_images))
 pick = c3.selectbox("Draw lines from an image to its own captions", pick_opts, key="map_pick",
                     format_func=lambda r: "(none)" if r < 0 else f"#{r} {df['text'].iloc[int(r)]}")
 q1, q2 = st.columns([3, 1])
-typed = q1.text_input("Place a sentence on the map", value="", key="map_sentence",
-                      placeholder="e.g. a red car on a street")
+typed = q1.text_input("Place a sentence on the map", value="", key="map_sentence", disabled=not ex.can_encode,
+                      placeholder="e.g. a red car on a street" if ex.can_encode else "this run has no text encoder")
+if not ex.can_encode:  # imported vectors: a new sentence has no place in their space
+    from xmr_core.bundle.kinds import no_encoder
+
+    q1.caption(no_encoder(ex.run_name, "sentence"))
 
 # ---- the colour field --------------------------------------------------------------------------
 values = None
@@ -68,7 +72,7 @@ shown_colour = colour_by if values is not None else "modality"
 
 # ---- the query marker: typed here, or sent from the Query page -------------------------------
 marker = None
-if typed.strip():
+if typed.strip() and ex.can_encode:
     res, err = handle_text_query(ex, typed, k=5)
     if err:
         st.error(f"cannot place this sentence: {err}")

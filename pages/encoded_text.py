@@ -11,6 +11,12 @@ through_app()
 
 ex = explorer()
 enc = ex.encoder
+if enc is None:  # only a network run paints sentences (bundle/kinds.py)
+    from xmr_core.bundle.kinds import no_painting
+
+    st.title("Encoded text")
+    st.info(no_painting(ex.kind, ex.run_name), icon=":material/info:")
+    st.stop()
 cfg = enc.cfg
 st.title("Encoded text")
 st.caption(f"Each word's {enc.kv.vector_size}-d Word2Vec vector is painted as a {cfg.block_w}x{cfg.block_h} block of "

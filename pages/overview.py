@@ -93,7 +93,7 @@ with right:
 # ---- config ----------------------------------------------------------------------------------
 st.subheader("Configuration")
 cols = st.columns(4)
-for col, key in zip(cols, ("encoding", "model", "train", "dataset")):
+for col, key in zip(cols, ("encoding", "model", "train", "dataset") if ex.kind == "network" else (ex.kind, "dataset")):
     with col:
         st.markdown(f"**{key}**")
         st.json(run.config.get(key, {}), expanded=False)

@@ -97,3 +97,31 @@ def run_splits(path: str | Path) -> list[str]:
         return ordered_splits([str(s) for s in cfg.get("embeddings", {}).get("splits", [])])
     spec, images_dir = locate(cfg["dataset"], path / "config.json")
     return ordered_splits(list(load_dataset(spec, images_dir, skip_missing=True).splits))
+
+
+def describe(cfg: dict[str, Any]) -> str | None:
+    """One line on a run that is not a network (None for a network run: ``app_support.network_summary``)."""
+    kind = cfg.get("kind", "network")
+    if kind == "reference":
+        r = cfg.get("reference", {}) if isinstance(cfg.get("reference"), dict) else {}
+        return (f"CCA reference (no training): frozen ImageNet EfficientNet-Lite0 features of the photos at "
+                f"{r.get('image_size', '?')} px × the mean of {r.get('w2v_dim', '?')}-d Word2Vec vectors of the "
+                f"captions, projected to one {r.get('dim', '?')}-d space (ridge {r.get('ridge', '?')}, directions "
+                f"weighted by correlation^{r.get('power', '?')}), fitted on split "
+                f"`{cfg.get('dataset', {}).get('train_split', 'train')}`; it embeds any photo or sentence")
+    if kind == "embeddings":
+        e = cfg.get("embeddings", {}) if isinstance(cfg.get("embeddings"), dict) else {}
+        return (f"imported vectors ({e.get('dim', '?')}-d, normalised: {e.get('normalise', '?')}) of split(s) "
+                f"{', '.join(e.get('splits', [])) or '?'} from `{Path(str(e.get('images', '?'))).name}`; no "
+                "encoder, so every query is an item of the gallery")
+    return None
+
+
+def no_painting(kind: str, name: str) -> str | None:
+    """Why a run has no encoded-text image to show (the Encoded-text page), or None for a network run."""
+    if kind == "reference":
+        return (f"`{name}` is the CCA reference: it reads a sentence as the mean of its words' Word2Vec vectors, "
+                "so there is no encoded-text image to show. Pick a network run in the sidebar for this page.")
+    if kind == "embeddings":
+        return no_encoder(name, "sentence") + " Pick a network run in the sidebar for this page."
+    return None

@@ -44,19 +44,26 @@ def html_text(value: Any) -> str:
 
 # ---- runs -------------------------------------------------------------------------------------
 def run_key(run_path: str | Path) -> tuple[str, int]:
-    """(resolved path, model.pt mtime in ns): the cache key of a loaded run / explorer."""
+    """(resolved path, weights mtime in ns): the cache key of a loaded run / explorer (``model.pt``, or
+    another kind's file: ``bundle.kinds.identity_file``)."""
+    from ..bundle.kinds import identity_file
+
     p = Path(run_path).resolve()
     try:
-        mtime = (p / "model.pt").stat().st_mtime_ns
+        mtime = identity_file(p).stat().st_mtime_ns
     except OSError:
         mtime = 0
     return str(p), mtime
 
 
 def run_label(run_path: str | Path) -> str:
-    """A short label for a run in a select box: its name and whether it is evaluated."""
+    """A short label for a run in a select box: its name, its kind unless a network, whether it is evaluated."""
+    from ..bundle.kinds import folder_kind
+
     p = Path(run_path)
-    return p.name + ("" if (p / "metrics.json").is_file() else " (not evaluated)")
+    kind = folder_kind(p)
+    return p.name + ("" if kind in (None, "network") else f" [{kind}]") + (
+        "" if (p / "metrics.json").is_file() else " (not evaluated)")
 
 
 def demo_minutes(fast: bool) -> int:
@@ -147,7 +154,13 @@ def compare_rows(metrics: dict[str, dict[str, Any] | None]) -> list[dict[str, An
 
 
 def network_summary(config: dict[str, Any]) -> str:
-    """One line on a run's network: backbone, where its starting weights came from, what was frozen."""
+    """One line on a run's network: backbone, where its starting weights came from, what was frozen (or,
+    for a run of another kind, what it is: ``bundle.kinds.describe``)."""
+    from ..bundle.kinds import describe
+
+    other = describe(config)
+    if other:
+        return other
     m = config.get("model", {})
     if m.get("backbone", "inception_resnet_v1") == "inception_resnet_v1":
         return (f"InceptionResNet-V1 (the paper's network), width {m.get('width', 1.0)}, "
