@@ -8,6 +8,8 @@
     python -m xmr_core evaluate --run checkpoints/NAME [--json]
     python -m xmr_core tsne --run checkpoints/NAME
     python -m xmr_core export --run checkpoints/NAME --format parquet
+    python -m xmr_core import --name NAME --images FILE --captions FILE --dataset DATASET --split test
+    python -m xmr_core reference --dataset DATASET --images-dir DIR --save checkpoints/cca-NAME
 
 Every command reports bad input as one line on stderr (no traceback) and exits non-zero.
 """
@@ -23,6 +25,7 @@ from typing import Any
 from .args import (OneLineParser, add_config_args, add_dataset_args, apply_config_args, bounded,
                        check_env, check_writable, given, one_line)
 from .train import check_device, check_resume_flags, run_folder, saved_device
+from .runs import add_import, add_save_args, save_reference_run
 from ..config import EncodingConfig, ModelConfig, TrainConfig
 from ..errors import XmrError
 from ..files import check_output
@@ -177,6 +180,9 @@ def cmd_embed(a: argparse.Namespace) -> int:
     rank, path = embed_on_every_rank(a.run, a.dataset, a.split, a.images_dir, a.skip_missing, a.force)  # torchrun
     if path is None:
         run = load_run(a.run)
+        if not run.can_encode:
+            raise XmrError(f"{run.name}: an embeddings run holds imported vectors; there is nothing to embed "
+                           "(import another split with `python -m xmr_core import`)")
         path = embed_any(run, a.dataset, a.split, images_dir=a.images_dir, skip_missing=a.skip_missing,
                          force=a.force)
     if rank == 0:
@@ -190,7 +196,6 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
     if embed_on_every_rank(a.run, a.dataset, a.split, a.images_dir, a.skip_missing)[0] != 0:
         return 0  # under torchrun every rank embeds its shards; rank 0 alone evaluates the merged split
-
     metrics = evaluate_run(a.run, dataset=a.dataset, split=a.split, images_dir=a.images_dir,
                            skip_missing=a.skip_missing, backend=a.backend)
     print(json.dumps(metrics, indent=1) if a.json else format_table(metrics))
@@ -232,8 +237,11 @@ def cmd_reference(a: argparse.Namespace) -> int:
     from ..evaluation.reference import CCAConfig, run_reference
 
     cfg = CCAConfig(image_size=a.image_size, dim=a.dim, ridge=a.ridge, power=a.power)
-    m = run_reference(a.dataset, a.images_dir, split=a.split, train_split=a.train_split, cfg=cfg,
-                      skip_missing=a.skip_missing, progress=not a.json)
+    if a.save:  # the fitted CCA as a reference run the app lists (cli/runs.py)
+        m = save_reference_run(a, cfg)
+    else:
+        m = run_reference(a.dataset, a.images_dir, split=a.split, train_split=a.train_split, cfg=cfg,
+                          skip_missing=a.skip_missing, progress=not a.json)
     if a.json:
         print(json.dumps(m))
         return 0
@@ -241,6 +249,8 @@ def cmd_reference(a: argparse.Namespace) -> int:
     print(f"CCA reference on {a.split} ({m['n_images']} images, {m['n_captions']} captions), "
           f"{m['seconds']:.0f} s: R@1/5/10 image->text {r(m['i2t'])}, text->image {r(m['t2i'])}, "
           f"rsum {m['rsum']:.1f}; median rank {m['i2t']['medr']:.0f} / {m['t2i']['medr']:.0f}")
+    if a.save:
+        print(f"saved the reference run: {m['saved']}")
     return 0
 
 
@@ -318,6 +328,7 @@ def _add_reference(sub: Any) -> None:
     p.add_argument("--power", type=bounded(float, 0, 10), default=d.power,
                    help="weight directions by correlation ** power")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    add_save_args(p)
     p.set_defaults(func=cmd_reference)
 
 
@@ -340,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
     _add_run_commands(sub)
     _add_reference(sub)
+    add_import(sub)
     return ap
 
 

