@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from ..config import ModelConfig
 from ..hardware import cpu_has_native_bf16  # noqa: F401 - re-exported (train/precision.py)
+from .fuse import fold_batchnorm, weights_version
 from .model import InceptionResNetV1
 
 
@@ -212,7 +213,7 @@ class Embedder:
     def __init__(self, model: InceptionResNetV1, text_encoder: Any = None,
                  cfg: ModelConfig | None = None, device: str | torch.device | None = "cpu",
                  amp: bool | str = "auto", channels_last: bool | None = None, text_crop: int = 0,
-                 batch_size: int | None = None, prefetch: bool = True):
+                 batch_size: int | None = None, prefetch: bool = True, fold_bn: bool = True):
         self.cfg = cfg if cfg is not None else getattr(model, "cfg", ModelConfig())
         self.device = resolve_device(device)
         if amp not in (True, False, "auto"):
@@ -225,6 +226,10 @@ class Embedder:
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.prefetch = prefetch  # prepare the next batch in a thread (False: one after the other)
+        # Run a copy with BatchNorm folded into its convolutions (fuse.py: ~15 % faster under bf16
+        # on CPU); rebuilt when the weights change, so a trainer validating mid-run sees its weights.
+        self.fold_bn = fold_bn
+        self._folded: tuple[Any, torch.nn.Module] | None = None
         self.text_encoder = text_encoder
         self.text_crop = text_crop
 
@@ -239,12 +244,25 @@ class Embedder:
         return self.cfg.embedding_size
 
     # -- internals
-    def _run(self, x: torch.Tensor) -> torch.Tensor:
+    def _network(self) -> torch.nn.Module:
+        """The module that runs: ``self.model``, or its BatchNorm-folded copy (cached by weights)."""
+        if not self.fold_bn:
+            return self.model
+        key = weights_version(self.model)
+        cached = self._folded  # one read: another thread may replace it meanwhile
+        if cached is None or cached[0] != key:
+            net = fold_batchnorm(self.model)
+            if self.channels_last:
+                net = net.to(memory_format=torch.channels_last)
+            cached = self._folded = (key, net)
+        return cached[1]
+
+    def _run(self, x: torch.Tensor, net: torch.nn.Module | None = None) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            return self.model.embed(x).float()
+            return (net if net is not None else self._network()).embed(x).float()
 
     def _progress(self, progress: Any, total: int) -> tuple[Callable[[int], None], Callable[[], None]]:
         if progress is True:
@@ -276,13 +294,14 @@ class Embedder:
         if self.prefetch and len(spans) > 1:
             pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xmr-prepare")
         try:
+            net = self._network()
             with torch.inference_mode():
                 nxt = pool.submit(get_batch, *spans[0]) if pool else None
                 for n, (a, b) in enumerate(spans):
                     x = nxt.result() if nxt is not None else get_batch(a, b)
                     if pool and n + 1 < len(spans):
                         nxt = pool.submit(get_batch, *spans[n + 1])
-                    out[a:b] = self._run(x).cpu().numpy()
+                    out[a:b] = self._run(x, net).cpu().numpy()
                     step(b - a)
         finally:
             if pool:
