@@ -156,22 +156,27 @@ def thumbnail(ex, image_row: int, caption: str | None = None, width: int | None 
 TRAIL = "xmr_trail"  # session_state: the click-to-search trail (list of app_support.search_step dicts)
 
 
-def search_button(ex, kind: str, row: int, key: str) -> None:
+def search_button(ex, kind: str, row: int, key: str, parent: dict[str, Any] | None = None) -> None:
     """A small button that makes a collection item the new query in the other direction.
 
     An image -> its top sentences, a caption -> its top images; the step goes on the trail (so the
-    Query page can go back) and the Query page opens.
+    Query page can go back) and the Query page opens. ``parent``: the step of the query these results
+    answer (a composed query), put on the trail first so Back returns to it.
     """
     label = "Its sentences" if kind == "image" else "Its images"
     if st.button(label, key=key, icon=":material/manage_search:", type="tertiary",
                  help=f"search with this {kind} as the query (Query page; Back returns here)"):
         step = search_step(kind, row, ex.run_path, ex.split)
-        step["origin"] = st.session_state.get("xmr_page")  # where Back from the first step returns
-        st.session_state[TRAIL] = push_step(st.session_state.get(TRAIL), step)
+        origin = st.session_state.get("xmr_page")  # where Back from the first step returns
+        trail = st.session_state.get(TRAIL)
+        if parent is not None:
+            trail = push_step(trail, {**parent, "origin": origin})
+        step["origin"] = origin
+        st.session_state[TRAIL] = push_step(trail, step)
         st.switch_page("pages/query.py")
 
 
-def image_hits(ex, hits: list[dict[str, Any]], key: str | None = None) -> None:
+def image_hits(ex, hits: list[dict[str, Any]], key: str | None = None, parent: dict[str, Any] | None = None) -> None:
     """Retrieved images in a row of up to five columns: thumbnail, label badge, distance.
 
     With ``key`` (unique on the page) each image gets a click-to-search button.
@@ -183,17 +188,17 @@ def image_hits(ex, hits: list[dict[str, Any]], key: str | None = None) -> None:
             badge = f"{label_markdown(hit)}  \n" if "label" in hit else ""
             st.markdown(f"{badge}distance {hit['distance']:.3f}")
             if key:
-                search_button(ex, "image", hit["image_row"], key=f"{key}_img{i}_{hit['image_row']}")
+                search_button(ex, "image", hit["image_row"], key=f"{key}_img{i}_{hit['image_row']}", parent=parent)
 
 
-def caption_hits(ex, hits: list[dict[str, Any]], key: str | None = None) -> None:
+def caption_hits(ex, hits: list[dict[str, Any]], key: str | None = None, parent: dict[str, Any] | None = None) -> None:
     """Retrieved sentences as a numbered list: text, label badge (if labelled), distance, search button."""
     for i, hit in enumerate(hits):
         badge = f"{label_markdown(hit)} · " if "label" in hit else ""
         st.markdown(f"{hit['rank']}\\. {md_text(hit['text'])}  \n{badge}:gray[distance {hit['distance']:.3f} · "
                     f"caption of image #{hit['image_row']}]")
         if key:
-            search_button(ex, "caption", hit["caption_row"], key=f"{key}_cap{i}_{hit['caption_row']}")
+            search_button(ex, "caption", hit["caption_row"], key=f"{key}_cap{i}_{hit['caption_row']}", parent=parent)
 
 
 def download_results(ex, hits: list[dict[str, Any]], query: str, key: str) -> None:

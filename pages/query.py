@@ -1,4 +1,5 @@
 """Query: upload an image -> top-K sentences; type a sentence -> its encoding + top-K images;
+compose weighted terms (images, gallery items, sentences) into one query;
 or search from any item of the collection (click to search), with a trail to go back."""
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from pages._composed import composed_label, composed_tab, show_composed
 from pages._shared import (TRAIL, caption_hits, download_results, explorer, explorer_for, image_hits, show_error,
                            thumbnail, through_app)
 from xmr_core.facade.app_support import (UPLOAD_TYPES, annotate_encoding, handle_image_query, handle_text_query, md_text,
@@ -24,6 +26,8 @@ def send_to_map(ex, result, label: str) -> None:
 
 def step_label(ex, step: dict) -> str:
     """A short name for a trail step (breadcrumb)."""
+    if step["kind"] == "composed":
+        return composed_label(step)
     if step["kind"] == "image":
         return f"image {md_text(ex.image_id(step['row']))}"
     text = ex.caption_text(step["row"])
@@ -66,7 +70,9 @@ if trail:
             st.session_state[TRAIL] = []
             st.rerun()
         left, right = st.columns([1, 2])
-        if step["kind"] == "image":
+        if step["kind"] == "composed":  # its terms, results and map button (pages/_composed.py)
+            show_composed(tex, step["terms"], step["target"], k, key="q_trail")
+        elif step["kind"] == "image":
             with left:
                 thumbnail(tex, step["row"], caption=f"query: image {md_text(tex.image_id(step['row']))}")
             with right:
@@ -90,7 +96,7 @@ if trail:
             st.rerun()
     st.divider()
 
-tab_img, tab_txt = st.tabs(["Image → sentences", "Sentence → images"])
+tab_img, tab_txt, tab_cmp = st.tabs(["Image → sentences", "Sentence → images", "Composed query"])
 
 # ---- image query -------------------------------------------------------------------------------
 with tab_img:
@@ -156,3 +162,7 @@ with tab_txt:
                 download_results(ex, res.results, sentence, key="q_txt_csv")
     elif ex.can_encode:
         st.info("Type a sentence to search the images.")
+
+# ---- composed query: several weighted terms as one query (pages/_composed.py) -------------------
+with tab_cmp:
+    composed_tab(ex, k)

@@ -10,6 +10,7 @@
     python -m xmr_core export --run checkpoints/NAME --format parquet
     python -m xmr_core import --name NAME --images FILE --captions FILE --dataset DATASET --split test
     python -m xmr_core reference --dataset DATASET --images-dir DIR --save checkpoints/cca-NAME
+    python -m xmr_core query --run NAME --text "a dog" --text "grass" --weight 1 --weight -1 [--json]
 
 Every command reports bad input as one line on stderr (no traceback) and exits non-zero.
 """
@@ -25,6 +26,7 @@ from typing import Any
 from .args import (OneLineParser, add_config_args, add_dataset_args, apply_config_args, bounded,
                        check_env, check_writable, given, one_line)
 from .train import check_device, check_resume_flags, run_folder, saved_device
+from .query import add_query
 from .runs import add_import, add_save_args, save_reference_run
 from ..config import EncodingConfig, ModelConfig, TrainConfig
 from ..errors import XmrError
@@ -352,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_commands(sub)
     _add_reference(sub)
     add_import(sub)
+    add_query(sub)
     return ap
 
 

@@ -22,6 +22,17 @@ def search_step(kind: str, row: int, run: str | Path, split: str) -> dict[str, A
     return {"kind": kind, "row": int(row), "run": str(run), "split": str(split)}
 
 
+def composed_step(terms: list[Any] | tuple[Any, ...], target: str, run: str | Path, split: str) -> dict[str, Any]:
+    """A trail step for a composed query (``facade.composed.Term`` records, searched against ``target``),
+    so its terms show in the trail and Back returns to it. Raises ``ValueError`` for no terms or
+    another target than "images" / "sentences"."""
+    if not terms:
+        raise ValueError("a composed step needs at least one term")
+    if target not in ("images", "sentences"):
+        raise ValueError(f"target must be 'images' or 'sentences', not {target!r}")
+    return {"kind": "composed", "terms": tuple(terms), "target": target, "run": str(run), "split": str(split)}
+
+
 def push_step(trail: list[dict[str, Any]] | None, step: dict[str, Any], limit: int = 50) -> list[dict[str, Any]]:
     """The trail with ``step`` on top (not pushed twice in a row; the oldest steps fall off past ``limit``)."""
     trail = list(trail or [])

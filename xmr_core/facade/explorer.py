@@ -57,6 +57,8 @@ class QueryResult:
     layout: Any = None                  # its layout record (xmr_core.text.encoder.Layout)
     image: Any = None                   # the decoded query image (PIL)
     notes: list[str] = field(default_factory=list)
+    terms: tuple = ()                   # a composed query's terms (facade.composed.Term)
+    target: str | None = None           # a composed query's target: "images" or "sentences"
 
 
 class Explorer:
@@ -252,6 +254,22 @@ class Explorer:
         vec = self.encode_image(img)
         d, ids = self.caption_index.search(vec[None], k)
         return QueryResult("image", vec, self._caption_hits(ids[0], d[0]), time.perf_counter() - t0, image=img)
+
+    def query(self, terms: list[Any], target: str = "images", k: int = 10) -> QueryResult:
+        """A composed query: weighted terms (``facade.composed.Term``: uploaded images, gallery items,
+        sentences) summed as unit embeddings, re-normalised, and searched against the split's
+        ``target`` ("images" or "sentences"); the top ``k`` as ``Hit`` records.
+
+        Raises ``facade.composed.QueryError`` (a message for the user) for no terms, all weights
+        zero, an unknown item id, terms that cancel out, or a sentence / image term on a run
+        without an encoder; ``EncodingError`` / ``ImageError`` for a bad sentence or image.
+        """
+        from .composed import run_composed
+
+        t0 = time.perf_counter()
+        vec, hits, notes = run_composed(self, terms, target, k)
+        return QueryResult("composed", vec, hits, time.perf_counter() - t0, notes=notes, terms=tuple(terms),
+                           target=target)
 
     # ---- the map ------------------------------------------------------------------------
     @property
