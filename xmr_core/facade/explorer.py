@@ -68,7 +68,7 @@ class Explorer:
                  images_dir: str | None = None,
                  progress: Callable[[float, str], None] | None = None) -> None:
         from ..evaluation.evaluate import caption_semantics, split_embeddings
-        from ..retrieval.index import ExactIndex
+        from ..retrieval.tuned_index import gallery_index
         from ..retrieval.calibration import stored_threshold
         from ..retrieval.semantic import DEFAULT_THRESHOLDS, caption_relevance
 
@@ -76,10 +76,11 @@ class Explorer:
         self.split = split
         self.dataset_spec, self.images_dir = dataset, images_dir
         self.emb: SplitEmbeddings = split_embeddings(self.run, dataset, split, images_dir, progress=progress)
-        self.image_index = ExactIndex(self.emb.images.shape[1])
-        self.image_index.add(self.emb.images)
-        self.caption_index = ExactIndex(self.emb.captions.shape[1])
-        self.caption_index.add(self.emb.captions)
+        # exact search; a gallery of millions gets a tuned faiss index, saved beside the embeddings (issue 24)
+        stem, key = self.emb.path and self.emb.path.with_suffix(""), f"{self.emb.weights}:{self.emb.images.shape}"
+        self.image_index = gallery_index(self.emb.images, self.emb.captions, stem and f"{stem}.images.faiss", key)
+        self.caption_index = gallery_index(self.emb.captions, self.emb.images, stem and f"{stem}.captions.faiss",
+                                           f"{key}:{self.emb.captions.shape}")
         self.caption_sem, self.sentence_embedder = caption_semantics(self.run, self.emb)
         kind = getattr(self.sentence_embedder, "kind", "word-vectors")
         self.relevance_kind = kind
