@@ -73,7 +73,10 @@ def aligned(ids: list[str], vecs: np.ndarray, want: list[str], what: str, where:
     if normalise == "none" and np.abs(norms - 1).max() > 1e-3:
         raise VectorsError(f"{where}: {what} vectors are not unit length (norms {norms.min():.3f}..{norms.max():.3f}) "
                            "and --normalise none keeps them as they are; use --normalise l2")
-    return (m / norms[:, None]).astype(np.float32)
+    # Rows already of unit length are kept bit for bit (an export imported back ranks exactly as its run);
+    # dividing them by a norm of 1 +- 1e-7 would move ties deep in a ranking.
+    keep = (np.abs(norms - 1) <= 1e-6) | (normalise == "none")
+    return (m / np.where(keep, 1.0, norms)[:, None]).astype(np.float32)
 
 
 def _sha(img: np.ndarray, cap: np.ndarray, img_ids: list[str], cap_ids: list[str]) -> str:
