@@ -140,6 +140,17 @@ def test_query_of_sentences_and_an_image_composes_their_own_query_vectors(demo_e
     assert all(h.label is None and h.relevance is None for h in alone.results)
 
 
+@pytest.mark.parametrize("sentence", ["a red square on the left", "a big black circle"])
+def test_one_sentence_term_is_the_typed_sentence_query(demo_ex, sentence):
+    """Any positive weight on one sentence: the Sentence -> images query, its marks included."""
+    typed, composed = demo_ex.text_query(sentence, 10), demo_ex.query([Term("sentence", sentence, 2.5)], k=10)
+    assert [(h.image_row, h.label) for h in composed.results] == [(h.image_row, h.label) for h in typed.results]
+    np.testing.assert_allclose([h.relevance for h in composed.results], [h.relevance for h in typed.results],
+                               atol=1e-5)
+    np.testing.assert_allclose([h.distance for h in composed.results], [h.distance for h in typed.results],
+                               atol=1e-5)
+
+
 def test_resolve_item_and_bad_terms(demo_ex):
     ex = demo_ex
     assert resolve_item(ex, ex.image_id(5)) == ("image", 5)
@@ -159,17 +170,42 @@ def test_resolve_item_and_bad_terms(demo_ex):
         ex.query([Term("sentence", "   ")], "images")
 
 
-def test_a_run_without_an_encoder_takes_gallery_items_only(demo_ex, monkeypatch):
-    """An ``embeddings`` run (imported vectors): sentence and image terms say why they cannot be used."""
+@pytest.fixture(scope="module")
+def imported_run(demo_ex, tmp_path_factory) -> Path:
+    """An ``embeddings`` run (no encoder): the demo's test vectors exported and imported."""
+    import json as _json
+
+    from xmr_core.bundle.importer import ImportConfig, import_run
+    from xmr_core.evaluation.export import export_run
+
+    base = tmp_path_factory.mktemp("imported")
+    pq = export_run(DEMO, "parquet", split="test", out=base / "export", force=True)[0]
+    spec = _json.loads((DEMO / "config.json").read_text())["dataset"]["spec"]
+    return import_run(ImportConfig(images=str(pq), captions=str(pq), dataset=spec, split="test",
+                                   vectors=str(DEMO / "vectors.bin")), base / "runs" / "imported", evaluate=False)
+
+
+def test_a_run_without_an_encoder_takes_gallery_items_only(demo_ex, imported_run):
+    """An ``embeddings`` run: gallery items compose as on the network run they came from; sentence and
+    image terms say why they cannot be used; the command line says it in one error line."""
     from xmr_core.facade.explorer import Explorer
 
-    monkeypatch.setattr(Explorer, "can_encode", property(lambda self: False))
-    monkeypatch.setattr(Explorer, "kind", property(lambda self: "embeddings"))
-    ex = demo_ex
+    ex = Explorer(imported_run)
+    assert not ex.can_encode
+    terms = [Term("item", demo_ex.image_id(3)), Term("item", f"caption:{demo_ex.emb.caption_ids[17]}", -0.5)]
+    got, want = ex.query(terms, "images", k=10), demo_ex.query(terms, "images", k=10)
+    assert [h.image_row for h in got.results] == [h.image_row for h in want.results]
+    np.testing.assert_allclose(got.vector, want.vector, atol=1e-5)
     for term in (Term("sentence", "a red circle"), Term("image", _png(), name="red.png")):
         with pytest.raises(QueryError, match="embeddings run .*no encoder.* use gallery items"):
             ex.query([Term("item", ex.image_id(0)), term], "images")
-    assert len(ex.query([Term("item", ex.image_id(0))], "sentences", k=3).results) == 3
+    r = _cli("--run", str(imported_run), "--item", ex.image_id(0), "--text", "a red circle")
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert r.returncode == 2 and len(errors) == 1 and "no encoder" in errors[0], r.stderr
+    r = _cli("--run", str(imported_run), "--item", ex.image_id(0), "--k", "3", "--json")
+    assert r.returncode == 0, r.stderr
+    assert [x["image_id"] for x in json.loads(r.stdout)["results"]] == [
+        h.image_id for h in ex.query([Term("item", ex.image_id(0))], "images", k=3).results]
 
 
 def test_results_csv_names_the_terms(demo_ex):

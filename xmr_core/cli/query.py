@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .args import add_dataset_args, bounded
-from ..errors import RunError, XmrError
+from ..errors import RunError
 
 
 def _term(kind: str):
@@ -44,7 +44,7 @@ def add_query(sub: Any) -> None:
                    help="search the split's images or its sentences (default images)")
     p.add_argument("--k", type=bounded(int, 1, 1000), default=10, help="results, 1..1000 (default 10)")
     add_dataset_args(p)
-    p.add_argument("--split", default="test", help="split to search (default test)")
+    p.add_argument("--split", default=None, help="split to search (default: test if the run has one, else val)")
     p.add_argument("--json", action="store_true", help="print the query and its results as JSON")
     p.set_defaults(func=cmd_query)
 
@@ -115,9 +115,12 @@ def cmd_query(a: argparse.Namespace) -> int:
 
     terms = terms_from(a.terms, a.weight)  # before the run loads: a bad command line fails at once
     path = run_path(a.run)
-    ex = Explorer(path, dataset=a.dataset, split=a.split, images_dir=a.images_dir)
-    if ex.n_images == 0:
-        raise XmrError(f"no images in split {a.split!r} of {ex.dataset_name}: pick another --split")
+    split = a.split
+    if split is None:  # the split the app opens on (bundle/kinds.py)
+        from ..bundle.kinds import default_split, run_splits
+
+        split = default_split(run_splits(path)) if a.dataset is None else "test"
+    ex = Explorer(path, dataset=a.dataset, split=split, images_dir=a.images_dir)
     res = ex.query(terms, a.target, a.k)
     records = result_records(ex, res.results)
     if a.json:
