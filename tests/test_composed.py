@@ -2,7 +2,8 @@
 and the Query page's composed tab.
 
 The library and CLI tests use the committed ``checkpoints/demo`` run (its test-split embeddings are
-committed, so nothing is embedded or written); the page test uses test_app.py's fast demo run.
+committed, so nothing is embedded or written); the page test uses test_app.py's fast demo run, the
+reference-run test test_run_kinds.py's CCA run built on it.
 """
 from __future__ import annotations
 
@@ -341,3 +342,25 @@ def test_query_page_composed(tmp_path_factory, monkeypatch):
     assert at.session_state["xmr_map_query"]["kind"] == "composed"
     assert at.session_state["xmr_map_query"]["label"] == f"composed: {label}"
     assert any("your query" in str(p.proto.spec) for p in at.get("plotly_chart"))
+
+
+def test_composed_query_on_the_cca_reference_run(tmp_path_factory, monkeypatch):
+    """The ``reference`` kind (the CCA as a run) encodes image and sentence terms like a network run."""
+    from test_run_kinds import kinds_runs
+
+    from xmr_core.facade.explorer import Explorer
+
+    runs, data = kinds_runs(tmp_path_factory)
+    monkeypatch.setenv("XMR_DATA_DIR", str(data))
+    ex = Explorer(runs / "cca-fast", split="test")
+    words = [w for w in ("red", "circle", "blue", "square") if w in ex.run.word_vectors.key_to_index]
+    assert len(words) >= 2
+    png = _png(colour=(220, 30, 30))
+    terms = [Term("image", png, 1.0, name="red.png"), Term("sentence", words[0], 1.0),
+             Term("sentence", words[1], -0.5)]
+    res = ex.query(terms, "images", k=5)
+    parts = [ex.image_query(png, 1).vector, ex.text_query(words[0], 1).vector, ex.text_query(words[1], 1).vector]
+    want = _unit(parts[0].astype(np.float64) + parts[1] - 0.5 * parts[2])
+    np.testing.assert_allclose(res.vector, want, atol=1e-5)
+    rows, _ = _nearest(ex.emb.images, want, 5)
+    assert [h.image_row for h in res.results] == rows.tolist()
