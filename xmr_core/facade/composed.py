@@ -1,8 +1,8 @@
 """Composed queries: several weighted terms (uploaded images, gallery items, sentences) as one query.
 
 ``Explorer.query(terms, target, k)`` answers with this module. Each term becomes its unit
-embedding ``u_i`` (an uploaded image or a sentence through the run's network; a gallery item is
-its stored embedding), and the query is ``q = sum_i w_i u_i / |sum_i w_i u_i|``. A negative weight
+embedding ``u_i`` (an uploaded image or a sentence through the run's encoder, the network or the
+CCA reference: ``Explorer.encode_image`` / ``encode_sentence``; a gallery item is its stored embedding), and the query is ``q = sum_i w_i u_i / |sum_i w_i u_i|``. A negative weight
 subtracts a term ("a dog" + "on snow" - "grass").
 
 Why re-normalise: every stored vector and every query lives on the unit sphere, and retrieval is
