@@ -4,7 +4,8 @@
     python benchmarks/demo_typed_trials.py probe checkpoints/demo
 
 ``trial`` trains the ``demo`` recipe with the overrides (any EncodingConfig / ModelConfig /
-TrainConfig field) into ``benchmarks/_work/trials/NAME``, then measures R@K and the typed-query
+TrainConfig field, and the generator's ``twins`` / ``colour_twins``: the demo data with that share of
+counterfactual twins, written to ``benchmarks/_work/demo-...``) into ``benchmarks/_work/trials/NAME``, then measures R@K and the typed-query
 benchmark on val and test and appends one JSON line to ``results/demo/short-query-trials.jsonl``.
 ``probe`` asks how much of shape and colour a run's image embeddings carry: a logistic probe per
 shape and per colour, fitted on val, ROC AUC on test (0.5 = nothing), and the cosine between the
@@ -13,6 +14,7 @@ run's text embeddings of "a red <shape>" for the six shapes.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import replace
@@ -35,16 +37,25 @@ def trial(name: str, over: dict) -> dict:
     enc, mod, tr = recipe("demo")
     pick = lambda cfg: {k: v for k, v in over.items() if hasattr(cfg, k)}  # noqa: E731
     enc, mod, tr = replace(enc, **pick(enc)), replace(mod, **pick(mod)), replace(tr, **pick(tr))
+    gen = {k: over[k] for k in ("twins", "colour_twins") if k in over}
+    spec = "demo"
+    if gen:  # the demo data with counterfactual twins, beside the trials (val / test as without them)
+        from xmr_core.data.demo import ensure_demo
+
+        folder = "demo-" + "-".join(f"{k}{v}" for k, v in sorted(gen.items()))
+        spec = str(ensure_demo(out_dir=ROOT / "benchmarks" / "_work" / folder, **gen))
     out = ROOT / "benchmarks" / "_work" / "trials" / name
-    t0 = time.time()
-    train(out, "demo", None, enc, mod, tr, recipe_name="demo", overwrite=True)
+    load0, t0 = os.getloadavg(), time.time()
+    result = train(out, spec, None, enc, mod, tr, recipe_name="demo", overwrite=True)
+    sps = [row["samples_per_s"] for row in result.log if row.get("samples_per_s")]
     res = {"name": name, "over": over, "train_s": round(time.time() - t0), "machine": cpu_description(),
-           "demo_version": DEMO_VERSION}
+           "demo_version": DEMO_VERSION, "load_at_start": [round(x, 2) for x in load0],
+           "samples_per_s": round(sum(sps) / len(sps)) if sps else None}
     run = load_run(out)
     for split in ("val", "test"):
         emb = split_embeddings(run, None, split, progress=False)
         m = evaluate_embeddings(emb.images, emb.captions, emb.caption_image)
-        tq = typed_query_metrics(run, emb, "demo")
+        tq = typed_query_metrics(run, emb, spec)
         res[split] = {"R@10": (m["i2t"]["R@10"], m["t2i"]["R@10"]), "R@1": (m["i2t"]["R@1"], m["t2i"]["R@1"]),
                       "typed": {k: (v["P@5"], v["R@10"]) for k, v in tq["kinds"].items()}}
     with open(ROOT / "results" / "demo" / "short-query-trials.jsonl", "a") as f:

@@ -206,6 +206,8 @@ class TrainConfig:
                                     "them: one or two of its phrases, cut short (ours; 0 = paper)", lo=0, hi=1)
     hard_batches: float = opt(0.0, "share of each batch filled with the classes whose captions' word vectors are "
                                    "nearest a random anchor class (hard negatives; ours, 0 = random batches)", lo=0, hi=1)
+    twin_batches: bool = opt(False, "a generated demo scene and its counterfactual twins (one shape or colour "
+                                    "changed, data/demo.py) always share a batch (ours; off = any order)")
     words_vocab: int = opt(2000, "caption-words head vocabulary (most frequent content words)", lo=1, hi=1_000_000)
     # softmax: a stronger per-word gradient with a large vocabulary (docs/RESULTS.md)
     words_loss: str = opt("bce", "caption-words loss: bce (per word) | softmax (the words as one distribution)",

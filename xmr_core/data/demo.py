@@ -23,6 +23,9 @@ from ..files import MAX_DATASET_BYTES, read_json, write_text_atomic
 
 
 DEMO_VERSION = 2  # bump when the generator's output changes (2: shapes and colours described as people do)
+# Shares of the training images that are counterfactual twins (generate_demo): 0 = none.
+DEMO_TWINS = 0.0
+DEMO_COLOUR_TWINS = 0.0
 
 SHAPES = {  # name -> synonyms used in captions
     "circle": ["circle", "disc", "round shape", "dot", "circle"],
@@ -205,27 +208,66 @@ def default_demo_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "data" / "demo"
 
 
+def twin_scene(things: list[Thing], kind: str, rng: random.Random) -> list[Thing]:
+    """A counterfactual twin of a scene's things: one thing's ``kind`` ("shape" or "colour") changed to
+    another value, everything else (the other things, colours or shapes, sizes, positions) kept."""
+    j = rng.randrange(len(things))
+    pool = SHAPES if kind == "shape" else COLOURS
+    new = rng.choice([v for v in pool if v != getattr(things[j], kind)])
+    return [Thing(**{**t.__dict__, kind: new}) if k == j else t for k, t in enumerate(things)]
+
+
+def _twin_kinds(n_train: int, twins: float, colour_twins: float, seed: int) -> dict[int, str]:
+    """Which training images are twins, by index (each the twin of the image just before it, an
+    ordinary scene): ``twins`` of the training images change a shape, ``colour_twins`` a colour.
+    Drawn from their own RNG, so every image that is no twin is exactly what it is without twins."""
+    rng = random.Random(seed * 7_919 + 17)
+    slots = list(range(1, n_train, 2))  # (0, 1), (2, 3), ...: the second of a pair may be a twin
+    rng.shuffle(slots)
+    n_shape, n_colour = round(twins * n_train), round(colour_twins * n_train)
+    if n_shape + n_colour > len(slots):
+        raise ValueError(f"twins {twins} + colour_twins {colour_twins} exceed half of the training images")
+    kinds = {i: "shape" for i in slots[:n_shape]}
+    kinds.update({i: "colour" for i in slots[n_shape:n_shape + n_colour]})
+    return kinds
+
+
 def generate_demo(out_dir: str | Path | None = None, n_images: int = 3000, seed: int = 0,
-                  image_size: int = 128, n_val: int = 200, n_test: int = 200, progress: bool = False) -> Path:
+                  image_size: int = 128, n_val: int = 200, n_test: int = 200, progress: bool = False,
+                  twins: float = 0.0, colour_twins: float = 0.0) -> Path:
     """Write the demo dataset (PNGs + ``dataset_demo.json``) and return the JSON path.
 
-    Deterministic for ``(n_images, seed, image_size)``; splits: the last
-    ``n_test`` images are test, the ``n_val`` before them val, the rest train.
+    Deterministic for ``(n_images, seed, image_size, twins, colour_twins)``; splits: the last
+    ``n_test`` images are test, the ``n_val`` before them val, the rest train. ``twins`` /
+    ``colour_twins``: shares of the training images that are counterfactual twins of the image
+    before them (:func:`twin_scene`: one shape / one colour changed; its own captions; its scene
+    says ``twin_of``), for batches that hold both (``TrainConfig.twin_batches``). Val and test are
+    ordinary scenes, the same with or without twins.
     """
     if n_images < n_val + n_test + 10:
         raise ValueError(f"n_images={n_images} must exceed n_val + n_test + 10 = {n_val + n_test + 10}")
     out = Path(out_dir) if out_dir else default_demo_dir()
     (out / "images").mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
+    kinds = _twin_kinds(n_images - n_val - n_test, twins, colour_twins, seed)
     items = []
     it = range(n_images)
     if progress:
         from ..progress import progress_bar
 
         it = progress_bar(iterable=it, desc="demo images", unit="img")
+    prev: tuple = ()
     for i in it:
-        srng = random.Random(rng.getrandbits(64))
+        draw = rng.getrandbits(64)
+        srng = random.Random(draw)
         background, things = _scene(srng)
+        scene: dict = {}
+        if i in kinds:  # the previous image's scene, one shape or colour changed, drawn the same way
+            background, things = prev[0], twin_scene(prev[1], kinds[i], srng)
+            srng = random.Random(prev[2])
+            _scene(srng)
+            scene = {"twin_of": items[-1]["filename"], "twin": kinds[i]}
+        prev = (background, things, draw)
         im = render_scene(background, things, image_size, srng)
         fname = f"scene_{i:05d}.png"
         im.save(out / "images" / fname, compress_level=1)
@@ -234,11 +276,12 @@ def generate_demo(out_dir: str | Path | None = None, n_images: int = 3000, seed:
         items.append({
             "filename": fname, "imgid": i, "split": split,
             "sentences": [{"raw": c, "sentid": i * 5 + j} for j, c in enumerate(caps)],
-            "scene": {"background": background,
-                      "things": [t.__dict__ for t in things]},
+            "scene": {"background": background, "things": [t.__dict__ for t in things], **scene},
         })
     meta = {"dataset": "demo", "version": DEMO_VERSION, "seed": seed, "n_images": n_images,
             "image_size": image_size, "images": items}
+    if twins or colour_twins:
+        meta.update(twins=twins, colour_twins=colour_twins)
     path = out / "dataset_demo.json"
     write_text_atomic(path, json.dumps(meta))  # a half-written dataset is never picked up
     return path
@@ -251,7 +294,7 @@ def demo_splits(n_images: int) -> tuple[int, int]:
 
 
 def ensure_demo(n_images: int = 3000, seed: int = 0, out_dir: str | Path | None = None,
-                progress: bool = False) -> Path:
+                progress: bool = False, twins: float = DEMO_TWINS, colour_twins: float = DEMO_COLOUR_TWINS) -> Path:
     """The demo's ``dataset_demo.json``, generated on first use (or when its parameters changed).
 
     The default 3,000-image demo lives in ``default_demo_dir()``; other sizes in
@@ -267,12 +310,14 @@ def ensure_demo(n_images: int = 3000, seed: int = 0, out_dir: str | Path | None 
     if path.exists():
         try:
             head = json.loads(path.read_text())
-            ok = (head.get("version"), head.get("seed"), head.get("n_images")) == (DEMO_VERSION, seed, n_images)
+            ok = ((head.get("version"), head.get("seed"), head.get("n_images"), head.get("twins", 0.0),
+                   head.get("colour_twins", 0.0)) == (DEMO_VERSION, seed, n_images, twins, colour_twins))
         except (OSError, ValueError, RecursionError):  # unreadable, malformed (JSONDecodeError), too deep
             ok = False
     if not ok:
         n_val, n_test = demo_splits(n_images)
-        generate_demo(out, n_images=n_images, seed=seed, n_val=n_val, n_test=n_test, progress=progress)
+        generate_demo(out, n_images=n_images, seed=seed, n_val=n_val, n_test=n_test, progress=progress,
+                      twins=twins, colour_twins=colour_twins)
     return path
 
 

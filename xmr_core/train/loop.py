@@ -30,7 +30,7 @@ from .optim import make_optimizer, set_lr
 from .resume import read_saved, saved_configs, saved_source
 from .runfolder import RunLock, abandon, clear_derived, prepare, promote
 from .precision import amp_dtype, make_scaler, pick_device, use_channels_last
-from .samples import BatchList, ClassSamples, class_features, collate, epoch_batches, word_targets
+from .samples import BatchList, ClassSamples, class_features, collate, epoch_batches, twin_groups, word_targets
 from .validate import validate
 
 
@@ -71,6 +71,7 @@ class _Run:
     final_dir: Path | None = None     # where the run ends up (run_dir is a staging folder until then)
     weights_changed: bool = False     # set at the first save (stale evaluation outputs removed then)
     class_features: Any = None        # hard batches: one unit vector a class (samples.class_features)
+    twin_groups: Any = None           # twin batches: one group id a class (samples.twin_groups)
 
     @property
     def state_path(self) -> Path:
@@ -159,6 +160,8 @@ def _setup(run_dir: Path, cfgs: tuple[EncodingConfig, ModelConfig, TrainConfig],
              ds_val, channels_last, amp, n_classes, cpb, steps_per_epoch, steps_per_epoch * t.epochs, scaler)
     if t.hard_batches:
         r.class_features = class_features(ds, encoder)
+    if t.twin_batches:
+        r.twin_groups = twin_groups(ds)
     return r, pos
 
 
@@ -255,7 +258,7 @@ def _run_epoch(r: _Run, pos: Position, stop: Stop, rep: Reporter) -> tuple[int, 
     """The rest of the current epoch (from ``pos.in_epoch``); returns this rank's batches in it."""
     t = r.t
     batches = epoch_batches(r.n_classes, r.classes_per_batch, t.seed, pos.epoch, r.class_features,
-                            t.hard_batches)[: r.steps_per_epoch * r.world]
+                            t.hard_batches, r.twin_groups)[: r.steps_per_epoch * r.world]
     mine = batches[r.rank::r.world]
     loader = torch.utils.data.DataLoader(
         r.samples, batch_sampler=BatchList([[(pos.epoch, k) for k in b] for b in mine][pos.in_epoch:]),

@@ -99,17 +99,21 @@ def collate(items: list) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torc
 
 
 def epoch_batches(n_classes: int, per_batch: int, seed: int, epoch: int, features: np.ndarray | None = None,
-                  hard: float = 0.0) -> list[list[int]]:
+                  hard: float = 0.0, groups: np.ndarray | None = None) -> list[list[int]]:
     """The epoch's class order, cut into batches (drop the ragged tail).
 
     With ``hard`` > 0 and ``features`` (unit rows, one a class: :func:`class_features`), each batch
     is a random anchor class, the ``hard`` share of the batch nearest to it among the classes not
     yet used this epoch, and random others: hard negatives (classes described alike, e.g. the same
-    colours in other shapes) that in-batch InfoNCE must tell apart. Deterministic for (seed, epoch).
+    colours in other shapes) that in-batch InfoNCE must tell apart. With ``groups`` (one group id a
+    class: :func:`twin_groups`), the classes of a group always share a batch (a demo scene and its
+    counterfactual twins). Deterministic for (seed, epoch).
     """
     rng = np.random.default_rng([seed, epoch])
     order = rng.permutation(n_classes)
     n = n_classes // per_batch
+    if groups is not None:
+        return _grouped_batches(order, per_batch, n, rng, groups, features if hard > 0 else None, hard)
     if hard <= 0 or features is None:
         return [order[i * per_batch:(i + 1) * per_batch].tolist() for i in range(n)]
     n_near = min(per_batch - 1, int(round(hard * per_batch)))
@@ -128,6 +132,60 @@ def epoch_batches(n_classes: int, per_batch: int, seed: int, epoch: int, feature
         free[rest] = False
         out.append([int(anchor), *near.tolist(), *rest.tolist()])
     return [b for b in out if len(b) == per_batch]
+
+
+def _grouped_batches(order: np.ndarray, per_batch: int, n: int, rng: np.random.Generator, groups: np.ndarray,
+                     features: np.ndarray | None, hard: float) -> list[list[int]]:
+    """:func:`epoch_batches` with groups: whenever a class joins a batch, the free classes of its group
+    join with it (a group that no longer fits waits for another batch)."""
+    members: dict[int, list[int]] = {}
+    for k, g in enumerate(groups.tolist()):
+        members.setdefault(g, []).append(k)
+    free = np.ones(len(groups), bool)
+    n_near = min(per_batch - 1, int(round(hard * per_batch))) if features is not None else 0
+
+    def add(batch: list[int], k: int, limit: int) -> None:
+        unit = [c for c in members[int(groups[k])] if free[c]]
+        if unit and len(batch) + len(unit) <= limit:
+            batch.extend(unit)
+            free[unit] = False
+
+    out: list[list[int]] = []
+    for anchor in order:
+        if len(out) == n:
+            break
+        if not free[anchor]:
+            continue
+        batch: list[int] = []
+        add(batch, int(anchor), per_batch)
+        if n_near:
+            sim = np.where(free, features @ features[anchor], -np.inf)
+            for c in np.argsort(-sim, kind="stable")[:4 * per_batch]:
+                if len(batch) >= 1 + n_near:
+                    break
+                add(batch, int(c), 1 + n_near)
+        for c in rng.permutation(np.flatnonzero(free)):
+            if len(batch) >= per_batch:
+                break
+            add(batch, int(c), per_batch)
+        out.append(batch)
+    return [b for b in out if len(b) == per_batch]
+
+
+def twin_groups(ds: Dataset) -> np.ndarray | None:
+    """One group id a class: a generated demo scene and its counterfactual twins (``scene.twin_of``,
+    data/demo.py) share their original's index, every other class is its own group; None when the
+    dataset has no twins (it is not demo data, or was generated without them)."""
+    from ..data.demo import dataset_scenes
+
+    scenes = dataset_scenes(ds.source)
+    row = {im.image_id: i for i, im in enumerate(ds.images)}
+    groups = np.arange(len(ds.images))
+    for i, im in enumerate(ds.images):
+        of = (scenes.get(im.image_id) or {}).get("twin_of")
+        if of in row:
+            groups[i] = row[of]
+    return groups if (groups != np.arange(len(ds.images))).any() else None
 
 
 def class_features(ds: Dataset, encoder: TextEncoder) -> np.ndarray:
