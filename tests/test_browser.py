@@ -489,3 +489,48 @@ def test_compare_same_query_and_search_from_run_b(server, page, runs):
     page.get_by_text("Top 5 sentences for this image").wait_for()
     settle(page)
     no_exception(page)
+
+# ---- run kinds: the CCA reference and imported vectors beside the network ---------------------------------
+@pytest.fixture(scope="module")
+def kinds_server(tmp_path_factory):
+    """A server over a runs folder holding one run of each kind, built from the demo data
+    (``test_run_kinds.kinds_runs``: no real data needed)."""
+    from test_run_kinds import kinds_runs
+
+    ck, data = kinds_runs(tmp_path_factory)
+    with streamlit_server(ck, data, tmp_path_factory.mktemp("streamlit-kinds")) as url:
+        yield url
+
+
+def test_reference_and_embeddings_runs_listed_and_opened(kinds_server, page):
+    """The sidebar lists the reference and the imported run with their kind; each opens on the Overview,
+    the reference answers a typed sentence on the Query page and the imported run says why it cannot."""
+    page.goto(kinds_server)
+    settle(page, "Retrieval metrics")
+    page.get_by_role("combobox", name="Run bundle").click()
+    listed = page.get_by_role("option").all_inner_texts()
+    assert any(t.startswith("cca-fast [reference]") for t in listed), listed
+    assert any(t.startswith("imported [embeddings]") for t in listed), listed
+    page.keyboard.press("Escape")
+    _pick(page, "Run bundle", "cca-fast [reference]")
+    settle(page, "CCA reference (no training)")      # the Overview's summary of the reference
+    no_exception(page)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_text("Query", exact=True).click()   # the sidebar's link: the same session, the same run
+    settle(page, "Trained on")
+    page.get_by_role("tab", name="Sentence → images").click()
+    box = page.get_by_label("Type a sentence")
+    box.fill("a red circle")
+    box.press("Enter")
+    page.get_by_text("Top 5 images").wait_for()
+    settle(page)
+    no_exception(page)
+    shot(page, "query_reference")
+    _pick(page, "Run bundle", "imported [embeddings]")
+    settle(page, "Query")
+    no_exception(page)
+    assert page.get_by_text("is an embeddings run").count() >= 1
+    sidebar.get_by_text("Overview", exact=True).click()
+    settle(page, "imported vectors")                 # the Overview's summary of the imported run
+    no_exception(page)
+    assert page.get_by_text("Retrieval metrics").count() >= 1
