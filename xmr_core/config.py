@@ -209,6 +209,8 @@ class TrainConfig:
     twin_batches: bool = opt(False, "a generated demo scene and its counterfactual twins (one shape or colour "
                                     "changed, data/demo.py) always share a batch (ours; off = any order)")
     words_vocab: int = opt(2000, "caption-words head vocabulary (most frequent content words)", lo=1, hi=1_000_000)
+    words_max_df: float = opt(0.10, "caption-words head: words in more than this share of the training captions "
+                                    "are left out as carrying no content (a, the, on)", lo=0.0, hi=1.0)
     # softmax: a stronger per-word gradient with a large vocabulary (docs/RESULTS.md)
     words_loss: str = opt("bce", "caption-words loss: bce (per word) | softmax (the words as one distribution)",
                           choices=("bce", "softmax"))
