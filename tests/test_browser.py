@@ -490,6 +490,7 @@ def test_compare_same_query_and_search_from_run_b(server, page, runs):
     settle(page)
     no_exception(page)
 
+
 # ---- run kinds: the CCA reference and imported vectors beside the network ---------------------------------
 @pytest.fixture(scope="module")
 def kinds_server(tmp_path_factory):
@@ -534,3 +535,46 @@ def test_reference_and_embeddings_runs_listed_and_opened(kinds_server, page):
     settle(page, "imported vectors")                 # the Overview's summary of the imported run
     no_exception(page)
     assert page.get_by_text("Retrieval metrics").count() >= 1
+
+
+_TRACE_NAMES_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+    .flatMap(gd => (gd.data || []).map(t => String(t.name || '') + ' ' + [].concat(t.text || []).join(' ')))"""
+
+
+def test_composed_query_image_plus_and_minus_sentences(server, page, runs, tmp_path):
+    """Issue 23: an uploaded image + a sentence - another sentence gives results, a screenshot, and
+    "Show this query on the map" puts a composed marker on the map."""
+    words = _vocab_sentence(runs).split()
+    plus, minus = " ".join(words[:3]), " ".join(words[-3:])
+    page.goto(f"{server}/query")
+    settle(page, "Query")
+    page.get_by_role("tab", name="Composed query").click()
+    # every tab's widgets are in the page; work inside the composed tab's panel only
+    panel = page.locator('[role="tabpanel"]').filter(has=page.get_by_label("Terms", exact=True))
+    panel.get_by_label("Terms", exact=True).fill("3")
+    panel.get_by_label("Terms", exact=True).press("Enter")
+    settle(page)
+    img = tmp_path / "red-circle.png"
+    img.write_bytes(_png())
+    panel.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(img))
+    settle(page)
+    for i, text in enumerate((plus, minus)):
+        box = panel.get_by_label("Sentence", exact=True).nth(i)
+        box.fill(text)
+        box.press("Enter")
+        settle(page)
+    weight = panel.get_by_label("Weight", exact=True).nth(2)
+    weight.fill("-1")
+    weight.press("Enter")
+    page.get_by_text("Top 5 images for").wait_for()
+    settle(page)
+    no_exception(page)
+    label = panel.locator("p").filter(has_text="Top 5 images for").first.inner_text()
+    assert plus in label and minus in label and "−" in label, label  # both sentences, one subtracted
+    shot(page, "query_composed")
+
+    page.get_by_role("button", name="Show this query on the map").click()
+    settle(page, "Embedding map")
+    page.wait_for_selector(".js-plotly-plot")
+    page.wait_for_function(f"() => ({_TRACE_NAMES_JS})().some(n => n.includes('composed'))", timeout=60_000)
+    no_exception(page)
