@@ -571,7 +571,7 @@ def test_composed_query_image_plus_and_minus_sentences(server, page, runs, tmp_p
     no_exception(page)
     label = panel.locator("p").filter(has_text="Top 5 images for").first.inner_text()
     assert plus in label and minus in label and "−" in label, label  # both sentences, one subtracted
-    shot(page, "query_composed")
+    shot(page, "query_composed", height=1900)
 
     page.get_by_role("button", name="Show this query on the map").click()
     settle(page, "Embedding map")
