@@ -6,7 +6,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages._map import COLOUR_OPTIONS, hover_texts, hover_thumbnail_html, map_figure, trace_rows
+from pages._map import (COLOUR_OPTIONS, LARGE_MAP, hover_texts, hover_thumbnail_html, large_map_figure, map_figure,
+                        trace_rows)
 from pages._shared import (MAX_HOVER_THUMBS, caption_hits, explorer, hover_thumbs, image_hits, map_frame,
                            search_button, show_error, thumbnail, through_app)
 from xmr_core.facade.app_support import (IMAGE_COLOUR, md_text, SELECTION_COLUMNS, contains_word, handle_text_query, selection_rows,
@@ -22,6 +23,10 @@ st.caption(f"t-SNE of the {ex.n_images:,} images and {ex.n_captions:,} encoded c
            "chart or press *Clear selection* to reset.")
 df = map_frame(ex)
 rows_of = trace_rows(df)  # curve 0 = images, curve 1 = captions (global df rows)
+large = len(df) > LARGE_MAP  # a whole dataset: coordinates only, hover "image #N", text on click (pages/_map.py)
+if large:
+    st.caption(f"{len(df):,} points: the map sends coordinates only, with a density layer where points pile up; "
+               "hover shows a point's number, click or select points for their text, images and neighbours.")
 
 # ---- controls -------------------------------------------------------------------------------
 c1, c2, c3 = st.columns([1.2, 1.5, 1.5])
@@ -34,9 +39,12 @@ word = c2.text_input("Word or sentence (for *contains word* / *relevance to a qu
                      disabled=not needs_text, placeholder="e.g. red circle")
 hit_k = c2.radio("K (for R@K hit / miss)", [1, 5, 10], index=2, horizontal=True, key="map_hit_k",
                  disabled=colour_by != "R@K hit / miss")
-pick_opts = [-1] + list(range(ex.n_images))
-pick = c3.selectbox("Draw lines from an image to its own captions", pick_opts, key="map_pick",
-                    format_func=lambda r: "(none)" if r < 0 else f"#{r} {df['text'].iloc[int(r)]}")
+if large:  # tens of thousands of options would outweigh the map itself
+    pick = c3.number_input("Draw lines from image # to its own captions (-1: none)", -1, ex.n_images - 1, -1,
+                           key="map_pick")
+else:
+    pick = c3.selectbox("Draw lines from an image to its own captions", [-1] + list(range(ex.n_images)),
+                        key="map_pick", format_func=lambda r: "(none)" if r < 0 else f"#{r} {df['text'].iloc[int(r)]}")
 q1, q2 = st.columns([3, 1])
 typed = q1.text_input("Place a sentence on the map", value="", key="map_sentence", disabled=not ex.can_encode,
                       placeholder="e.g. a red car on a street" if ex.can_encode else "this run has no text encoder")
@@ -119,8 +127,11 @@ if selected and st.button("Clear selection", key="map_clear"):
     selected = []
 
 # ---- the figure -------------------------------------------------------------------------------
-hover = hover_texts(df, ex.image_ids, values, shown_colour)
-fig = map_figure(df, shown_colour, values, hover=hover, selected=set(selected))
+if large:
+    fig = large_map_figure(df, shown_colour, values, selected=set(selected))
+else:
+    fig = map_figure(df, shown_colour, values, hover=hover_texts(df, ex.image_ids, values, shown_colour),
+                     selected=set(selected))
 if pick is not None and int(pick) >= 0:
     ir = int(pick)
     ix, iy = df.iloc[ir][["x", "y"]]
@@ -139,11 +150,12 @@ if marker_xy is not None:
                              hoverinfo="text", marker=dict(color="gold", size=20, symbol="star",
                                                            line=dict(color="black", width=1.5))))
 st.plotly_chart(fig, key="map_chart", on_select="rerun", selection_mode=("box", "lasso", "points"))
-try:  # image thumbnails on hover (plotly's own hover label is text only)
+try:  # image thumbnails on hover (plotly's own hover label is text only); a large map shows them on click
     import streamlit.components.v1 as components
 
-    components.html(hover_thumbnail_html(hover_thumbs(ex)), height=0)
-    if ex.n_images > MAX_HOVER_THUMBS:
+    if not large:
+        components.html(hover_thumbnail_html(hover_thumbs(ex)), height=0)
+    if ex.n_images > MAX_HOVER_THUMBS and not large:
         st.caption(f"Hover thumbnails for the first {MAX_HOVER_THUMBS:,} images; the others hover their file name "
                    "and first caption (select them for thumbnails).")
 except Exception as e:  # noqa: BLE001 - the map works without thumbnails

@@ -282,7 +282,8 @@ NCS@K: summed relevance of the top K / the ideal top K (Biten et al. 2022).
 """
 
 
-def split_map(run: Run, emb: SplitEmbeddings, split: str, force: bool = False):
+def split_map(run: Run, emb: SplitEmbeddings, split: str, force: bool = False,
+              progress: Callable[[float, str], None] | None = None):
     """The split's t-SNE map for exactly these embeddings: the cached one if it is of them (same
     vectors, finite coordinates, the same weights' fingerprint), else fitted anew and cached."""
     from .projection import TSNEMap, fit_tsne
@@ -300,7 +301,7 @@ def split_map(run: Run, emb: SplitEmbeddings, split: str, force: bool = False):
                 notice(f"{folder}: the cached map does not fit this split's embeddings; fitting it anew")
         except Exception as e:  # noqa: BLE001 - any unreadable cache is rebuilt
             notice(f"{folder}: the cached map is unreadable ({type(e).__name__}); fitting it anew")
-    tmap = fit_tsne(vectors)
+    tmap = fit_tsne(vectors, progress=progress)
     tmap.params["weights"] = emb.weights
     tmap.save(folder)
     return tmap
@@ -308,17 +309,25 @@ def split_map(run: Run, emb: SplitEmbeddings, split: str, force: bool = False):
 
 def tsne_run(run: Run | str | Path, dataset: str | None = None, split: str = "test",
              images_dir: str | None = None, out: str | Path | None = None, force: bool = False,
-             replace_out: bool = False) -> Path:
-    """Fit (or reuse) the t-SNE map of a split's images + captions; write its PNG.
+             replace_out: bool = False, progress: bool = True) -> Path:
+    """Fit (or reuse) the t-SNE map of a split's images + captions; write its PNG. ``progress``: a
+    bar on stderr through the fit (neighbours, then the iterations with their KL divergence).
 
     An existing ``out`` that is not a t-SNE PNG written by xmr is refused unless ``replace_out``.
     """
+    from ..progress import progress_bar, set_fraction
     from .projection import export_png
 
     check_output(out, "tsne", replace_out)
     run = _as_run(run)
     emb = split_embeddings(run, dataset, split, images_dir)
-    tmap = split_map(run, emb, split, force)
+    bar = progress_bar(total=100, desc=f"t-SNE {len(emb.images) + len(emb.captions):,} points", unit="%") \
+        if progress else None
+    try:
+        tmap = split_map(run, emb, split, force, progress=(lambda f, m: set_fraction(bar, f, m)) if bar else None)
+    finally:
+        if bar is not None:
+            bar.close()
     png = Path(out) if out else tsne_dir(run, emb.dataset, split) / "tsne.png"
     modality = np.array(["image"] * len(emb.images) + ["text"] * len(emb.captions))
     export_png(tmap.coords, modality, png, mark="tsne")

@@ -21,7 +21,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -65,7 +65,8 @@ def _knn_index_class():
 class TSNEMap:
     """A fitted 2-d map: ``coords`` (N, 2) for the fitted ``vectors`` (N, d).
 
-    ``embedding`` is the openTSNE ``TSNEEmbedding`` (needed by ``place``);
+    ``embedding`` is the openTSNE ``TSNEEmbedding`` (needed by ``place``; None for a loaded map until
+    the first ``place`` rebuilds its affinities, so a map of 200k points opens without them);
     ``params`` the fit and placement parameters (saved with the map).
     """
 
@@ -87,6 +88,8 @@ class TSNEMap:
         if x.shape[0] == 0:
             return np.zeros((0, 2), np.float32)
         p = self.params
+        if self.embedding is None:  # a loaded map: its affinities, once, on the first placement
+            self.embedding = _make_embedding(self.coords.astype(np.float64), self.vectors, p)
         gd = self.embedding.gradient_descent_params
         fit_jobs = gd.get("n_jobs", 1)
         # One thread: placing ~100 points is ~15 ms of work per iteration with 2
@@ -122,7 +125,8 @@ class TSNEMap:
 
     @classmethod
     def load(cls, directory: str | Path) -> "TSNEMap":
-        """Inverse of :meth:`save`; rebuilds the affinities from the saved vectors (no pickle)."""
+        """Inverse of :meth:`save` (no pickle); the affinities are rebuilt from the saved vectors by the
+        first ``place``."""
         from ..files import read_json
 
         d = Path(directory)
@@ -138,8 +142,7 @@ class TSNEMap:
         if coords.shape != (meta["n"], 2) or vectors.shape != (meta["n"], meta["dim"]):
             raise ValueError(f"{d}: coords/vectors shapes do not match tsne.json")
         params = {k: v for k, v in meta.items() if k not in ("format", "n", "dim")}
-        embedding = _make_embedding(coords, vectors, params)
-        return cls(coords.astype(np.float32), vectors, embedding, params)
+        return cls(coords.astype(np.float32), vectors, None, params)
 
 
 def _affinities(vectors: np.ndarray, perplexity: float, n_jobs: int, seed: int):
@@ -175,6 +178,7 @@ def fit_tsne(
     n_jobs: int = 1,
     ints_in_interval: float = 2.0,
     place_n_iter: int = 100,
+    progress: Callable[[float, str], None] | None = None,
 ) -> TSNEMap:
     """t-SNE of ``vectors`` (N, d): images and captions stacked, in one call.
 
@@ -212,6 +216,7 @@ def fit_tsne(
         "place_n_jobs": 1,
     }
     t0 = time.perf_counter()
+    report = _progress_callback(progress, early_exaggeration_iter + n_iter, len(x))  # says "neighbours" first
     aff = _affinities(x, perplexity, n_jobs, seed)
     tsne = TSNE(
         n_iter=n_iter,
@@ -219,12 +224,29 @@ def fit_tsne(
         negative_gradient_method="fft",
         ints_in_interval=ints_in_interval,
         n_jobs=n_jobs,
-        random_state=seed,
-        verbose=False,
+        random_state=seed, verbose=False, **report,
     )
     embedding = tsne.fit(affinities=aff, initialization="pca", X=x.astype(np.float64))
     params["fit_seconds"] = round(time.perf_counter() - t0, 3)
     return TSNEMap(np.asarray(embedding, dtype=np.float32).copy(), x, embedding, params)
+
+
+def _progress_callback(progress: Callable[[float, str], None] | None, total: int, n: int,
+                       every: int = 25) -> dict[str, Any]:
+    """openTSNE's ``callbacks`` reporting ``progress(fraction, "iteration i/total, KL")`` every ``every``
+    iterations of both phases (the callback only reads; the optimisation is the same without it);
+    reports the neighbour search of ``n`` points at once."""
+    if progress is None:
+        return {}
+    progress(0.0, f"neighbours of {n:,} points")
+    done = [0]
+
+    def report(iteration: int, error: float, embedding: Any) -> bool:  # noqa: ARG001 - openTSNE's signature
+        done[0] = min(total, done[0] + every)
+        progress(0.05 + 0.95 * done[0] / total, f"iteration {done[0]}/{total}, KL {error:.3f}")
+        return False  # never stops the optimisation
+
+    return {"callbacks": report, "callbacks_every_iters": every}
 
 
 def export_png(
