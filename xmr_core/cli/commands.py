@@ -5,6 +5,7 @@
     python -m xmr_core encode "a dog runs" --out dog.png
     python -m xmr_core train --dataset DATASET.json --images-dir DIR --name NAME
     python -m xmr_core embed --run checkpoints/NAME
+    torchrun --nproc_per_node 2 -m xmr_core -- embed --run checkpoints/NAME   # sharded (also evaluate)
     python -m xmr_core evaluate --run checkpoints/NAME [--json]
     python -m xmr_core tsne --run checkpoints/NAME
     python -m xmr_core export --run checkpoints/NAME --format parquet
