@@ -2,11 +2,13 @@
 
     python benchmarks/demo_typed_trials.py trial NAME '{"short_queries": 0.5, "hard_batches": 0.5}'
     python benchmarks/demo_typed_trials.py probe checkpoints/demo
+    python benchmarks/demo_typed_trials.py measure NAME checkpoints/demo
 
 ``trial`` trains the ``demo`` recipe with the overrides (any EncodingConfig / ModelConfig /
 TrainConfig field, and the generator's ``twins`` / ``colour_twins``: the demo data with that share of
 counterfactual twins, written to ``benchmarks/_work/demo-...``) into ``benchmarks/_work/trials/NAME``, then measures R@K and the typed-query
 benchmark on val and test and appends one JSON line to ``results/demo/short-query-trials.jsonl``.
+``measure`` adds a row for a bundle already trained (copied first: nothing is written into it).
 ``probe`` asks how much of shape and colour a run's image embeddings carry: a logistic probe per
 shape and per colour, fitted on val, ROC AUC on test (0.5 = nothing), and the cosine between the
 run's text embeddings of "a red <shape>" for the six shapes.
@@ -26,13 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 def trial(name: str, over: dict) -> dict:
     from xmr_core.data.demo import DEMO_VERSION
-    from xmr_core.evaluation.evaluate import split_embeddings
     from xmr_core.hardware import cpu_description
     from xmr_core.recipes import recipe
-    from xmr_core.retrieval.metrics import evaluate_embeddings
-    from xmr_core.bundle.run import load_run
     from xmr_core.train import train
-    from xmr_core.evaluation.typed_eval import typed_query_metrics
 
     enc, mod, tr = recipe("demo")
     pick = lambda cfg: {k: v for k, v in over.items() if hasattr(cfg, k)}  # noqa: E731
@@ -51,15 +49,26 @@ def trial(name: str, over: dict) -> dict:
     res = {"name": name, "over": over, "train_s": round(time.time() - t0), "machine": cpu_description(),
            "demo_version": DEMO_VERSION, "load_at_start": [round(x, 2) for x in load0],
            "samples_per_s": round(sum(sps) / len(sps)) if sps else None}
-    run = load_run(out)
+    res.update(measure(out, spec))
+    with open(ROOT / "results" / "demo" / "short-query-trials.jsonl", "a") as f:
+        f.write(json.dumps(res) + "\n")
+    return res
+
+
+def measure(out: Path, spec: str = "demo") -> dict:
+    """R@K on full captions and the typed-query benchmark of the run in ``out`` on val and test."""
+    from xmr_core.bundle.run import load_run
+    from xmr_core.evaluation.evaluate import split_embeddings
+    from xmr_core.evaluation.typed_eval import typed_query_metrics
+    from xmr_core.retrieval.metrics import evaluate_embeddings
+
+    run, res = load_run(out), {}
     for split in ("val", "test"):
         emb = split_embeddings(run, None, split, progress=False)
         m = evaluate_embeddings(emb.images, emb.captions, emb.caption_image)
         tq = typed_query_metrics(run, emb, spec)
         res[split] = {"R@10": (m["i2t"]["R@10"], m["t2i"]["R@10"]), "R@1": (m["i2t"]["R@1"], m["t2i"]["R@1"]),
                       "typed": {k: (v["P@5"], v["R@10"]) for k, v in tq["kinds"].items()}}
-    with open(ROOT / "results" / "demo" / "short-query-trials.jsonl", "a") as f:
-        f.write(json.dumps(res) + "\n")
     return res
 
 
@@ -67,20 +76,33 @@ KINDS = ("one thing", "one thing, synonyms", "one thing, unseen phrasing", "one 
          "two things", "colour alone", "shape alone")
 
 
+def _cost(r: dict) -> str:
+    """A trial's training seconds, samples/s and the 1-minute load average at its end, where recorded."""
+    if not r.get("train_s"):
+        return "—"
+    sps = f", {r['samples_per_s']} samples/s" if r.get("samples_per_s") else ""
+    load = (r.get("machine") or {}).get("loadavg")
+    return f"{r['train_s']}{sps}" + (f", load {load[0]:.1f}" if load else "")
+
+
 def table(path: Path = ROOT / "results" / "demo" / "short-query-trials.jsonl") -> str:
     """DEMO.md's trial table, written from the results file (tests/test_docs_figures.py checks it):
-    typed-query P@5 by kind on val (test where a row has no val), and val R@10."""
+    typed-query P@5 by kind on val (test where a row has no val), one-thing R@10 and R@10 on full
+    captions there, test R@10, and the training seconds (one torch thread; the load says how shared)."""
     head = ["| trial | overrides of the `demo` recipe | data | split | R@10 i2t / t2i | "
-            + " | ".join(KINDS) + " |", "|" + "---|" * (5 + len(KINDS))]
+            + " | ".join(KINDS) + " | one thing R@10 | test R@10 i2t / t2i | train s |",
+            "|" + "---|" * (8 + len(KINDS))]
     rows = []
     for line in path.read_text(encoding="utf-8").splitlines():
         r = json.loads(line)
         split = "val" if "val" in r else "test"
         s = r[split]
         r10 = " / ".join(f"{x:.1f}" for x in s["R@10"]) if "R@10" in s else "—"
+        t10 = " / ".join(f"{x:.1f}" for x in r["test"]["R@10"]) if "R@10" in r.get("test", {}) else "—"
         over = ", ".join(f"{k} {v}" for k, v in r["over"].items()) or "—"
         cells = " | ".join(f"{s['typed'][k][0]:.1f}" for k in KINDS)
-        rows.append(f"| {r['name']} | {over} | v{r['demo_version']} | {split} | {r10} | {cells} |")
+        rows.append(f"| {r['name']} | {over} | v{r['demo_version']} | {split} | {r10} | {cells} | "
+                    f"{s['typed']['one thing'][1]:.1f} | {t10} | {_cost(r)} |")
     return "\n".join(head + rows)
 
 
@@ -111,8 +133,27 @@ def probe(run_path: str) -> dict:
     return out
 
 
+def measure_copy(name: str, run_path: str) -> dict:
+    """A trained bundle measured as a trial row (``train_s`` None): copied to ``_work/trials/NAME`` first, so
+    the val / test embeddings cached while measuring are never written into it (e.g. ``checkpoints/demo``)."""
+    import shutil
+
+    from xmr_core.data.demo import DEMO_VERSION
+
+    out = ROOT / "benchmarks" / "_work" / "trials" / name
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(run_path, out, ignore=shutil.ignore_patterns("embeddings", "tsne", "last.pt"))
+    res = {"name": name, "over": {}, "train_s": None, "demo_version": DEMO_VERSION,
+           "note": f"{run_path} as committed, measured on val and test (no training)", **measure(out)}
+    with open(ROOT / "results" / "demo" / "short-query-trials.jsonl", "a") as f:
+        f.write(json.dumps(res) + "\n")
+    return res
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["trial"]:
+    if sys.argv[1:2] == ["measure"]:
+        print(json.dumps(measure_copy(sys.argv[2], sys.argv[3])))
+    elif sys.argv[1:2] == ["trial"]:
         print(json.dumps(trial(sys.argv[2], json.loads(sys.argv[3]) if len(sys.argv) > 3 else {})))
     elif sys.argv[1:2] == ["table"]:
         print(table())
