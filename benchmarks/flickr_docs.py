@@ -30,14 +30,17 @@ KS = (1, 5, 10)
 RUN_FILES = ("config.json", "train_log.csv", "metrics.json")
 
 
-def runs() -> dict[str, dict]:
-    """Every recorded run: name -> {"metrics", "run", "config" (or None), "log" (rows or [])}."""
+def runs(with_metrics: bool = True) -> dict[str, dict]:
+    """Every recorded run: name -> {"metrics", "run", "config" (or None), "log" (rows or [])}.
+    ``with_metrics=False`` also lists screening runs (stopped early: a log, no metrics.json)."""
     out = {}
-    for d in sorted(p for p in RESULTS.iterdir() if p.is_dir() and (p / "metrics.json").exists()):
+    for d in sorted(p for p in RESULTS.iterdir()
+                    if p.is_dir() and ((p / "metrics.json").exists() or not with_metrics and (p / "train_log.csv").exists())):
         cfg = d / "config.json"
         log = d / "train_log.csv"
         out[d.name] = {
-            "metrics": json.loads((d / "metrics.json").read_text(encoding="utf-8")),
+            "metrics": json.loads((d / "metrics.json").read_text(encoding="utf-8"))
+            if (d / "metrics.json").exists() else None,
             "run": json.loads((d / "run.json").read_text(encoding="utf-8")) if (d / "run.json").exists() else {},
             "config": json.loads(cfg.read_text(encoding="utf-8")) if cfg.exists() else None,
             "log": list(csv.DictReader(log.open(encoding="utf-8"))) if log.exists() else [],
@@ -50,10 +53,10 @@ def _rk(m: dict, d: str) -> str:
 
 
 def _train_minutes(r: dict) -> str:
+    """Wall time as run.json records it; "—" when it does not (a resumed run's train_log.csv
+    restarts its clock at each resume, so its last row is not the run's time)."""
     if r["run"].get("seconds") is not None:
         return f"{r['run']['seconds'] / 60:.1f} min"
-    if r["log"]:
-        return f"{float(r['log'][-1]['seconds']) / 60:.1f} min"
     return "—"
 
 
@@ -90,6 +93,22 @@ def curve(name: str) -> str:
     return "\n".join(rows)
 
 
+def screens_table(epoch: int = 4) -> str:
+    """Ideas screened at equal epochs of the same 20-epoch schedule: each run's periodic validation
+    at ``epoch`` (all of val, the trainer's own R@K) beside the default recipe's at the same epoch."""
+    rows = [f"| run | what | val R@1 / 5 / 10 image→text at epoch {epoch} | text→image | rsum | samples/s |",
+            "|---|---|---|---|---|---|"]
+    for name, r in runs(with_metrics=False).items():
+        row = next((x for x in r["log"] if x.get("val_rsum") and int(x["epoch"]) == epoch), None)
+        if row is None:
+            continue
+        i2t = " / ".join(f"{float(row[f'val_i2t_R@{k}']):.1f}" for k in KS)
+        t2i = " / ".join(f"{float(row[f'val_t2i_R@{k}']):.1f}" for k in KS)
+        rows.append(f"| `{name}` | {r['run'].get('note', '')} | {i2t} | {t2i} | {float(row['val_rsum']):.1f} | "
+                    f"{float(row['samples_per_s']):.0f} |")
+    return "\n".join(rows)
+
+
 def typed(name: str) -> str:
     """A run's typed-query figures (short phrases cut from held-out captions, MiniLM-judged relevance)."""
     from xmr_core.retrieval.typed_queries import typed_table
@@ -98,6 +117,27 @@ def typed(name: str) -> str:
     if "typed_queries" not in m:
         return f"`{name}`: no typed-query figure in its metrics.json."
     return typed_table(m["typed_queries"])
+
+
+def labels(name: str) -> str:
+    """How the calibrated "related" threshold changes a run's labels (its calibration.json, written by
+    ``python -m xmr_core.evaluation.calibration_report --run … --query …``)."""
+    c = json.loads((RESULTS / name / "calibration.json").read_text(encoding="utf-8"))
+    lab = c["labels"]
+    t0, t1 = lab["i2t"]["default"]["threshold"], lab["i2t"]["calibrated"]["threshold"]
+    rows = [f"| `{name}` | R@1 / 5 / 10 | sR@1 / 5 / 10 at {t0:g} | at {t1:g} (calibrated) | "
+            f"non-GT top 5 called related at {t0:g} | at {t1:g} |", "|---|---|---|---|---|---|"]
+    for d, label in (("i2t", "image → text"), ("t2i", "text → image")):
+        x = lab[d]
+        rk = " / ".join(f"{x['R@K'][f'R@{k}']:.1f}" for k in KS)
+        sr = [" / ".join(f"{x[w][f'sR@{k}']:.1f}" for k in KS) for w in ("default", "calibrated")]
+        rows.append(f"| {label} | {rk} | {sr[0]} | {sr[1]} | {100 * x['default']['related_share_top5']:.1f} % | "
+                    f"{100 * x['calibrated']['related_share_top5']:.1f} % |")
+    for q, hits in c.get("queries", {}).items():
+        rows += ["", f"\"{q}\", its top 5 (relevance to each image's captions; label at {t0:g} → at {t1:g}):", ""]
+        rows += [f"{h['rank']}. {h['first_caption']} ({h['relevance']:.2f}: {h['default']} → {h['calibrated']})"
+                 for h in hits]
+    return "\n".join(rows)
 
 
 def _default_run() -> str:
@@ -119,8 +159,9 @@ def readme_table() -> str:
     return "\n".join(rows)
 
 
-BLOCKS = {"f8k-runs": runs_table, "f8k-readme": readme_table,
-          "f8k-curve": lambda: curve(_default_run()), "f8k-typed": lambda: typed(_default_run())}
+BLOCKS = {"f8k-runs": runs_table, "f8k-readme": readme_table, "f8k-screens": screens_table,
+          "f8k-curve": lambda: curve(_default_run()),
+          "f8k-labels": lambda: labels(_default_run()), "f8k-typed": lambda: typed(_default_run())}
 
 
 def _machine() -> dict:
@@ -130,19 +171,21 @@ def _machine() -> dict:
     return cpu_description()
 
 
-def collect(run_dir: Path, name: str, note: str, threads: int, cited_as: str | None, command: str) -> Path:
+def collect(run_dir: Path, name: str, note: str, threads: int, cited_as: str | None, command: str,
+            seconds: float | None = None, screen: bool = False) -> Path:
     """Copy a run bundle's small files into results/flickr8k/NAME/ with a run.json beside them."""
     from xmr_core.files import write_text_atomic
 
-    missing = [f for f in RUN_FILES if not (run_dir / f).exists()]
+    need = RUN_FILES if not screen else ("config.json", "train_log.csv")
+    missing = [f for f in need if not (run_dir / f).exists()]
     if missing:
         raise SystemExit(f"error: {run_dir} lacks {missing} (evaluate it first: python -m xmr_core evaluate ...)")
     out = RESULTS / name
     out.mkdir(parents=True, exist_ok=True)
-    for f in RUN_FILES:
+    for f in need:
         shutil.copyfile(run_dir / f, out / f)
     info = {"note": note, "threads": threads, "command": command, "source": str(run_dir),
-            "machine": _machine()}
+            "seconds": seconds, "machine": _machine()}
     if cited_as:
         info["cited_as"] = cited_as
     write_text_atomic(out / "run.json", json.dumps(info, indent=1) + "\n")
@@ -187,6 +230,8 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--threads", type=int, default=1)
     c.add_argument("--cited-as", default=None, help="'default': the run README cites for the default recipe")
     c.add_argument("--command", default="", help="the command that trained it")
+    c.add_argument("--seconds", type=float, default=None, help="wall time of the whole run, when measured")
+    c.add_argument("--screen", action="store_true", help="a screening run stopped early: no metrics.json")
     r = sub.add_parser("reference", help="record the CCA reference's --json metrics")
     r.add_argument("--from", dest="src", type=Path, required=True)
     r.add_argument("--as", dest="name", default="cca-reference")
@@ -195,7 +240,7 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--command", default="python -m xmr_core reference --split val --json")
     a = p.parse_args(argv)
     if a.cmd == "collect":
-        print(collect(a.run_dir, a.name, a.note, a.threads, a.cited_as, a.command))
+        print(collect(a.run_dir, a.name, a.note, a.threads, a.cited_as, a.command, a.seconds, a.screen))
         return
     if a.cmd == "reference":
         print(record_reference(a.src, a.name, a.note, a.threads, a.command))

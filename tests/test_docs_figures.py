@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import demo_docs
+from benchmarks import demo_docs, flickr_docs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,3 +35,35 @@ def test_a_changed_metric_changes_the_page(monkeypatch):
 def test_unknown_block_is_an_error():
     with pytest.raises(KeyError):
         demo_docs.render("<!-- generated:nope -->\nx\n<!-- /generated -->")
+
+
+@pytest.mark.parametrize("name", flickr_docs.DOCS)
+def test_real_data_blocks_match_the_committed_files(name):
+    """README.md and docs/RESULTS.md's Flickr8k tables are what results/flickr8k/ says (issue 20)."""
+    doc = (ROOT / name).read_text(encoding="utf-8")
+    assert "<!-- generated:f8k-" in doc
+    assert flickr_docs.render(doc) == doc, f"{name} differs from results/flickr8k/: run python -m benchmarks.flickr_docs"
+
+
+def test_every_recorded_run_names_its_cpu_and_keeps_its_files():
+    runs = flickr_docs.runs()
+    assert "cca-reference" in runs and any(r["run"].get("cited_as") == "default" for r in runs.values())
+    for name, r in runs.items():
+        mach = r["run"]["machine"]
+        assert mach["cpu_model"] and "flags" in mach and "loadavg" in mach, name
+        if r["config"] is not None:  # a trained run: its curve and its config beside the metrics
+            assert r["log"], f"{name}: train_log.csv is empty"
+            assert r["metrics"]["split"] == "val", name
+
+
+def test_a_changed_real_data_metric_changes_the_page(monkeypatch):
+    doc = (ROOT / "docs" / "RESULTS.md").read_text(encoding="utf-8")
+    real = flickr_docs.runs
+
+    def edited(with_metrics=True):
+        rs = json.loads(json.dumps(real(with_metrics)))
+        rs["cca-reference"]["metrics"]["i2t"]["R@10"] = 12.3
+        return rs
+
+    monkeypatch.setattr(flickr_docs, "runs", edited)
+    assert "12.3" in flickr_docs.render(doc) and flickr_docs.render(doc) != doc
