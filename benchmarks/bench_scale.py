@@ -11,7 +11,9 @@ opening on 200,000 points in Chromium.
    **generated layout, not a t-SNE**), in headless Debian Chromium: seconds from ``page.goto`` to
    every point in the two WebGL traces and two animation frames after, in fresh tabs once the server
    has loaded the run (median of 3), and on the server's first visit (loading the run from its
-   caches). Quick: 4,000 + 16,000 points. Target: <= 3 s for 200k points.
+   caches). Beside it, the same figure drawn by plotly.js alone (``bench_map``'s method) and the demo
+   run's small map page under the same conditions, which separate the points' cost from the page's.
+   Quick: 4,000 + 16,000 points. Target: <= 3 s for 200k points.
 
 Run: ``python benchmarks/bench_scale.py [--quick]``.
 """
@@ -102,39 +104,74 @@ def _open(browser, url: str, n: int) -> float:
     return s
 
 
-def map_rows(quick: bool) -> list[dict[str, Any]]:
+def _page_times(runs: Path, tmp: Path, n: int, name: str) -> tuple[float, list[float]]:
+    """(first visit, three fresh tabs) seconds to open the map page of the only run in ``runs``."""
     from playwright.sync_api import sync_playwright
 
-    from benchmarks.large_map import large_run
+    proc, url = _server(runs, REPO / "data", tmp / f"server-{name}.log")
+    try:
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=CHROMIUM, args=[
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
+            cold = _open(b, url, n)
+            warm = [_open(b, url, n) for _ in range(3)]
+            b.close()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    return cold, warm
+
+
+def _row(case: str, variant: str, times: list[float], **extra: Any) -> dict[str, Any]:
+    return {"case": case, "variant": variant, "seconds_median": statistics.median(times), "min": min(times),
+            "max": max(times), "reference": False, **extra}
+
+
+def map_rows(quick: bool) -> list[dict[str, Any]]:
+    """The large page, plotly's own render of its figure (bench_map's method: the figure JSON handed to
+    plotly.js in a bare page -> drawn), and the demo run's small map page under the same conditions
+    (what the page costs apart from the points)."""
+    import shutil
+
+    import pandas as pd
+
+    from benchmarks.bench_map import render_seconds
+    from benchmarks.large_map import large_run, layout
+    from pages._map import large_map_figure
 
     os.environ["XMR_RELEVANCE"] = "word-vectors"  # the run is warmed with the relevance model the server uses
     n_images, per = (4_000, 4) if quick else (40_000, 4)
     n = n_images * (1 + per)
+    case = f"Embedding map page, {n:,} points ({n_images:,} images + {n - n_images:,} captions), in Chromium"
     with tempfile.TemporaryDirectory(prefix="xmr-bench-scale-") as tmp:
         runs = Path(tmp) / "checkpoints"
         runs.mkdir()
         t = time.perf_counter()
         large_run(REPO / "checkpoints" / "demo", runs, n_images, per)
         prep = time.perf_counter() - t
-        proc, url = _server(runs, REPO / "data", Path(tmp) / "server.log")
-        try:
-            with sync_playwright() as p:
-                b = p.chromium.launch(executable_path=CHROMIUM, args=[
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
-                cold = _open(b, url, n)
-                warm = [_open(b, url, n) for _ in range(3)]
-                b.close()
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
-    case = f"Embedding map page, {n:,} points ({n_images:,} images + {n - n_images:,} captions), in Chromium"
+        cold, warm = _page_times(runs, Path(tmp), n, "large")
+        small = Path(tmp) / "small"
+        shutil.copytree(REPO / "checkpoints" / "demo", small / "demo", ignore=shutil.ignore_patterns("last.pt", "*.lock"))
+        small_n = sum(len(v) for v in _demo_sizes(small / "demo"))
+        _, small_warm = _page_times(small, Path(tmp), small_n, "small")
+    xy = layout(n_images, per)
+    df = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "modality": ["image"] * n_images + ["text"] * (n - n_images)})
+    render, _, _ = render_seconds(large_map_figure(df).to_json(), 3)
     target = {} if quick else {"target": f"<= {TARGET_S:.0f} s for 200k points", "met": statistics.median(warm) <= TARGET_S}
     return [
-        {"case": case, "variant": "open in a fresh tab (server has the run loaded)", "seconds_median": statistics.median(warm),
-         "min": min(warm), "max": max(warm), "reference": False, "points": n, "generated_run_s": prep, **target},
-        {"case": case, "variant": "first visit (server loads the run from its caches)", "seconds_median": cold,
-         "min": cold, "max": cold, "reference": False, "points": n},
+        _row(case, "open in a fresh tab (server has the run loaded)", warm, points=n, generated_run_s=prep, **target),
+        _row(case, "first visit (server loads the run from its caches)", [cold], points=n),
+        _row(case, "plotly.js alone: the page's figure JSON -> drawn (bench_map's method)", render, points=n),
+        _row(f"Embedding map page, the demo run's test split ({small_n:,} points), in Chromium",
+             "open in a fresh tab (server has the run loaded)", small_warm, points=small_n),
     ]
+
+
+def _demo_sizes(run: Path) -> tuple[Any, Any]:
+    from xmr_core.evaluation.split_embeddings import load_embeddings
+
+    e = load_embeddings(next((run / "embeddings").glob("*-test.npz")))
+    return e.images, e.captions
 
 
 def cases(quick: bool) -> list[dict[str, Any]]:
