@@ -116,6 +116,22 @@ def test_committed_bundles_without_a_kind_are_network_runs():
         assert load_run(ROOT / "checkpoints" / name).kind == "network"
 
 
+def test_a_fresh_clone_lists_an_imported_run_that_is_the_demo():
+    """checkpoints/demo-imported is the committed demo's test vectors exported (parquet) and imported:
+    a fresh clone lists it beside demo and demo-paper, and its figures are the demo's own (a demo
+    rebuilt without re-importing them would fail here)."""
+    from xmr_core.bundle.run import list_runs, load_run
+
+    names = {p.name for p in list_runs(ROOT / "checkpoints")}
+    assert {"demo", "demo-paper", "demo-imported"} <= names
+    run = load_run(ROOT / "checkpoints" / "demo-imported")
+    assert run.kind == "embeddings" and not run.can_encode
+    ours, imported = (json.loads((ROOT / "checkpoints" / n / "metrics.json").read_text())
+                      for n in ("demo", "demo-imported"))
+    for d in ("i2t", "t2i"):
+        assert imported[d] == ours[d], d
+
+
 def test_unknown_kind_and_damaged_reference_are_one_error(kenv, tmp_path):
     import shutil
 
