@@ -17,7 +17,8 @@ SHARD = 64  # items a shard: whole batches of 16 or 32 (the CPU embedders' sizes
 
 @pytest.fixture(scope="module")
 def fast(tmp_path_factory):
-    """(the fast demo run, its single-process test-split embeddings, the environment of a subprocess)."""
+    """(the fast demo run, its test split embedded by one process with one thread, the environment of a
+    subprocess: one thread a process, like torchrun's ranks)."""
     from test_app import fast_demo_run
 
     from xmr_core.evaluation.split_embeddings import load_embeddings
@@ -26,7 +27,12 @@ def fast(tmp_path_factory):
     run = ck / "demo-fast"
     env = {**os.environ, "XMR_CHECKPOINTS": str(ck), "XMR_DATA_DIR": str(data), "XMR_RELEVANCE": "word-vectors",
            "XMR_SHARD_ITEMS": str(SHARD), "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    ref = load_embeddings(next((run / "embeddings").glob("*-test.npz")))
+    one = _copy(run, tmp_path_factory.mktemp("one-process") / "run")
+    p = subprocess.run([sys.executable, "-m", "xmr_core", "embed", "--run", str(one)], env=env, capture_output=True,
+                       text=True, timeout=240, cwd=ROOT)
+    assert p.returncode == 0, p.stderr[-2000:]
+    ref = load_embeddings(next((one / "embeddings").glob("*-test.npz")))
+    assert not isinstance(ref.images, np.memmap)  # the small split went the single-process way (one .npz)
     return run, ref, env
 
 
