@@ -86,9 +86,11 @@ def test_embeddings_cached_and_consistent(fast_run):
     assert e.images.shape == (100, 128) and e.captions.shape == (500, 128)
     np.testing.assert_allclose(np.linalg.norm(e.images, axis=1), 1, atol=1e-4)
     assert (np.bincount(e.caption_image) == 5).all()
-    # the stored vectors are what the model gives now
-    again = run.embedder.embed_texts([str(e.caption_text[0])])
-    np.testing.assert_allclose(again[0], e.captions[0], atol=1e-4)
+    # the stored vectors are what the model gives now: the split's first batch of captions again (the
+    # same batch, so the same kernels: under bf16 a caption alone and in a batch can differ by ~1e-3)
+    first = [str(t) for t in e.caption_text[: run.embedder.batch_size]]
+    again = run.embedder.embed_texts(first)
+    np.testing.assert_allclose(again, e.captions[: len(first)], atol=1e-4)
 
 
 def test_explorer_queries(fast_run):
