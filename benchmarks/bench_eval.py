@@ -7,12 +7,14 @@ EfficientNet-Lite0, ``recipe("default").model`` at 160 px). Text: a ``TextEncode
 (``w2v_epochs=2``; not timed). Images: Flickr8k val (``../shared/data/flickr8k``, 160 px
 JPEGs) when present, otherwise generated demo scenes at 160 px (PNG); 5 captions each.
 
-Each network runs three ways, one after the other, through ``embed.embed_dataset`` (what ``evaluate``
-runs: decode the files + forward, paint the captions + forward):
-  before       fp32, batch 64, no prefetch (the evaluation path as it was before issue 16)
+Each network runs four ways, one after the other, through ``split_embeddings.embed_dataset`` (what
+``evaluate`` runs: decode the files + forward, paint the captions + forward):
+  before       fp32, batch 64, no prefetch, BatchNorm not folded (the path before issue 16)
+  not folded   the "after" way with BatchNorm kept as separate layers (``fold_bn=False``): what
+               folding it into the convolutions (``network/fuse.py``) saves
   no prefetch  the measured precision / memory format / batch size alone
-  after        ``Embedder`` defaults: the measured precision / memory format / batch size
-               (``embedder.inference_precision``, ``inference_batch_size``) and the next
+  after        ``Embedder`` defaults: BatchNorm folded, the measured precision / memory format /
+               batch size (``inference.inference_precision``, ``inference_batch_size``) and the next
                batch decoded / painted in a thread while the network runs
 Then, once, on the "after" embeddings: (b1) ``evaluate_embeddings`` (R@K) and (b2)
 ``semantic_evaluate`` with word-vector relevance. total = (a) + b1 + b2. Target: <= 60 s.
@@ -114,7 +116,8 @@ def cases(quick: bool = False) -> list[dict[str, Any]]:
         for net_name, cfg in _networks():
             torch.manual_seed(0)
             net = build_network(cfg).eval()
-            ways = {"before: fp32, batch 64, no prefetch": dict(amp=False, batch_size=64, prefetch=False),
+            ways = {"before: fp32, batch 64, no prefetch": dict(amp=False, batch_size=64, prefetch=False, fold_bn=False),
+                    "measured defaults + prefetch, BatchNorm not folded": dict(fold_bn=False),
                     "measured defaults, no prefetch": dict(prefetch=False),
                     "after: measured defaults + prefetch": {}}
             runs = {w: SimpleNamespace(embedder=Embedder(net, enc, cfg, **kw), model_cfg=cfg) for w, kw in ways.items()}
