@@ -65,11 +65,22 @@ def big(tmp_path_factory):
     ck, data = fast_demo_run(tmp_path_factory)
     ready = os.environ.get("XMR_LARGE_MAP_CHECKPOINTS")  # a runs folder large_run() already wrote (reruns)
     if ready and (Path(ready) / "big" / "tsne").is_dir():
-        return Path(ready), data
+        yield Path(ready), data
+        return
     runs = tmp_path_factory.mktemp("large-map") / "checkpoints"
     runs.mkdir()
-    large_run(ck / "demo-fast", runs, N_IMAGES, PER)
-    return runs, data
+    # The map is under test, not the semantic labels: word-vector relevance, not MiniLM over 160,000
+    # captions (minutes on a CPU), here and in the app server started below (it inherits os.environ).
+    old = os.environ.get("XMR_RELEVANCE")
+    os.environ["XMR_RELEVANCE"] = "word-vectors"
+    try:
+        large_run(ck / "demo-fast", runs, N_IMAGES, PER)
+        yield runs, data
+    finally:
+        if old is None:
+            os.environ.pop("XMR_RELEVANCE", None)
+        else:
+            os.environ["XMR_RELEVANCE"] = old
 
 
 @pytest.fixture(scope="module")
