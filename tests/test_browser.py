@@ -218,7 +218,7 @@ def test_query_page_upload_and_sentence(server, page, runs, tmp_path):
     settle(page, "Query")
     img = tmp_path / "red-circle.png"
     img.write_bytes(_png())
-    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(img))
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(img))
     page.get_by_text("Top 5 sentences").wait_for()
     settle(page)
     no_exception(page)
@@ -237,7 +237,7 @@ def test_query_page_upload_and_sentence(server, page, runs, tmp_path):
     bad = tmp_path / "notes.png"
     bad.write_bytes(b"this is not an image")
     page.get_by_role("tab", name="Image → sentences").click()
-    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(bad))
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(bad))
     page.get_by_text("Cannot use this file").wait_for()
     settle(page)
     no_exception(page)

@@ -65,7 +65,7 @@ def test_eight_sessions_query_at_once(server, browser, runs, tmp_path):  # noqa:
             pg.get_by_role("tab", name="Sentence → images").click()
 
         # all at once: session 0 uploads an image, every session submits its own sentence
-        pages[0].locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(upload))
+        pages[0].locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(upload))
         boxes = [pg.get_by_label("Type a sentence") for pg in pages]
         for box, s in zip(boxes, sentences):
             box.fill(s)
