@@ -92,23 +92,34 @@ BLOCKS = {"demo-test": lambda: _recall_table(_metrics("demo")), "demo-bundles": 
           "demo-build": _build_line, "demo-trials": _trials}
 
 
-def render(doc: str) -> str:
-    """``doc`` with every generated block rewritten (unknown block names are an error)."""
+def render_blocks(doc: str, blocks: dict, owns) -> str:
+    """``doc`` with every generated block whose name ``owns(name)`` accepts rewritten from ``blocks``
+    (an owned name not in ``blocks`` is an error); other generators' blocks are left as they are."""
     def one(mt: re.Match) -> str:
         name = mt.group(2)
-        if name.startswith("f8k-"):  # real-data blocks: benchmarks/flickr_docs.py writes them
+        if not owns(name):
             return mt.group(0)
-        if name not in BLOCKS:
+        if name not in blocks:
             raise KeyError(f"unknown generated block {name!r}")
-        return mt.group(1) + BLOCKS[name]().rstrip() + "\n" + mt.group(4)
+        return mt.group(1) + blocks[name]().rstrip() + "\n" + mt.group(4)
     return BLOCK.sub(one, doc)
 
 
-if __name__ == "__main__":
-    for name in DOCS:
+def render(doc: str) -> str:
+    """``doc`` with every demo block rewritten (real-data ``f8k-`` blocks: benchmarks/flickr_docs.py)."""
+    return render_blocks(doc, BLOCKS, lambda name: not name.startswith("f8k-"))
+
+
+def rewrite(docs: tuple[str, ...], render_doc) -> None:
+    """Rewrite each of ``docs`` (paths from the repository root) that ``render_doc`` changes."""
+    for name in docs:
         path = ROOT / name
         text = path.read_text(encoding="utf-8")
-        new = render(text)
+        new = render_doc(text)
         if new != text:
             path.write_text(new, encoding="utf-8")
             print(f"rewrote {name}")
+
+
+if __name__ == "__main__":
+    rewrite(DOCS, render)

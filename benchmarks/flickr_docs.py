@@ -209,16 +209,9 @@ def record_reference(metrics_json: Path, name: str, note: str, threads: int, com
 
 def render(doc: str) -> str:
     """``doc`` with its f8k-… blocks rewritten (other generated blocks are left as they are)."""
-    from benchmarks.demo_docs import BLOCK
+    from benchmarks.demo_docs import render_blocks
 
-    def one(mt):
-        name = mt.group(2)
-        if not name.startswith("f8k-"):
-            return mt.group(0)
-        if name not in BLOCKS:
-            raise KeyError(f"unknown generated block {name!r}")
-        return mt.group(1) + BLOCKS[name]().rstrip() + "\n" + mt.group(4)
-    return BLOCK.sub(one, doc)
+    return render_blocks(doc, BLOCKS, lambda name: name.startswith("f8k-"))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -246,13 +239,9 @@ def main(argv: list[str] | None = None) -> None:
     if a.cmd == "reference":
         print(record_reference(a.src, a.name, a.note, a.threads, a.command))
         return
-    for name in DOCS:
-        path = ROOT / name
-        text = path.read_text(encoding="utf-8")
-        new = render(text)
-        if new != text:
-            path.write_text(new, encoding="utf-8")
-            print(f"rewrote {name}")
+    from benchmarks.demo_docs import rewrite
+
+    rewrite(DOCS, render)
 
 
 if __name__ == "__main__":
