@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from test_browser import CHROMIUM, no_exception, settle, shot, streamlit_server
+from test_browser import CHROMIUM, browser, no_exception, settle, shot, streamlit_server  # noqa: F401 - browser: the fixture
 
 pytestmark = [
     pytest.mark.browser,
@@ -81,17 +81,6 @@ def big(tmp_path_factory):
             os.environ.pop("XMR_RELEVANCE", None)
         else:
             os.environ["XMR_RELEVANCE"] = old
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def open_map(browser, url: str) -> tuple[object, object, float]:
