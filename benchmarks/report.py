@@ -142,13 +142,20 @@ def targets_section(files: list[tuple[str, dict[str, Any]]]) -> str:
 
 
 def loaded(machine: dict[str, Any]) -> bool:
-    """True when the run started with at least half the usable cores busy (1-minute load average)."""
+    """True when something else was running as the run started: another runnable process beside the
+    benchmark's own (``procs_running_at_start`` > 1), or, in files that lack that count, a 1-minute
+    load average of half the usable cores. The count decides where it exists: the load average trails
+    by about a minute, so a job that had just ended still weighs on it."""
+    procs = machine.get("procs_running_at_start")
+    if isinstance(procs, int):
+        return procs > 1
     load = machine.get("loadavg_at_start") or [0.0]
     return load[0] >= 0.5 * (machine.get("cpus_usable") or 1)
 
 
 def _one_cell(text: str, name: str, m: dict[str, Any]) -> str:
-    busy = f", loaded: load {m['loadavg_at_start'][0]} on {m.get('cpus_usable')} cores" if loaded(m) else ", idle"
+    procs = f", {m['procs_running_at_start']} processes running" if isinstance(m.get("procs_running_at_start"), int) else ""
+    busy = f", loaded: load {m['loadavg_at_start'][0]} on {m.get('cpus_usable')} cores{procs}" if loaded(m) else ", idle"
     return f"{text} ({name}, torch threads: {m.get('torch_threads', '?')}{busy})"
 
 

@@ -18,3 +18,26 @@ def test_words_max_df_keeps_the_words_that_name_shapes(tmp_path):
     assert not shapes & set(default)  # at 10 % the demo's shape names count as stopwords
     assert shapes <= set(wide) and "a" not in wide and "the" not in wide
     assert y.shape == (len(ds), len(wide)) and set(default) <= set(wide)
+
+
+def test_words_phrases_add_adjacent_pairs_after_the_words(tmp_path):
+    """``words_phrases``: the same single words first (same columns), then adjacent caption-word pairs
+    ("red circle"), each a target of exactly the images with a caption holding that pair."""
+    from xmr_core.data import load_dataset
+    from xmr_core.data.demo import generate_demo
+    from xmr_core.text import tokenize
+    from xmr_core.train.samples import word_targets
+
+    ds = load_dataset(generate_demo(tmp_path, n_images=120, seed=1, image_size=32, n_val=10, n_test=10)).split("train")
+    words, yw = word_targets(ds, 2000, 0.3)
+    both, yb = word_targets(ds, 2000, 0.3, phrases=True)
+    assert both[:len(words)] == words and (yb[:, :len(words)] == yw).all()
+    pairs = both[len(words):]
+    assert pairs and all(len(p.split()) == 2 for p in pairs) and len(set(pairs)) == len(pairs)
+    row = {im.image_id: i for i, im in enumerate(ds.images)}
+    for j, p in list(enumerate(pairs, len(words)))[:40]:
+        a, b = p.split()
+        holds = {row[c.image_id] for c in ds.captions
+                 if any(x == (a, b) for x in zip(tokenize(c.text), tokenize(c.text)[1:]))}
+        assert set(yb[:, j].nonzero().flatten().tolist()) == holds
+    assert word_targets(ds, len(words) + 3, 0.3, phrases=True)[0] == both[:len(words) + 3]  # one cap for both

@@ -211,6 +211,8 @@ class TrainConfig:
     words_vocab: int = opt(2000, "caption-words head vocabulary (most frequent content words)", lo=1, hi=1_000_000)
     words_max_df: float = opt(0.10, "caption-words head: words in more than this share of the training captions "
                                     "are left out as carrying no content (a, the, on)", lo=0.0, hi=1.0)
+    words_phrases: bool = opt(False, "caption-words head also predicts adjacent word pairs (\"red circle\"): "
+                                     "which colour goes with which shape (ours; off = single words)")
     # softmax: a stronger per-word gradient with a large vocabulary (docs/RESULTS.md)
     words_loss: str = opt("bce", "caption-words loss: bce (per word) | softmax (the words as one distribution)",
                           choices=("bce", "softmax"))

@@ -180,7 +180,7 @@ def _encoder(run_dir: Path, ds: Dataset, enc_cfg: EncodingConfig, resume: bool, 
 
 def _build(ds: Dataset, model_cfg: ModelConfig, t: TrainConfig, device: torch.device) -> tuple:
     """The network with its heads, the class centres, the optimiser and the words head's targets."""
-    words_vocab, words_y = (word_targets(ds, t.words_vocab, t.words_max_df) if t.words_weight else ([], None))
+    words_vocab, words_y = (word_targets(ds, t.words_vocab, t.words_max_df, t.words_phrases) if t.words_weight else ([], None))
     if words_y is not None:
         words_y = words_y.to(device)
     if t.cache_frozen and not model_cfg.freeze_blocks:

@@ -212,20 +212,32 @@ class BatchList(torch.utils.data.Sampler):
         return len(self.batches)
 
 
-def word_targets(ds: Dataset, n_words: int, max_df: float = 0.10) -> tuple[list[str], torch.Tensor]:
+def word_targets(ds: Dataset, n_words: int, max_df: float = 0.10,
+                 phrases: bool = False) -> tuple[list[str], torch.Tensor]:
     """Content-word vocabulary and a (classes, words) multi-hot of each class's caption words.
 
     Words in more than ``max_df`` of captions (10 %: a, the, on, ...) carry no content and are left
     out. On the demo 10 % also leaves out every shape name and most colour names (a shape is named
     in 12-27 % of its captions), so the demo trials raise it (DEMO.md "Typed queries").
+
+    ``phrases`` adds each pair of adjacent caption words ("red circle") as a target after the single
+    words, under the same limits: single words say *what* is in a picture but not which colour goes
+    with which shape; a pair does, so "a red circle" and a picture with a red circle share a target.
     """
-    toks = [set(tokenize(c.text)) for c in ds.captions]
+    seqs = [tokenize(c.text) for c in ds.captions]
+    toks = [set(t) for t in seqs]
     df = Counter(w for t in toks for w in t)
     limit = max_df * max(1, len(toks))
     # sorted by (-count, word): set/Counter order depends on the per-process hash seed,
     # and the head's columns must mean the same words in a resumed process
     ranked = sorted(df.items(), key=lambda wn: (-wn[1], wn[0]))
     vocab = [w for w, n in ranked if 2 <= n <= limit][:n_words]
+    if phrases:
+        for q, s in zip(seqs, toks):
+            s.update(f"{a} {b}" for a, b in zip(q, q[1:]))
+        pairs = Counter(p for t in toks for p in t if " " in p)
+        vocab += [p for p, n in sorted(pairs.items(), key=lambda wn: (-wn[1], wn[0]))
+                  if 2 <= n <= limit][:max(0, n_words - len(vocab))]
     index = {w: i for i, w in enumerate(vocab)}
     y = torch.zeros(len(ds.images), len(vocab))
     row = {im.image_id: i for i, im in enumerate(ds.images)}
