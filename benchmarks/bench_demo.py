@@ -29,8 +29,10 @@ from benchmarks._script import script_rows  # noqa: E402
 TARGET_S = 300.0
 
 
-def _build_once(tmp: Path, quick: bool) -> tuple[float, dict[str, float], Path]:
-    """One timed ``build_demo`` into ``tmp/run`` (data generated into ``tmp/data``)."""
+def timed_build(out: Path, fast: bool = False, losses: str = "ours",
+                data_dir: Path | None = None) -> tuple[float, dict[str, float]]:
+    """One ``build_demo`` into ``out`` (``--force``): (seconds, seconds per stage). ``data_dir`` set:
+    ``XMR_DATA_DIR`` points there while building (the data is generated too, not reused)."""
     from xmr_core.cli.demo import build_demo
 
     stages: dict[str, float] = {}
@@ -44,10 +46,11 @@ def _build_once(tmp: Path, quick: bool) -> tuple[float, dict[str, float], Path]:
             current.update(stage=stage, t=now)
 
     old = os.environ.get("XMR_DATA_DIR")
-    os.environ["XMR_DATA_DIR"] = str(tmp / "data")  # generate the data too, not reuse it
+    if data_dir is not None:
+        os.environ["XMR_DATA_DIR"] = str(data_dir)
     try:
         t = time.perf_counter()
-        out = build_demo(fast=quick, out=tmp / "run", force=True, progress=progress)
+        build_demo(fast=fast, out=out, force=True, progress=progress, losses=losses)
         secs = time.perf_counter() - t
         if current["stage"] is not None:
             stages[current["stage"]] = stages.get(current["stage"], 0.0) + time.perf_counter() - current["t"]
@@ -56,7 +59,13 @@ def _build_once(tmp: Path, quick: bool) -> tuple[float, dict[str, float], Path]:
             os.environ.pop("XMR_DATA_DIR", None)
         else:
             os.environ["XMR_DATA_DIR"] = old
-    return secs, stages, out
+    return secs, stages
+
+
+def _build_once(tmp: Path, quick: bool) -> tuple[float, dict[str, float], Path]:
+    """One timed ``build_demo`` into ``tmp/run`` (data generated into ``tmp/data``)."""
+    secs, stages = timed_build(tmp / "run", quick, data_dir=tmp / "data")
+    return secs, stages, tmp / "run"
 
 
 def _same_weights(a: Path, b: Path) -> bool:

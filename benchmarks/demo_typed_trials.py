@@ -3,12 +3,14 @@
     python benchmarks/demo_typed_trials.py trial NAME '{"short_queries": 0.5, "hard_batches": 0.5}'
     python benchmarks/demo_typed_trials.py probe checkpoints/demo
     python benchmarks/demo_typed_trials.py measure NAME checkpoints/demo
+    python benchmarks/demo_typed_trials.py misses checkpoints/demo [val]
 
 ``trial`` trains the ``demo`` recipe with the overrides (any EncodingConfig / ModelConfig /
 TrainConfig field, and the generator's ``twins`` / ``colour_twins``: the demo data with that share of
 counterfactual twins, written to ``benchmarks/_work/demo-...``) into ``benchmarks/_work/trials/NAME``, then measures R@K and the typed-query
 benchmark on val and test and appends one JSON line to ``results/demo/short-query-trials.jsonl``.
 ``measure`` adds a row for a bundle already trained (copied first: nothing is written into it).
+``misses`` counts what a run's wrong one-thing answers show instead (``results/demo/one-thing-misses.json``).
 ``probe`` asks how much of shape and colour a run's image embeddings carry: a logistic probe per
 shape and per colour, fitted on val, ROC AUC on test (0.5 = nothing), and the cosine between the
 run's text embeddings of "a red <shape>" for the six shapes.
@@ -150,8 +152,47 @@ def measure_copy(name: str, run_path: str) -> dict:
     return res
 
 
+def misses(run_path: str, split: str = "val") -> dict:
+    """What a run's wrong one-thing answers ("a red circle") show instead, among each query's top
+    min(5, #relevant) images: the right colour on another shape (and which shape, counted), the right
+    shape in another colour, both on different things of the scene (the words bound wrongly), neither."""
+    import collections
+
+    import numpy as np
+
+    from xmr_core.bundle.run import load_run
+    from xmr_core.data.demo import dataset_scenes
+    from xmr_core.evaluation.evaluate import split_embeddings
+    from xmr_core.retrieval.typed_queries import demo_queries
+
+    run = load_run(run_path)
+    scenes = dataset_scenes(run.dataset_spec)
+    emb = split_embeddings(run, None, split, progress=False)
+    sc = [scenes[str(i)] for i in emb.image_ids]
+    qs = [q for q in demo_queries(sc) if q.kind == "one thing"]
+    scores = run.embedder.embed_texts([q.text for q in qs]) @ emb.images.T
+    kinds, swaps = collections.Counter(), collections.Counter()
+    for q, row in zip(qs, scores):
+        colour, shape = q.text.split()[-2:]
+        for j in np.argsort(-row)[:min(5, int(q.relevant.sum()))]:
+            if q.relevant[j]:
+                kinds["right"] += 1
+                continue
+            things = [(t["colour"], t["shape"]) for t in sc[j]["things"]]
+            has_c, has_s = any(c == colour for c, _ in things), any(s == shape for _, s in things)
+            kind = ("colour and shape on different things" if has_c and has_s else "right colour, other shape"
+                    if has_c else "right shape, other colour" if has_s else "neither")
+            kinds[kind] += 1
+            if kind == "right colour, other shape":
+                swaps[f"{shape} -> {'/'.join(sorted(s for c, s in things if c == colour))}"] += 1
+    return {"run": run_path, "split": split, "queries": len(qs), "top_k_slots": dict(kinds),
+            "shape_swaps": dict(swaps.most_common())}
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["measure"]:
+    if sys.argv[1:2] == ["misses"]:
+        print(json.dumps(misses(sys.argv[2], *(sys.argv[3:4] or ["val"])), indent=1))
+    elif sys.argv[1:2] == ["measure"]:
         print(json.dumps(measure_copy(sys.argv[2], sys.argv[3])))
     elif sys.argv[1:2] == ["trial"]:
         print(json.dumps(trial(sys.argv[2], json.loads(sys.argv[3]) if len(sys.argv) > 3 else {})))

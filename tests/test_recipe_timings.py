@@ -62,8 +62,19 @@ def test_demo_button_minutes_come_from_the_recorded_build(monkeypatch):
     from xmr_core.facade.app_support import demo_minutes
 
     monkeypatch.setattr(hw, "cpu_has_native_bf16", lambda: True)
-    assert demo_minutes(False) == 5  # 273 s (results/demo/build.json), rounded up
+    assert demo_minutes(False) == 5  # 262 s (results/demo/build.json), rounded up
     monkeypatch.setattr(hw, "cpu_has_native_bf16", lambda: False)
     assert demo_minutes(False) == 18  # the Intel Xeon's (issue 21)
     monkeypatch.setitem(RECIPES, "demo", replace(RECIPES["demo"], timings=(Timing(601, "x", False, "d", "s"),)))
     assert demo_minutes(False) == 11
+
+
+def test_the_demo_record_is_the_committed_build():
+    """The AMD figure in the demo recipe is results/demo/build.json's demo build, rounded to the second."""
+    import json
+
+    build = next(b for b in json.loads((ROOT / "results" / "demo" / "build.json").read_text())["builds"]
+                 if b["bundle"] == "demo")
+    rec = recorded_time("demo", native_bf16=True)
+    assert rec.seconds == round(build["seconds"]) and "results/demo/build.json" in rec.source
+    assert f"{build['seconds']:.1f} s" in rec.source and build["machine_start"]["cpu_model"] in rec.cpu
