@@ -22,9 +22,10 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.demo_docs import BLOCK  # noqa: E402,F401 - one pattern for every generated block
 
 DOC = ROOT / "docs" / "SCALE.md"
-# the shards figure from an idle machine: two processes need both cores (the loaded run is kept beside it)
+# the shards and map figures from an idle machine (two processes need both cores; the page's target is
+# for an idle machine); the loaded runs are kept beside them
 FILES = {"shards": "results-issue24-shards-idle.json", "index": "results-issue24-index.json",
-         "scale": "results-issue24-scale.json"}
+         "scale": "results-issue24-scale-idle.json"}
 CAPTIONS_PER_IMAGE = 5  # Flickr30K's and COCO's
 
 
