@@ -66,8 +66,13 @@ def test_twins_are_deterministic_and_leave_every_other_image_as_it_was(twin_demo
 def test_ensure_demo_regenerates_when_the_twin_share_changes(tmp_path):
     from xmr_core.data.demo import ensure_demo
 
+    from xmr_core.data.demo import DEMO_TWINS
+
+    assert DEMO_TWINS == 0.25  # demo data v3: the default demo has twins
     p = ensure_demo(60, seed=1, out_dir=tmp_path)
-    assert not any("twin_of" in it["scene"] for it in _items(p))
+    assert json.loads(p.read_text())["twins"] == DEMO_TWINS and any("twin_of" in it["scene"] for it in _items(p))
+    p = ensure_demo(60, seed=1, out_dir=tmp_path, twins=0.0)
+    assert "twins" not in json.loads(p.read_text()) and not any("twin_of" in it["scene"] for it in _items(p))
     p = ensure_demo(60, seed=1, out_dir=tmp_path, twins=0.2)
     assert json.loads(p.read_text())["twins"] == 0.2
     assert any("twin_of" in it["scene"] for it in _items(p))
