@@ -6,7 +6,7 @@
     python benchmarks/demo_typed_trials.py misses checkpoints/demo [val]
 
 ``trial`` trains the ``demo`` recipe with the overrides (any EncodingConfig / ModelConfig /
-TrainConfig field, and the generator's ``twins`` / ``colour_twins``: the demo data with that share of
+TrainConfig field, and the generator's ``twins`` / ``colour_twins`` / ``swap_twins``: the demo data with that share of
 counterfactual twins, written to ``benchmarks/_work/demo-...``) into ``benchmarks/_work/trials/NAME``, then measures R@K and the typed-query
 benchmark on val and test and appends one JSON line to ``results/demo/short-query-trials.jsonl``.
 ``measure`` adds a row for a bundle already trained (copied first: nothing is written into it).
@@ -37,7 +37,7 @@ def trial(name: str, over: dict) -> dict:
     enc, mod, tr = recipe("demo")
     pick = lambda cfg: {k: v for k, v in over.items() if hasattr(cfg, k)}  # noqa: E731
     enc, mod, tr = replace(enc, **pick(enc)), replace(mod, **pick(mod)), replace(tr, **pick(tr))
-    gen = {k: over[k] for k in ("twins", "colour_twins") if k in over}
+    gen = {k: over[k] for k in ("twins", "colour_twins", "swap_twins") if k in over}
     spec = "demo"
     if gen:  # the demo data with counterfactual twins, beside the trials (val / test as without them)
         from xmr_core.data.demo import ensure_demo

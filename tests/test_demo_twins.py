@@ -99,3 +99,37 @@ def test_batches_put_each_twin_with_its_scene(twin_demo, hard):
             assert where.get(k) == where.get(int(g)) is not None
     assert epoch_batches(len(ds), 8, 3, 1, feats, hard, groups) == batches
     assert epoch_batches(len(ds), 8, 3, 2, feats, hard, groups) != batches
+
+
+def test_swap_twins_trade_two_colours_and_keep_everything_else(tmp_path):
+    """``swap_twins``: the twin holds the same colours and shapes, bound the other way round."""
+    import random
+
+    from xmr_core.data.demo import Thing, ensure_demo, generate_demo, twin_scene
+
+    two = [Thing("circle", "red", "small", "left"), Thing("square", "blue", "large", "right")]
+    assert [(t.shape, t.colour) for t in twin_scene(two, "swap", random.Random(0))] == [("circle", "blue"),
+                                                                                     ("square", "red")]
+    one = twin_scene(two[:1], "swap", random.Random(0))  # nothing to trade with: a colour twin
+    assert one[0].shape == "circle" and one[0].colour != "red"
+
+    p = generate_demo(tmp_path / "d", n_images=200, seed=3, image_size=32, n_val=20, n_test=20, twins=0.1,
+                      swap_twins=0.15)
+    items = _items(p)
+    by_name = {it["filename"]: it for it in items}
+    swaps = [it for it in items if it["scene"].get("twin") == "swap"]
+    assert len(swaps) == round(0.15 * 160) and json.loads(p.read_text())["swap_twins"] == 0.15
+    traded = 0
+    for it in swaps:
+        a, b = it["scene"], by_name[it["scene"]["twin_of"]]["scene"]
+        assert [t["shape"] for t in a["things"]] == [t["shape"] for t in b["things"]]
+        assert [(t["size"], t["position"]) for t in a["things"]] == [(t["size"], t["position"]) for t in b["things"]]
+        if len({t["colour"] for t in b["things"]}) > 1:  # two colours to trade: the same colours, rebound
+            assert sorted(t["colour"] for t in a["things"]) == sorted(t["colour"] for t in b["things"])
+            assert [t["colour"] for t in a["things"]] != [t["colour"] for t in b["things"]]
+            traded += 1
+        else:  # nothing to trade: one colour changed
+            assert sum(x["colour"] != y["colour"] for x, y in zip(a["things"], b["things"])) == 1
+    assert traded > 0
+    q = ensure_demo(200, seed=3, out_dir=tmp_path / "d", twins=0.1, swap_twins=0.15)
+    assert q.read_bytes() == p.read_bytes()  # same parameters: not generated again

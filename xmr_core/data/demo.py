@@ -214,14 +214,26 @@ def default_demo_dir() -> Path:
 
 def twin_scene(things: list[Thing], kind: str, rng: random.Random) -> list[Thing]:
     """A counterfactual twin of a scene's things: one thing's ``kind`` ("shape" or "colour") changed to
-    another value, everything else (the other things, colours or shapes, sizes, positions) kept."""
+    another value, everything else (the other things, colours or shapes, sizes, positions) kept.
+    ``kind="swap"``: two things of different colours trade colours (the same colours and shapes, bound
+    the other way: "a red circle and a blue square" -> "a blue circle and a red square"); a scene
+    without two such things gets a colour twin instead."""
+    if kind == "swap":
+        pairs = [(a, b) for a in range(len(things)) for b in range(a + 1, len(things))
+                 if things[a].colour != things[b].colour]
+        if pairs:
+            a, b = rng.choice(pairs)
+            col = {a: things[b].colour, b: things[a].colour}
+            return [Thing(**{**t.__dict__, "colour": col[k]}) if k in col else t for k, t in enumerate(things)]
+        kind = "colour"
     j = rng.randrange(len(things))
     pool = SHAPES if kind == "shape" else COLOURS
     new = rng.choice([v for v in pool if v != getattr(things[j], kind)])
     return [Thing(**{**t.__dict__, kind: new}) if k == j else t for k, t in enumerate(things)]
 
 
-def _twin_kinds(n_train: int, twins: float, colour_twins: float, seed: int) -> dict[int, str]:
+def _twin_kinds(n_train: int, twins: float, colour_twins: float, seed: int,
+                swap_twins: float = 0.0) -> dict[int, str]:
     """Which training images are twins, by index (each the twin of the image just before it, an
     ordinary scene): ``twins`` of the training images change a shape, ``colour_twins`` a colour.
     Drawn from their own RNG, so every image that is no twin is exactly what it is without twins."""
@@ -229,16 +241,19 @@ def _twin_kinds(n_train: int, twins: float, colour_twins: float, seed: int) -> d
     slots = list(range(1, n_train, 2))  # (0, 1), (2, 3), ...: the second of a pair may be a twin
     rng.shuffle(slots)
     n_shape, n_colour = round(twins * n_train), round(colour_twins * n_train)
-    if n_shape + n_colour > len(slots):
-        raise ValueError(f"twins {twins} + colour_twins {colour_twins} exceed half of the training images")
+    n_swap = round(swap_twins * n_train)
+    if n_shape + n_colour + n_swap > len(slots):
+        raise ValueError(f"twins {twins} + colour_twins {colour_twins} + swap_twins {swap_twins} exceed half of "
+                         "the training images")
     kinds = {i: "shape" for i in slots[:n_shape]}
     kinds.update({i: "colour" for i in slots[n_shape:n_shape + n_colour]})
+    kinds.update({i: "swap" for i in slots[n_shape + n_colour:n_shape + n_colour + n_swap]})
     return kinds
 
 
 def generate_demo(out_dir: str | Path | None = None, n_images: int = 3000, seed: int = 0,
                   image_size: int = 128, n_val: int = 200, n_test: int = 200, progress: bool = False,
-                  twins: float = 0.0, colour_twins: float = 0.0) -> Path:
+                  twins: float = 0.0, colour_twins: float = 0.0, swap_twins: float = 0.0) -> Path:
     """Write the demo dataset (PNGs + ``dataset_demo.json``) and return the JSON path.
 
     Deterministic for ``(n_images, seed, image_size, twins, colour_twins)``; splits: the last
@@ -246,14 +261,15 @@ def generate_demo(out_dir: str | Path | None = None, n_images: int = 3000, seed:
     ``colour_twins``: shares of the training images that are counterfactual twins of the image
     before them (:func:`twin_scene`: one shape / one colour changed; its own captions; its scene
     says ``twin_of``), for batches that hold both (``TrainConfig.twin_batches``). Val and test are
-    ordinary scenes, the same with or without twins.
+    ordinary scenes, the same with or without twins. ``swap_twins``: a share whose twin trades the
+    colours of two things (``twin_scene(kind="swap")``).
     """
     if n_images < n_val + n_test + 10:
         raise ValueError(f"n_images={n_images} must exceed n_val + n_test + 10 = {n_val + n_test + 10}")
     out = Path(out_dir) if out_dir else default_demo_dir()
     (out / "images").mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
-    kinds = _twin_kinds(n_images - n_val - n_test, twins, colour_twins, seed)
+    kinds = _twin_kinds(n_images - n_val - n_test, twins, colour_twins, seed, swap_twins)
     items = []
     it = range(n_images)
     if progress:
@@ -286,6 +302,8 @@ def generate_demo(out_dir: str | Path | None = None, n_images: int = 3000, seed:
             "image_size": image_size, "images": items}
     if twins or colour_twins:
         meta.update(twins=twins, colour_twins=colour_twins)
+    if swap_twins:
+        meta.update(swap_twins=swap_twins)
     path = out / "dataset_demo.json"
     write_text_atomic(path, json.dumps(meta))  # a half-written dataset is never picked up
     return path
@@ -298,7 +316,8 @@ def demo_splits(n_images: int) -> tuple[int, int]:
 
 
 def ensure_demo(n_images: int = 3000, seed: int = 0, out_dir: str | Path | None = None,
-                progress: bool = False, twins: float = DEMO_TWINS, colour_twins: float = DEMO_COLOUR_TWINS) -> Path:
+                progress: bool = False, twins: float = DEMO_TWINS, colour_twins: float = DEMO_COLOUR_TWINS,
+                swap_twins: float = 0.0) -> Path:
     """The demo's ``dataset_demo.json``, generated on first use (or when its parameters changed).
 
     The default 3,000-image demo lives in ``default_demo_dir()``; other sizes in
@@ -315,13 +334,14 @@ def ensure_demo(n_images: int = 3000, seed: int = 0, out_dir: str | Path | None 
         try:
             head = json.loads(path.read_text())
             ok = ((head.get("version"), head.get("seed"), head.get("n_images"), head.get("twins", 0.0),
-                   head.get("colour_twins", 0.0)) == (DEMO_VERSION, seed, n_images, twins, colour_twins))
+                   head.get("colour_twins", 0.0), head.get("swap_twins", 0.0))
+                  == (DEMO_VERSION, seed, n_images, twins, colour_twins, swap_twins))
         except (OSError, ValueError, RecursionError):  # unreadable, malformed (JSONDecodeError), too deep
             ok = False
     if not ok:
         n_val, n_test = demo_splits(n_images)
         generate_demo(out, n_images=n_images, seed=seed, n_val=n_val, n_test=n_test, progress=progress,
-                      twins=twins, colour_twins=colour_twins)
+                      twins=twins, colour_twins=colour_twins, swap_twins=swap_twins)
     return path
 
 
