@@ -94,19 +94,21 @@ def curve(name: str) -> str:
     return "\n".join(rows)
 
 
-def screens_table(epoch: int = 4) -> str:
-    """Ideas screened at equal epochs of the same 20-epoch schedule: each run's periodic validation
-    at ``epoch`` (all of val, the trainer's own R@K) beside the default recipe's at the same epoch."""
-    rows = [f"| run | what | val R@1 / 5 / 10 image→text at epoch {epoch} | text→image | rsum | samples/s |",
-            "|---|---|---|---|---|---|"]
-    for name, r in runs(with_metrics=False).items():
-        row = next((x for x in r["log"] if x.get("val_rsum") and int(x["epoch"]) == epoch), None)
-        if row is None:
-            continue
-        i2t = " / ".join(f"{float(row[f'val_i2t_R@{k}']):.1f}" for k in KS)
-        t2i = " / ".join(f"{float(row[f'val_t2i_R@{k}']):.1f}" for k in KS)
-        rows.append(f"| `{name}` | {r['run'].get('note', '')} | {i2t} | {t2i} | {float(row['val_rsum']):.1f} | "
-                    f"{float(row['samples_per_s']):.0f} |")
+def screens_table() -> str:
+    """Ideas screened at equal epochs of the same 20-epoch schedule: each run's periodic validation (all
+    of val, the trainer's own R@K) at every epoch where every listed run has one, run beside run."""
+    runs_ = {n: {int(x["epoch"]): x for x in r["log"] if x.get("val_rsum")} for n, r in runs(with_metrics=False).items()}
+    runs_ = {n: v for n, v in runs_.items() if v}
+    common = sorted(set.intersection(*(set(v) for v in runs_.values()))) if runs_ else []
+    notes = runs(with_metrics=False)
+    rows = ["| epoch | run | what | val R@1 / 5 / 10 image→text | text→image | rsum |", "|---|---|---|---|---|---|"]
+    for epoch in common:
+        for name, by_epoch in runs_.items():
+            row = by_epoch[epoch]
+            i2t = " / ".join(f"{float(row[f'val_i2t_R@{k}']):.1f}" for k in KS)
+            t2i = " / ".join(f"{float(row[f'val_t2i_R@{k}']):.1f}" for k in KS)
+            rows.append(f"| {epoch} | `{name}` | {notes[name]['run'].get('note', '')} | {i2t} | {t2i} | "
+                        f"{float(row['val_rsum']):.1f} |")
     return "\n".join(rows)
 
 
