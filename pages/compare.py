@@ -9,7 +9,7 @@ import streamlit as st
 
 from pages._shared import explorer_for, image_hits, selected_run, selected_split, show_error, through_app
 from xmr_core.bundle.kinds import no_encoder
-from xmr_core.facade.app_support import (compare_rows, dash_missing, handle_text_query, losses_summary, network_summary,
+from xmr_core.facade.app_support import (compare_partner, compare_rows, dash_missing, handle_text_query, losses_summary, network_summary,
                                          run_label)
 from xmr_core.facade.app_typed import typed_compare_rows
 from xmr_core.bundle.run import list_runs
@@ -23,7 +23,7 @@ if len(runs) < 2:
     st.info("Only one run bundle is present; comparing it with itself. `python -m xmr_core.cli.demo` builds the "
             "second demo bundle (`demo-paper`: the paper's losses on the same data), or train another run.")
 cur = selected_run() if selected_run() in runs else runs[0]
-other = next((r for r in runs if r != cur), cur)
+other = compare_partner(runs, cur)
 c1, c2 = st.columns(2)
 a = c1.selectbox("Run A", runs, index=runs.index(cur), format_func=run_label, key="cmp_a")
 b = c2.selectbox("Run B", runs, index=runs.index(other), format_func=run_label, key="cmp_b")

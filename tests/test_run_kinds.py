@@ -132,6 +132,22 @@ def test_a_fresh_clone_lists_an_imported_run_that_is_the_demo():
         assert imported[d] == ours[d], d
 
 
+def test_compare_opens_beside_a_run_that_answers_sentences(kenv):
+    """On a fresh clone Compare opens demo beside demo-paper (its imported vectors sort between them);
+    an embeddings run is the partner only when nothing else is there."""
+    from xmr_core.bundle.run import list_runs
+    from xmr_core.facade.app_support import compare_partner
+
+    fresh = [str(p) for p in list_runs(ROOT / "checkpoints") if p.name.startswith("demo")]
+    demo = str(ROOT / "checkpoints" / "demo")
+    assert Path(compare_partner(fresh, demo)).name == "demo-paper"
+    assert Path(compare_partner([demo, str(ROOT / "checkpoints" / "demo-imported")], demo)).name == "demo-imported"
+    assert compare_partner([demo], demo) == demo
+    kinds = {p.name: str(p) for p in list_runs(kenv)}  # network, reference, embeddings
+    assert Path(compare_partner([kinds["imported"], kinds["cca-fast"], kinds["demo-fast"]],
+                                kinds["demo-fast"])).name == "cca-fast"
+
+
 def test_unknown_kind_and_damaged_reference_are_one_error(kenv, tmp_path):
     import shutil
 
