@@ -8,8 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from pages._shared import explorer_for, image_hits, selected_run, selected_split, show_error, through_app
-from xmr_core.bundle.kinds import no_encoder
-from xmr_core.facade.app_support import (compare_partner, compare_rows, dash_missing, handle_text_query, losses_summary, network_summary,
+from xmr_core.bundle.kinds import compare_partner, no_encoder
+from xmr_core.facade.app_support import (compare_rows, dash_missing, handle_text_query, losses_summary, network_summary,
                                          run_label)
 from xmr_core.facade.app_typed import typed_compare_rows
 from xmr_core.bundle.run import list_runs

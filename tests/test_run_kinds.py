@@ -136,7 +136,7 @@ def test_compare_opens_beside_a_run_that_answers_sentences(kenv):
     """On a fresh clone Compare opens demo beside demo-paper (its imported vectors sort between them);
     an embeddings run is the partner only when nothing else is there."""
     from xmr_core.bundle.run import list_runs
-    from xmr_core.facade.app_support import compare_partner
+    from xmr_core.bundle.kinds import compare_partner
 
     fresh = [str(p) for p in list_runs(ROOT / "checkpoints") if p.name.startswith("demo")]
     demo = str(ROOT / "checkpoints" / "demo")

@@ -61,6 +61,14 @@ def folder_kind(path: Path) -> str | None:
     return None
 
 
+def compare_partner(runs: list[str], current: str) -> str:
+    """The run the Compare page opens beside ``current``: the first other run that answers a typed
+    sentence (a network or reference run), so a fresh clone compares ``demo`` with ``demo-paper`` rather
+    than with its own imported vectors; else the first other run; else ``current`` itself."""
+    others = [r for r in runs if r != current]
+    return next((r for r in others if folder_kind(Path(r)) in ("network", "reference")), others[0] if others else current)
+
+
 def identity_file(path: str | Path) -> Path:
     """The file a loaded run (and the app's cache of it) is keyed on: its weights, or an
     embeddings run's config (which records the imported vectors' SHA-256)."""

@@ -66,16 +66,6 @@ def run_label(run_path: str | Path) -> str:
         "" if (p / "metrics.json").is_file() else " (not evaluated)")
 
 
-def compare_partner(runs: list[str], current: str) -> str:
-    """The run the Compare page opens beside ``current``: the first other run that answers a typed
-    sentence (a network or reference run), so a fresh clone compares ``demo`` with ``demo-paper`` rather
-    than with its own imported vectors; else the first other run; else ``current`` itself."""
-    from ..bundle.kinds import folder_kind
-
-    others = [r for r in runs if r != current]
-    return next((r for r in others if folder_kind(Path(r)) in ("network", "reference")), others[0] if others else current)
-
-
 def demo_minutes(fast: bool) -> int:
     """Wall time of ``build_demo`` for the button's label: the full build's recorded time on a CPU of
     this kind (``recipes.recorded_time("demo")``), rounded up; the fast build's rough 2 minutes."""
@@ -401,7 +391,7 @@ def handle_image_query(explorer: Any, data: bytes | None, name: str = "uploaded 
         return None, str(e)
 
 
-__all__ = ["run_key", "run_label", "compare_partner", "recall_rows", "semantic_rows", "compare_rows", "gap_rows", "train_curve",
+__all__ = ["run_key", "run_label", "recall_rows", "semantic_rows", "compare_rows", "gap_rows", "train_curve",
            "dash_missing", "run_scope", "losses_summary", "search_step", "push_step", "pop_step", "to_csv", "data_uri",
            "selection_rows", "result_rows", "hit_label", "contains_word", "filter_rows", "page_slice",
            "annotate_encoding", "handle_text_query", "handle_image_query", "IMAGE_COLOUR", "TEXT_COLOUR",
