@@ -97,10 +97,10 @@ def curve(name: str) -> str:
 def screens_table() -> str:
     """Ideas screened at equal epochs of the same 20-epoch schedule: each run's periodic validation (all
     of val, the trainer's own R@K) at every epoch where every listed run has one, run beside run."""
-    runs_ = {n: {int(x["epoch"]): x for x in r["log"] if x.get("val_rsum")} for n, r in runs(with_metrics=False).items()}
+    notes = runs(with_metrics=False)
+    runs_ = {n: {int(x["epoch"]): x for x in r["log"] if x.get("val_rsum")} for n, r in notes.items()}
     runs_ = {n: v for n, v in runs_.items() if v}
     common = sorted(set.intersection(*(set(v) for v in runs_.values()))) if runs_ else []
-    notes = runs(with_metrics=False)
     rows = ["| epoch | run | what | val R@1 / 5 / 10 image→text | text→image | rsum |", "|---|---|---|---|---|---|"]
     for epoch in common:
         for name, by_epoch in runs_.items():
