@@ -2,7 +2,8 @@
 
 Two WebGL traces (``Scattergl``: curve 0 = images, curve 1 = captions) hold every point of the map,
 never a sample, so a COCO-5k map (5,000 images + 25,000 captions) is drawn whole. The page maps a
-selection back to frame rows with :func:`trace_rows`.
+selection back to frame rows with :func:`trace_rows`. Past ``LARGE_MAP`` points the page draws a canvas
+map instead (``pages/_large_map.py``), with the same colour fields.
 """
 from __future__ import annotations
 
@@ -127,84 +128,6 @@ def _category_colour(c: str, categories: list[str]) -> str:
     return PALETTE.get(c) or _CYCLE[categories.index(c) % len(_CYCLE)]
 
 
-# ---- maps of a whole dataset (issue 24) -------------------------------------------------------------
-# Past LARGE_MAP points the page sends only coordinates (float32, which plotly.py ships as binary typed
-# arrays) and lets plotly.js number the points: the hover label is "image #N" / "caption #N", written in
-# the browser from the point's index (no per-point text travels); a click or a selection brings the
-# point's text, thumbnail and neighbours from the server. Under the points a density layer (a 2-d
-# histogram, log counts) shows where they pile up.
-LARGE_MAP = 50_000
-DENSITY_BINS = 160
-
-
-def density_layer(x: np.ndarray, y: np.ndarray, bins: int = DENSITY_BINS) -> go.Heatmap:
-    """Log point counts on a ``bins`` x ``bins`` grid (empty cells transparent), drawn under the points."""
-    h, xe, ye = np.histogram2d(x, y, bins=bins)
-    z = np.where(h > 0, np.log1p(h), np.nan).T.astype(np.float32)
-    return go.Heatmap(z=z, x=((xe[:-1] + xe[1:]) / 2).astype(np.float32), y=((ye[:-1] + ye[1:]) / 2).astype(np.float32),
-                      colorscale=[[0, "rgba(0,0,0,0.03)"], [1, "rgba(0,0,0,0.35)"]], showscale=False,
-                      hoverinfo="skip", name="density", zsmooth=False)
-
-
-def _large_marker(values: np.ndarray | None, colour: str, rows: np.ndarray, base: str, size: int,
-                  categories: list[str], lo: float, hi: float, first: bool) -> dict[str, Any]:
-    # see-through points (captions more so, being many): piles of points darken, as the density does
-    marker: dict[str, Any] = dict(size=size, opacity=0.8 if first else 0.3, line=dict(width=0))
-    if values is None or colour == "modality":
-        marker["color"] = base
-    elif colour in CONTINUOUS:
-        v = values[rows].astype(np.float32)
-        marker.update(color=np.where(np.isfinite(v), v, lo).astype(np.float32), colorscale=CONTINUOUS[colour],
-                      cmin=lo, cmax=hi, showscale=first, colorbar=dict(title=colour, thickness=12))
-        if not np.isfinite(v).any():
-            marker = dict(size=size, opacity=marker["opacity"], line=dict(width=0), color=NO_VALUE)
-    else:  # categories as integer codes on a stepped colour scale: numbers travel, not colour strings
-        v = values[rows].astype(str)
-        codes = np.array([categories.index(c) for c in v], dtype=np.float32) if v.size else v
-        n = max(1, len(categories))
-        scale = [[b / n, _category_colour(c, categories)] for i, c in enumerate(categories) for b in (i, i + 1)]
-        marker.update(color=codes + 0.5, colorscale=scale or [[0, base], [1, base]], cmin=0, cmax=n, showscale=False)
-    return marker
-
-
-def large_map_figure(df: Any, colour: str = "modality", values: np.ndarray | None = None,
-                     selected: set[int] | frozenset[int] = frozenset(), height: int = 640) -> go.Figure:
-    """The map of a whole dataset: curve 0 = images, curve 1 = captions as ``Scattergl`` with
-    coordinates only (see above), the density layer under them; the colour fields of :func:`map_figure`."""
-    if colour not in COLOUR_OPTIONS:
-        raise ValueError(f"unknown colour {colour!r}; choose one of {COLOUR_OPTIONS}")
-    if colour != "modality" and (values is None or len(values) != len(df)):
-        raise ValueError(f"colour {colour!r} needs one value per map point ({len(df)})")
-    values = None if values is None else np.asarray(values)
-    rows_of = trace_rows(df)
-    x, y = df["x"].to_numpy(np.float32), df["y"].to_numpy(np.float32)
-    fig = go.Figure()
-    categories: list[str] = []
-    lo, hi = 0.0, 1.0
-    if values is not None and colour in CONTINUOUS:
-        finite = values.astype(float)[np.isfinite(values.astype(float))]
-        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    elif values is not None and colour != "modality":
-        categories = list(dict.fromkeys(values.astype(str).tolist()))
-    for cn, (rows, name, base, size, label) in enumerate(((rows_of[0], "images", IMAGE_COLOUR, 4, "image"),
-                                                           (rows_of[1], "captions", TEXT_COLOUR, 3, "caption"))):
-        tr = go.Scattergl(x=x[rows], y=y[rows], mode="markers", name=name,
-                          hovertemplate=f"{label} #%{{pointNumber}}<extra></extra>",
-                          marker=_large_marker(values, colour, rows, base, size, categories, lo, hi, cn == 0))
-        if selected:
-            tr.selectedpoints = np.nonzero(np.isin(rows, np.fromiter(selected, np.int64)))[0]
-            tr.unselected = dict(marker=dict(opacity=0.08))
-        fig.add_trace(tr)
-    for c in categories:  # legend-only entries after the points
-        fig.add_trace(go.Scattergl(x=[None], y=[None], mode="markers", name=f"{colour}: {c}", hoverinfo="skip",
-                                   marker=dict(color=_category_colour(c, categories), size=9)))
-    fig.add_trace(density_layer(x, y))  # last, so curves 0 / 1 stay images / captions; WebGL draws above it
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), dragmode="lasso", hovermode="closest",
-                      legend=dict(orientation="h", y=1.04), xaxis=dict(showticklabels=False, title=None),
-                      yaxis=dict(showticklabels=False, title=None), hoverlabel=dict(align="left"))
-    return fig
-
-
 # ---- hover thumbnails ------------------------------------------------------------------------------
 # plotly's hover label is text only, so a tiny script (in a zero-height components.html iframe, which is
 # same-origin with the app) finds the map's plotly div in the page and shows the hovered image's
@@ -231,7 +154,7 @@ function attach() {
     gd.__xmrThumbs = true;
     gd.on('plotly_hover', ev => {
       const p = ev.points && ev.points[0], t = tip();
-      const row = p && (p.customdata !== undefined ? p.customdata : p.pointNumber);  // large maps: no customdata
+      const row = p && (p.customdata !== undefined ? p.customdata : p.pointNumber);
       const src = p && p.data && p.data.name === 'images' ? THUMBS[row] : null;
       if (!src) { t.style.display = 'none'; return; }
       t.src = src; t.style.display = 'block';

@@ -6,8 +6,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages._map import (COLOUR_OPTIONS, LARGE_MAP, hover_texts, hover_thumbnail_html, large_map_figure, map_figure,
-                        trace_rows)
+from pages._large_map import LARGE_MAP, large_map, large_map_payload
+from pages._map import COLOUR_OPTIONS, hover_texts, hover_thumbnail_html, map_figure, trace_rows
 from pages._shared import (MAX_HOVER_THUMBS, caption_hits, explorer, hover_thumbs, image_hits, map_frame,
                            search_button, show_error, thumbnail, through_app)
 from xmr_core.facade.app_support import (IMAGE_COLOUR, md_text, SELECTION_COLUMNS, contains_word, handle_text_query, selection_rows,
@@ -23,10 +23,11 @@ st.caption(f"t-SNE of the {ex.n_images:,} images and {ex.n_captions:,} encoded c
            "chart or press *Clear selection* to reset.")
 df = map_frame(ex)
 rows_of = trace_rows(df)  # curve 0 = images, curve 1 = captions (global df rows)
-large = len(df) > LARGE_MAP  # a whole dataset: coordinates only, hover "image #N", text on click (pages/_map.py)
+large = len(df) > LARGE_MAP  # a whole dataset: a canvas map, hover "image #N", text on click (pages/_large_map.py)
 if large:
-    st.caption(f"{len(df):,} points: the map sends coordinates only, with a density layer where points pile up; "
-               "hover shows a point's number, click or select points for their text, images and neighbours.")
+    st.caption(f"{len(df):,} points, drawn in a canvas over a density layer where points pile up: hover shows a "
+               "point's number; click a point, or lasso / box points, for their text, images and neighbours; the "
+               "wheel zooms, *Pan* moves the map, a double-click resets the view and the selection.")
 
 # ---- controls -------------------------------------------------------------------------------
 c1, c2, c3 = st.columns([1.2, 1.5, 1.5])
@@ -127,29 +128,41 @@ if selected and st.button("Clear selection", key="map_clear"):
     selected = []
 
 # ---- the figure -------------------------------------------------------------------------------
+pick_row = int(pick) if pick is not None and int(pick) >= 0 else None
+lines = []
+if pick_row is not None:  # the picked image joined to each of its own captions
+    ix, iy = df.iloc[pick_row][["x", "y"]]
+    for c in ex.captions_of(pick_row):
+        cx, cy = df.iloc[ex.n_images + c][["x", "y"]]
+        lines.append((float(ix), float(iy), float(cx), float(cy)))
 if large:
-    fig = large_map_figure(df, shown_colour, values, selected=set(selected))
+    payload = large_map_payload(df, shown_colour, values, selected=set(selected), lines=lines, highlight=pick_row,
+                                marker=None if marker_xy is None else {"x": marker_xy[0], "y": marker_xy[1],
+                                                                       "label": marker["label"]})
+    chosen = large_map(payload, key="map_canvas")
+    if chosen is not None and sorted(set(chosen)) != selected:  # a click, box or lasso (or a double-click: none)
+        if chosen:
+            st.session_state["xmr_map_sel"] = {"key": (ex.run_path, ex.split), "rows": sorted(set(chosen))}
+        else:
+            st.session_state.pop("xmr_map_sel", None)
+        st.rerun()
 else:
     fig = map_figure(df, shown_colour, values, hover=hover_texts(df, ex.image_ids, values, shown_colour),
                      selected=set(selected))
-if pick is not None and int(pick) >= 0:
-    ir = int(pick)
-    ix, iy = df.iloc[ir][["x", "y"]]
-    xs, ys = [], []
-    for c in ex.captions_of(ir):
-        cx, cy = df.iloc[ex.n_images + c][["x", "y"]]
-        xs += [ix, cx, None]
-        ys += [iy, cy, None]
-    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=f"image #{ir} -> its captions",
-                             line=dict(color="black", width=1.5), hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=[ix], y=[iy], mode="markers", name=f"image #{ir}", hoverinfo="skip",
-                             marker=dict(color=IMAGE_COLOUR, size=14, symbol="square-open", line=dict(width=3))))
-if marker_xy is not None:
-    fig.add_trace(go.Scatter(x=[marker_xy[0]], y=[marker_xy[1]], mode="markers+text", name="your query",
-                             text=[marker["label"][:40]], textposition="top center", hovertext=[marker["label"]],
-                             hoverinfo="text", marker=dict(color="gold", size=20, symbol="star",
-                                                           line=dict(color="black", width=1.5))))
-st.plotly_chart(fig, key="map_chart", on_select="rerun", selection_mode=("box", "lasso", "points"))
+    if pick_row is not None:
+        fig.add_trace(go.Scatter(x=[v for a, b, c, d in lines for v in (a, c, None)],
+                                 y=[v for a, b, c, d in lines for v in (b, d, None)], mode="lines",
+                                 name=f"image #{pick_row} -> its captions", line=dict(color="black", width=1.5),
+                                 hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=[df["x"].iloc[pick_row]], y=[df["y"].iloc[pick_row]], mode="markers",
+                                 name=f"image #{pick_row}", hoverinfo="skip",
+                                 marker=dict(color=IMAGE_COLOUR, size=14, symbol="square-open", line=dict(width=3))))
+    if marker_xy is not None:
+        fig.add_trace(go.Scatter(x=[marker_xy[0]], y=[marker_xy[1]], mode="markers+text", name="your query",
+                                 text=[marker["label"][:40]], textposition="top center", hovertext=[marker["label"]],
+                                 hoverinfo="text", marker=dict(color="gold", size=20, symbol="star",
+                                                               line=dict(color="black", width=1.5))))
+    st.plotly_chart(fig, key="map_chart", on_select="rerun", selection_mode=("box", "lasso", "points"))
 try:  # image thumbnails on hover (plotly's own hover label is text only); a large map shows them on click
     import streamlit.components.v1 as components
 
