@@ -25,7 +25,9 @@ DOC = ROOT / "docs" / "SCALE.md"
 # the shards and map figures from an idle machine (two processes need both cores; the page's target is
 # for an idle machine); the loaded runs are kept beside them
 FILES = {"shards": "results-issue24-shards-idle.json", "index": "results-issue24-index.json",
-         "scale": "results-issue24-scale-idle.json"}
+         "scale": "results-issue24-scale-idle.json",
+         # the same page before the canvas map, when plotly drew the 200k points (same benchmark, idle)
+         "scale_plotly": "results-issue24-scale-plotly-idle.json"}
 CAPTIONS_PER_IMAGE = 5  # Flickr30K's and COCO's
 
 
@@ -143,8 +145,11 @@ def map_block() -> str:
         k, i = big[knn] * (n / big["points"]) ** exp[knn], big[it] * (n / big["points"]) ** exp[it]
         out.append(f"| {n:,} | {_hours(k)} | {_hours(i)} | {_hours(k + i)} |")
     page = [r for r in load("scale")["rows"] if r["case"].startswith("Embedding map page")]
+    before = [dict(r, variant=f"{r['variant']}, before: plotly WebGL (`benchmarks/{FILES['scale_plotly']}`)")
+              for r in load("scale_plotly")["rows"] if r["case"].startswith("Embedding map page, 200,000")
+              and r["variant"].startswith("open in a fresh tab")]
     out += ["", "| the map page in Chromium | variant | seconds (median, min-max) | target |", "|---|---|---|---|"]
-    for r in page:
+    for r in page + before:
         tgt = f"{r['target']}: **{'met' if r['met'] else 'NOT met'}**" if "target" in r else ""
         out.append(f"| {r['case'].split(', in ')[0]} | {r['variant']} | {_g(r['median'])} ({_g(r['min'])}-"
                    f"{_g(r['max'])}) | {tgt} |")

@@ -117,6 +117,10 @@ export default function (component) {
     };
     pass(0, 2, 0.3); pass(IMAGE, 3, 0.8); if (anySelected) pass(2, 0, 1);
     ctx.putImageData(img, 0, 0);
+    if (anySelected && head.selected <= 200) {  // a few selected points: a ring each, so they are found at a glance
+      ctx.strokeStyle = '#000'; ctx.lineWidth = 1.5;
+      for (let i = 0; i < n; i++) if (flags[i] & SELECTED) { ctx.beginPath(); ctx.arc(px(i), py(i), 6, 0, 2 * Math.PI); ctx.stroke(); }
+    }
     // lines from a picked image to its captions, the picked image, the query marker
     ctx.lineWidth = 1.5; ctx.strokeStyle = '#000';
     for (const [a, b, c, d] of head.lines) { ctx.beginPath(); ctx.moveTo(a * sx + ox, b * sy + oy); ctx.lineTo(c * sx + ox, d * sy + oy); ctx.stroke(); }

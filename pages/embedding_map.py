@@ -17,17 +17,18 @@ through_app()
 
 ex = explorer()
 st.title("Embedding map")
-st.caption(f"t-SNE of the {ex.n_images:,} images and {ex.n_captions:,} encoded captions of "
-           f"{ex.dataset_name}/{ex.split} in one map, every point drawn (WebGL). Hover a point for its caption or "
-           "image; click one for its neighbours; box- or lasso-select to list and download points; double-click the "
-           "chart or press *Clear selection* to reset.")
 df = map_frame(ex)
 rows_of = trace_rows(df)  # curve 0 = images, curve 1 = captions (global df rows)
 large = len(df) > LARGE_MAP  # a whole dataset: a canvas map, hover "image #N", text on click (pages/_large_map.py)
+what = f"t-SNE of the {ex.n_images:,} images and {ex.n_captions:,} encoded captions of {ex.dataset_name}/{ex.split}"
 if large:
-    st.caption(f"{len(df):,} points, drawn in a canvas over a density layer where points pile up: hover shows a "
-               "point's number; click a point, or lasso / box points, for their text, images and neighbours; the "
-               "wheel zooms, *Pan* moves the map, a double-click resets the view and the selection.")
+    st.caption(f"{what} in one map: all {len(df):,} points, drawn in a canvas over a density layer where points "
+               "pile up. Hover shows a point's number; click a point, or lasso / box points, for their text, images "
+               "and neighbours; the wheel zooms, *Pan* moves the map; a double-click or *Clear selection* resets.")
+else:
+    st.caption(f"{what} in one map, every point drawn (WebGL). Hover a point for its caption or image; click one for "
+               "its neighbours; box- or lasso-select to list and download points; double-click the chart or press "
+               "*Clear selection* to reset.")
 
 # ---- controls -------------------------------------------------------------------------------
 c1, c2, c3 = st.columns([1.2, 1.5, 1.5])
