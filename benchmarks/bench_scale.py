@@ -12,7 +12,8 @@ opening on 200,000 points in Chromium.
    every point painted in the page's canvas map (``pages/_large_map.py``) and two animation frames
    after, in fresh tabs once the server has loaded the run (median of 3), and on the server's first
    visit (loading the run from its caches). Beside it, the demo run's small map page (plotly, 1,200
-   points) under the same conditions: what the page costs apart from its points.
+   points) under the same conditions: what the page costs apart from its points. Then
+   ``python -m xmr_core tsne`` fits a real t-SNE of that whole split (its generated layout removed), timed.
    Quick: 4,000 + 16,000 points. Target: <= 3 s for 200k points.
 
 Run: ``python benchmarks/bench_scale.py [--quick]``.
@@ -148,6 +149,7 @@ def map_rows(quick: bool) -> list[dict[str, Any]]:
         large_run(REPO / "checkpoints" / "demo", runs, n_images, per)
         prep = time.perf_counter() - t
         cold, warm = _page_times(runs, Path(tmp), n, "large")
+        tsne = cli_tsne_row(runs, n)  # after the pages: it replaces the run's generated layout
         small = Path(tmp) / "small"
         shutil.copytree(REPO / "checkpoints" / "demo", small / "demo", ignore=shutil.ignore_patterns("last.pt", "*.lock"))
         small_n = sum(len(v) for v in _demo_sizes(small / "demo"))
@@ -156,9 +158,31 @@ def map_rows(quick: bool) -> list[dict[str, Any]]:
     return [
         _row(case, "open in a fresh tab (server has the run loaded)", warm, points=n, generated_run_s=prep, **target),
         _row(case, "first visit (server loads the run from its caches)", [cold], points=n),
+        tsne,
         _row(f"Embedding map page, the demo run's test split ({small_n:,} points), in Chromium",
              "open in a fresh tab (server has the run loaded)", small_warm, points=small_n),
     ]
+
+
+def cli_tsne_row(runs: Path, n: int) -> dict[str, Any]:
+    """``python -m xmr_core tsne`` (one thread, its progress bar on stderr) fitting the generated run's whole
+    test split, its generated layout removed first: the t-SNE a user computes for a map of that size."""
+    import json
+    import shutil
+
+    shutil.rmtree(runs / "big" / "tsne")
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO), XMR_CHECKPOINTS=str(runs))
+    t = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "xmr_core", "tsne", "--run", str(runs / "big"), "--split", "test"],
+                       cwd=REPO, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if r.returncode:
+        raise RuntimeError(f"xmr_core tsne failed: {r.stderr[-2000:]}")
+    meta = json.loads(next((runs / "big" / "tsne").glob("*/tsne.json")).read_text())
+    assert meta["n"] == n and not meta.get("generated"), meta
+    return _row(f"t-SNE of the whole {n:,}-point split by the CLI (openTSNE FFT, 500 iterations, one thread)",
+                "python -m xmr_core tsne --run RUN (command wall time; fit_seconds: the fit alone)", [wall],
+                points=n, fit_seconds=meta["fit_seconds"], progress_bar=bool("%" in r.stderr))
 
 
 def _demo_sizes(run: Path) -> tuple[Any, Any]:

@@ -96,15 +96,19 @@ def curve(name: str) -> str:
 
 def screens_table() -> str:
     """Ideas screened at equal epochs of the same 20-epoch schedule: each run's periodic validation (all
-    of val, the trainer's own R@K) at every epoch where every listed run has one, run beside run."""
+    of val, the trainer's own R@K) at every epoch where two or more runs have one, run beside run (a
+    screen stopped early is left out of the later epochs)."""
     notes = runs(with_metrics=False)
     runs_ = {n: {int(x["epoch"]): x for x in r["log"] if x.get("val_rsum")} for n, r in notes.items()}
     runs_ = {n: v for n, v in runs_.items() if v}
-    common = sorted(set.intersection(*(set(v) for v in runs_.values()))) if runs_ else []
+    epochs = sorted({e for v in runs_.values() for e in v})
     rows = ["| epoch | run | what | val R@1 / 5 / 10 image→text | text→image | rsum |", "|---|---|---|---|---|---|"]
-    for epoch in common:
-        for name, by_epoch in runs_.items():
-            row = by_epoch[epoch]
+    for epoch in epochs:
+        have = [name for name, by_epoch in runs_.items() if epoch in by_epoch]
+        if len(have) < 2:
+            continue
+        for name in have:
+            row = runs_[name][epoch]
             i2t = " / ".join(f"{float(row[f'val_i2t_R@{k}']):.1f}" for k in KS)
             t2i = " / ".join(f"{float(row[f'val_t2i_R@{k}']):.1f}" for k in KS)
             rows.append(f"| {epoch} | `{name}` | {notes[name]['run'].get('note', '')} | {i2t} | {t2i} | "
