@@ -180,6 +180,7 @@ export default function (component) {
       drag = { x, y, path: [[x, y]] };
     });
     window.addEventListener('mousemove', e => {
+      if (!root.isConnected) return;  // the page moved on: this map is gone
       const [x, y] = pos(e), c = root.__cur;
       if (!drag) {
         const inCanvas = x >= 0 && y >= 0 && x < cv.width && y < cv.height, i = inCanvas ? c.nearest(x, y, 8) : -1;
@@ -200,7 +201,7 @@ export default function (component) {
         ctx.stroke(); ctx.restore(); });
     });
     window.addEventListener('mouseup', e => {
-      if (!drag) return;
+      if (!drag || !root.isConnected) return;
       const d = drag, [x, y] = pos(e), c = root.__cur, mode = root.__state.mode; drag = null;
       const moved = d.path.some(([a, b]) => Math.abs(a - d.path[0][0]) + Math.abs(b - d.path[0][1]) > 4);
       if (!moved) {  // a click selects the point under it, unless it turns out to be half of a double-click
