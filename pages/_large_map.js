@@ -82,8 +82,9 @@ export default function (component) {
   // ---- draw
   const CELL = 8;
   let gridStart = null, gridItems = null, gw = 0, gh = 0;
-  function draw(overlay) {
-    fit();
+  let painted = null, paintedView = null;  // the points' image and the view it was painted for
+  // the points and the density layer as one image; only a new view (zoom, pan, size) or new data repaints it
+  function paint() {
     const img = ctx.createImageData(W, H), p = img.data;
     p.fill(255);
     // density: log counts as grey cells under the points
@@ -116,7 +117,25 @@ export default function (component) {
       }
     };
     pass(0, 2, 0.3); pass(IMAGE, 3, 0.8); if (anySelected) pass(2, 0, 1);
-    ctx.putImageData(img, 0, 0);
+    return img;
+  }
+  // hover grid: visible points bucketed into CELL-px cells (images last, so they win ties)
+  function index() {
+    gw = Math.ceil(W / CELL); gh = Math.ceil(H / CELL);
+    const cnt = new Int32Array(gw * gh + 1), cell = new Int32Array(n).fill(-1);
+    for (let i = 0; i < n; i++) { const cx = px(i), cy = py(i); if (cx < 0 || cy < 0 || cx >= W || cy >= H) continue;
+      cell[i] = Math.floor(cy / CELL) * gw + Math.floor(cx / CELL); cnt[cell[i] + 1]++; }
+    for (let k = 0; k < gw * gh; k++) cnt[k + 1] += cnt[k];
+    gridStart = cnt; gridItems = new Int32Array(cnt[gw * gh]); const fill = cnt.slice(0, gw * gh);
+    for (let i = 0; i < n; i++) if (cell[i] >= 0) gridItems[fill[cell[i]]++] = i;
+  }
+  // the whole picture: the painted points (repainted only when the view moved), then the vector marks and
+  // ``overlay`` (a box or lasso being drawn: every mouse move redraws it, not the 200k points)
+  function draw(overlay) {
+    fit();
+    const view = [W, H, sx, ox, oy].join(',');
+    if (view !== paintedView) { painted = paint(); paintedView = view; index(); }
+    ctx.putImageData(painted, 0, 0);
     if (anySelected && head.selected <= 200) {  // a few selected points: a ring each, so they are found at a glance
       ctx.strokeStyle = '#000'; ctx.lineWidth = 1.5;
       for (let i = 0; i < n; i++) if (flags[i] & SELECTED) { ctx.beginPath(); ctx.arc(px(i), py(i), 6, 0, 2 * Math.PI); ctx.stroke(); }
@@ -133,14 +152,6 @@ export default function (component) {
       ctx.fillStyle = '#000'; ctx.fillText(m.label, cx + 14, cy - 10);
     }
     if (overlay) overlay();
-    // hover grid: visible points bucketed into CELL-px cells (images last, so they win ties)
-    gw = Math.ceil(W / CELL); gh = Math.ceil(H / CELL);
-    const cnt = new Int32Array(gw * gh + 1), cell = new Int32Array(n).fill(-1);
-    for (let i = 0; i < n; i++) { const cx = px(i), cy = py(i); if (cx < 0 || cy < 0 || cx >= W || cy >= H) continue;
-      cell[i] = Math.floor(cy / CELL) * gw + Math.floor(cx / CELL); cnt[cell[i] + 1]++; }
-    for (let k = 0; k < gw * gh; k++) cnt[k + 1] += cnt[k];
-    gridStart = cnt; gridItems = new Int32Array(cnt[gw * gh]); const fill = cnt.slice(0, gw * gh);
-    for (let i = 0; i < n; i++) if (cell[i] >= 0) gridItems[fill[cell[i]]++] = i;
     root.dataset.drawn = String(n);
   }
 

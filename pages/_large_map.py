@@ -113,13 +113,17 @@ def large_map_payload(df: Any, colour: str = "modality", values: np.ndarray | No
                      np.ascontiguousarray(counts, dtype=np.uint32).tobytes(), idx.tobytes(), flags.tobytes()])
 
 
+def _header(payload: bytes) -> tuple[dict[str, Any], int]:
+    """A payload's JSON header and the offset its arrays start at."""
+    (hl,) = struct.unpack_from("<I", payload, 0)
+    return json.loads(payload[4:4 + hl].decode()), 4 + hl
+
+
 def read_payload(payload: bytes) -> dict[str, Any]:
     """:func:`large_map_payload`'s header, with its arrays: x, y, counts (the density grid, bins x bins,
     x-major), colour, flags."""
-    (hl,) = struct.unpack_from("<I", payload, 0)
-    head = json.loads(payload[4:4 + hl].decode())
+    head, off = _header(payload)
     n, g = head["n"], head["density"]["bins"]
-    off = 4 + hl
     out = dict(head)
     for name, dtype, count in (("x", np.float32, n), ("y", np.float32, n), ("counts", np.uint32, g * g),
                                ("colour", np.uint8, n), ("flags", np.uint8, n)):
@@ -142,7 +146,7 @@ def large_map(payload: bytes, key: str) -> list[int] | None:
     global _COMPONENT
     if _COMPONENT is None:  # registered once per process; the JS is read from its own file
         _COMPONENT = st.components.v2.component("xmr_large_map", js=_JS.read_text(), isolate_styles=False)
-    height = json.loads(payload[4:4 + struct.unpack_from("<I", payload, 0)[0]].decode())["height"]
+    height = _header(payload)[0]["height"]
     result = _COMPONENT(data=payload, key=key, height=height + 40, on_select_change=lambda: None)
     rows = getattr(result, "select", None)
     if rows is None:
