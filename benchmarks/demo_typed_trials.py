@@ -4,6 +4,7 @@
     python benchmarks/demo_typed_trials.py probe checkpoints/demo
     python benchmarks/demo_typed_trials.py measure NAME checkpoints/demo
     python benchmarks/demo_typed_trials.py misses checkpoints/demo [val]
+    python benchmarks/demo_typed_trials.py things checkpoints/demo [val]
 
 ``trial`` trains the ``demo`` recipe with the overrides (any EncodingConfig / ModelConfig /
 TrainConfig field, and the generator's ``twins`` / ``colour_twins`` / ``swap_twins``: the demo data with that share of
@@ -11,6 +12,7 @@ counterfactual twins, written to ``benchmarks/_work/demo-...``) into ``benchmark
 benchmark on val and test and appends one JSON line to ``results/demo/short-query-trials.jsonl``.
 ``measure`` adds a row for a bundle already trained (copied first: nothing is written into it).
 ``misses`` counts what a run's wrong one-thing answers show instead (``results/demo/one-thing-misses.json``).
+``things`` asks where one-thing queries' right images rank by how many things their scene holds.
 ``probe`` asks how much of shape and colour a run's image embeddings carry: a logistic probe per
 shape and per colour, fitted on val, ROC AUC on test (0.5 = nothing), and the cosine between the
 run's text embeddings of "a red <shape>" for the six shapes.
@@ -189,9 +191,48 @@ def misses(run_path: str, split: str = "val") -> dict:
             "shape_swaps": dict(swaps.most_common())}
 
 
+def by_things(run_path: str, split: str = "val") -> dict:
+    """Where one-thing queries' right images rank, by how many things their scene holds: each relevant
+    image's rank (0 = first) under its query, and the scenes (by their number of things) that fill
+    the queries' top min(5, #relevant) slots, right or wrong."""
+    import collections
+
+    import numpy as np
+
+    from xmr_core.bundle.run import load_run
+    from xmr_core.data.demo import dataset_scenes
+    from xmr_core.evaluation.evaluate import split_embeddings
+    from xmr_core.retrieval.typed_queries import demo_queries
+
+    run = load_run(run_path)
+    scenes = dataset_scenes(run.dataset_spec)
+    emb = split_embeddings(run, None, split, progress=False)
+    sc = [scenes[str(i)] for i in emb.image_ids]
+    n_things = np.array([len(s["things"]) for s in sc])
+    qs = [q for q in demo_queries(sc) if q.kind == "one thing"]
+    scores = run.embedder.embed_texts([q.text for q in qs]) @ emb.images.T
+    ranks, slots = collections.defaultdict(list), collections.Counter()
+    for q, row in zip(qs, scores):
+        order = np.argsort(-row)
+        rank = np.empty(len(row), int)
+        rank[order] = np.arange(len(row))
+        for j in np.flatnonzero(q.relevant):
+            ranks[int(n_things[j])].append(int(rank[j]))
+        for j in order[:min(5, int(q.relevant.sum()))]:
+            slots[f"{n_things[j]} things, {'right' if q.relevant[j] else 'wrong'}"] += 1
+    return {"run": run_path, "split": split, "queries": len(qs),
+            "gallery_scenes_by_things": {str(k): int(v) for k, v in sorted(collections.Counter(n_things).items())},
+            "relevant_images": {f"{n} things": {"count": len(r), "median_rank": float(np.median(r)),
+                                                "in_top_5": round(float(np.mean(np.array(r) < 5)), 3)}
+                                for n, r in sorted(ranks.items())},
+            "top_k_slots": dict(sorted(slots.items()))}
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["misses"]:
         print(json.dumps(misses(sys.argv[2], *(sys.argv[3:4] or ["val"])), indent=1))
+    elif sys.argv[1:2] == ["things"]:
+        print(json.dumps(by_things(sys.argv[2], *(sys.argv[3:4] or ["val"])), indent=1))
     elif sys.argv[1:2] == ["measure"]:
         print(json.dumps(measure_copy(sys.argv[2], sys.argv[3])))
     elif sys.argv[1:2] == ["trial"]:

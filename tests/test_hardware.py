@@ -38,3 +38,29 @@ def test_cpu_description_names_model_flags_threads_and_load(monkeypatch):
     assert d["flags"] == ["avx2", "fma", "avx512f", "avx512bw", "avx512_vnni"]  # in RELEVANT_FLAGS order
     assert d["native_bf16"] is False and d["kind"].endswith("no native bf16")
     assert d["cpus_usable"] >= 1 and "loadavg" in d and "procs_running" in d and "torch_threads" in d
+
+
+def test_xmr_cpuinfo_makes_the_suite_take_another_cpus_paths(monkeypatch):
+    """XMR_CPUINFO (README, .ci/run): the committed Intel Xeon description is read instead of
+    /proc/cpuinfo, so bf16 is not chosen anywhere, as on that CPU."""
+    from pathlib import Path
+
+    path = Path(__file__).parent / "cpuinfo" / "intel-xeon-no-bf16.txt"
+    model, flags = hardware.parse_cpuinfo(path.read_text())
+    assert model == "Intel(R) Xeon(R) Processor" and {"avx512f", "avx512_vnni"} <= flags
+    assert not flags & set(hardware.NATIVE_BF16_FLAGS)
+    monkeypatch.setenv(hardware.CPUINFO_ENV, str(path))
+    hardware._cpuinfo.cache_clear()
+    hardware.cpu_has_native_bf16.cache_clear()
+    try:
+        assert hardware.cpu_has_native_bf16() is False
+        assert hardware.cpu_description()["kind"] == "Intel(R) Xeon(R) Processor, no native bf16"
+        import torch
+
+        from xmr_core.config import TrainConfig
+        from xmr_core.train.precision import amp_dtype
+        assert amp_dtype(TrainConfig(amp="auto"), torch.device("cpu")) is None  # fp32 training, as there
+    finally:
+        monkeypatch.delenv(hardware.CPUINFO_ENV)
+        hardware._cpuinfo.cache_clear()
+        hardware.cpu_has_native_bf16.cache_clear()

@@ -121,3 +121,56 @@ def test_info_nce_edge_cases():
     t = 0.5
     val = info_nce(e, e, torch.tensor([0, 1]), torch.tensor([0, 1]), t).item()
     assert val == pytest.approx(math.log(1 + math.exp(-1 / t)), rel=1e-5)
+
+
+def test_info_nce_relevance_adds_positives():
+    """relevance marks further positives: a text that describes two pictures is not pushed from either."""
+    torch.manual_seed(0)
+    img = F.normalize(torch.randn(3, 8), dim=1)
+    txt = torch.stack([img[0] + img[1], img[1], img[2]])  # text 0 describes pictures 0 and 1
+    lab = torch.arange(3)
+    rel = torch.zeros(3, 3, dtype=torch.bool)
+    rel[1, 0] = True  # picture 1 <- text 0
+    plain, multi = info_nce(img, txt, lab, lab, 0.1), info_nce(img, txt, lab, lab, 0.1, rel)
+    same_as_labels = info_nce(img, txt, lab, lab, 0.1, torch.eye(3, dtype=torch.bool))
+    assert same_as_labels.item() == pytest.approx(plain.item(), rel=1e-6)  # nothing new: unchanged
+    pos = torch.eye(3, dtype=torch.bool) | rel
+    u, v = F.normalize(img, dim=1), F.normalize(txt, dim=1)
+    lg = u @ v.t() / 0.1
+
+    def side(lg, p):
+        lp = F.log_softmax(lg, 1)
+        return (-(lp * p).sum(1) / p.sum(1)).mean()
+
+    assert multi.item() == pytest.approx(0.5 * (side(lg, pos.float()) + side(lg.t(), pos.t().float())).item(), rel=1e-5)
+    assert multi.item() != pytest.approx(plain.item(), rel=1e-3)
+
+
+def test_short_queries_train_only_the_contrastive_term_when_asked():
+    """short_query_losses="nce": the center loss and the words head read images and full captions only;
+    the contrastive term reads every sample."""
+    from xmr_core.config import TrainConfig
+    from xmr_core.losses import Batch, CenterLoss, Outputs, text_info, training_losses
+
+    torch.manual_seed(0)
+    n_img, n_txt, d, n_words = 3, 6, 8, 5
+    emb, words = torch.randn(n_img + n_txt, d), torch.randn(n_img + n_txt, n_words)
+    labels = torch.tensor([0, 1, 2, 0, 0, 1, 1, 2, 2])
+    targets = (torch.rand(3, n_words) > 0.5).float()
+    centers = CenterLoss(3, d)
+    centers.centers.normal_()
+    short = torch.tensor([False, True, False, True, True, False])
+    t_all = TrainConfig(contrastive_weight=1.0, words_weight=1.0, softmax_weight=0.0)
+    t_nce = TrainConfig(contrastive_weight=1.0, words_weight=1.0, softmax_weight=0.0, short_query_losses="nce")
+    out = Outputs(emb, None, words)
+    rel, whole = text_info({"short": short, "relevance": None}, n_img, t_nce, torch.device("cpu"))
+    assert rel is None and whole.tolist() == [True] * 3 + (~short).tolist()
+    assert text_info({"short": short, "relevance": None}, n_img, t_all, torch.device("cpu")) == (None, None)
+    masked = training_losses(out, Batch(labels, n_img, centers, targets, rel, whole), t_nce)
+    plain = training_losses(out, Batch(labels, n_img, centers, targets), t_all)
+    keep = whole
+    sub = training_losses(Outputs(emb[keep], None, words[keep]), Batch(labels[keep], n_img, centers, targets), t_all)
+    assert masked["center"].item() == pytest.approx(sub["center"].item(), rel=1e-6)
+    assert masked["words"].item() == pytest.approx(sub["words"].item(), rel=1e-6)
+    assert masked["nce"].item() == pytest.approx(plain["nce"].item(), rel=1e-6)  # every sample
+    assert masked["center"].item() != pytest.approx(plain["center"].item(), rel=1e-3)

@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 import pytest
+import torch
 
 from xmr_core.retrieval.typed_queries import (caption_phrases, demo_queries, phrase_queries, score_queries,
                                               typed_table)
@@ -137,3 +138,59 @@ def test_hard_batches_put_similar_classes_together_deterministically():
     assert epoch_batches(40, 8, seed=3, epoch=1, features=feats, hard=0.5) == batches
     assert epoch_batches(40, 8, seed=3, epoch=2, features=feats, hard=0.5) != batches
     assert epoch_batches(40, 8, 3, 1, feats, 0.0) == epoch_batches(40, 8, 3, 1)
+
+
+def test_phrase_index_knows_which_pictures_a_text_describes():
+    """phrase_positives: a text describes a picture when each of its phrases is found, in order, within
+    one phrase of the picture's captions; words bound to other things do not count."""
+    from xmr_core.text.short_queries import PhraseIndex, content_phrases
+
+    assert content_phrases("there is a small red circle on the left and a blue star at the top") == [
+        ("small", "red", "circle", "left"), ("blue", "star", "top")]
+    ix = PhraseIndex([["a small red circle on the left and a blue star at the top", "two shapes: a disc, a star"],
+                      ["a red star and a blue circle"], ["a dog runs on the beach"]])
+    assert ix.describes("a red circle", 0) and not ix.describes("a red circle", 1)  # bound to other things in 1
+    assert ix.describes("a red star", 1) and not ix.describes("a red star", 0)
+    assert ix.describes("a circle on the left and a blue star", 0)  # both phrases, each in its own
+    assert not ix.describes("a circle and a green star", 0)  # one phrase not found is enough
+    assert not ix.describes("a circle red", 0)  # order kept within a phrase
+    assert ix.describes("a disc", 0) and ix.describes("a circle", 1)
+    assert ix.describes("a dog on the beach", 2) and not ix.describes("a dog", 0)
+    assert not ix.describes("the", 2)  # nothing with content describes anything
+    # every short query describes its own caption's picture
+    cap = "a picture of a small red circle on the left, a blue star at the top and a green square"
+    own = PhraseIndex([[cap]])
+    assert all(own.describes(short_query(cap, random.Random(s)), 0) for s in range(200))
+
+
+def test_phrase_positives_in_the_batch(small_demo, small_encoder):
+    """The batch carries which pictures each text describes: its own always, others by PhraseIndex."""
+    from xmr_core.config import ModelConfig, TrainConfig
+    from xmr_core.train.samples import ClassSamples, collate
+
+    train = small_demo.split("train")
+    mcfg = ModelConfig(input_size=80, width=0.25)
+    samples = ClassSamples(train, small_encoder, mcfg, TrainConfig(captions_per_class=2, short_queries=0.5,
+                                                                   phrase_positives=True))
+    items = [samples[(0, k)] for k in range(8)]
+    imgs, il, txts, tl, info = collate(items, samples.phrase_index)
+    rel = info["relevance"]
+    assert rel.shape == (len(tl), len(il)) and rel.dtype == torch.bool
+    short = [s for it in items for s in it[4]]
+    assert info["short"].tolist() == short and any(short) and not all(short)
+    for it in items:  # a text not flagged short is one of its picture's captions
+        own = {c.text for c in train.captions_of(train.images[it[2]].image_id)}
+        assert all(t in own for t, s in zip(it[3], it[4]) if not s)
+    assert rel[tl.view(-1, 1) == il.view(1, -1)].all()  # own picture
+    texts = [t for it in items for t in it[3]]
+    for j, t in enumerate(texts):
+        for i, c in enumerate(il.tolist()):
+            assert bool(rel[j, i]) == (c == int(tl[j]) or samples.phrase_index.describes(t, c))
+    plain = ClassSamples(train, small_encoder, mcfg, TrainConfig(captions_per_class=2, short_queries=0.5))
+    assert plain.phrase_index is None and len(collate([plain[(0, k)] for k in range(4)])) == 4
+    nce = ClassSamples(train, small_encoder, mcfg, TrainConfig(captions_per_class=2, short_queries=0.5,
+                                                               short_query_losses="nce"))
+    info = collate([nce[(0, k)] for k in range(4)])[4]
+    assert info["relevance"] is None and info["short"].dtype == torch.bool
+    with pytest.raises(Exception, match="cache-frozen"):
+        TrainConfig(phrase_positives=True, cache_frozen=True)

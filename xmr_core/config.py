@@ -152,17 +152,27 @@ class ModelConfig:
     width: float = opt(1.0, "channel width multiplier (paper 1.0; smaller for a CPU)", above=0, hi=4)
     input_size: int = opt(256, "network input side in px (paper 256; InceptionResNet-V1 needs >= 75)",
                          lo=32, hi=1024)
+    photo_size: int = opt(0, "photos' input side in px when larger than the painted captions' (0 = input_size "
+                             "for both): the same network reads each modality at its own size (ours)",
+                          lo=0, hi=1024)
     blocks: tuple = opt((5, 10, 5), "block35 / block17 / block8 repeats (paper 5/10/5)", flag=None,
                         lo=0, hi=50)
     scales: tuple = opt((0.17, 0.10, 0.20), "residual scales (paper 0.17/0.10/0.20)", flag=None, lo=0, hi=10)
     standardize: bool = opt(False, "per-image standardisation of inputs (facenet's prewhiten; ours)")
 
+    @property
+    def photo_side(self) -> int:
+        """The side photos are read at: ``photo_size``, or ``input_size`` (captions always)."""
+        return self.photo_size or self.input_size
+
     def __post_init__(self) -> None:
         check_fields(self)  # the backbone's name, freeze_blocks 0..16 (Lite0 has 16 blocks), sizes
+        if self.photo_size and self.photo_size < 32:
+            raise ConfigValueError("ModelConfig", "photo_size", self.photo_size, "0 (= input_size) or >= 32 px")
         if self.backbone == "inception_resnet_v1":
-            if self.input_size < 75:
+            if min(self.input_size, self.photo_side) < 75:
                 raise ConfigValueError("ModelConfig", "input_size", self.input_size,
-                                       "InceptionResNet-V1 needs >= 75 px")
+                                       "InceptionResNet-V1 needs >= 75 px (photo_size too)")
             if self.pretrained or self.freeze_blocks:
                 raise ConfigValueError("ModelConfig", None, None,
                                        "pretrained / freeze_blocks apply to the efficientnet_lite0 backbone only "
@@ -208,6 +218,14 @@ class TrainConfig:
                                    "nearest a random anchor class (hard negatives; ours, 0 = random batches)", lo=0, hi=1)
     twin_batches: bool = opt(False, "a generated demo scene and its counterfactual twins (one shape or colour "
                                     "changed, data/demo.py) always share a batch (ours; off = any order)")
+    phrase_positives: bool = opt(False, "a caption or short query is also a positive of every other picture in "
+                                        "the batch whose captions hold each of its phrases (text/short_queries."
+                                        "PhraseIndex): \"a red circle\" is not pushed away from other red "
+                                        "circles (ours; off = only its own picture)")
+    short_query_losses: str = opt("all", "which terms train a short query: all | nce (only the contrastive "
+                                         "term: the center loss and the words head ask a text for its "
+                                         "whole picture, which a short query does not describe)",
+                                  choices=("all", "nce"))
     words_vocab: int = opt(2000, "caption-words head vocabulary (most frequent content words)", lo=1, hi=1_000_000)
     words_max_df: float = opt(0.10, "caption-words head: words in more than this share of the training captions "
                                     "are left out as carrying no content (a, the, on)", lo=0.0, hi=1.0)
@@ -234,6 +252,10 @@ class TrainConfig:
         # images_per_class: a class contributes its photo, or the photo and its flipped copy
         # (config-2); the paper found more images a class did not help (docs/METHOD.md §4).
         check_fields(self)
+        if (self.phrase_positives or self.short_query_losses != "all") and self.cache_frozen:
+            raise ConfigValueError("TrainConfig", "phrase_positives", self.phrase_positives,
+                                   "phrase positives read each step's caption texts; --cache-frozen holds "
+                                   "only their fixed paintings (turn one of them off)")
         if self.short_queries and self.cache_frozen:
             raise ConfigValueError("TrainConfig", "short_queries", self.short_queries,
                                    "short queries are painted at each step; --cache-frozen holds the "

@@ -81,7 +81,8 @@ class CenterLoss(nn.Module):
 
 
 def info_nce(image_emb: torch.Tensor, text_emb: torch.Tensor, image_labels: torch.Tensor,
-             text_labels: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
+             text_labels: torch.Tensor, temperature: float = 0.1,
+             relevance: torch.Tensor | None = None) -> torch.Tensor:
     """Symmetric in-batch contrastive loss between images and captions (ours, docs/METHOD.md §9).
 
     With u_i = image_emb_i / ||.||, v_j = text_emb_j / ||.||, s_ij = u_i . v_j / T and
@@ -95,11 +96,17 @@ def info_nce(image_emb: torch.Tensor, text_emb: torch.Tensor, image_labels: torc
     its positives among all candidates of the other modality. Anchors without a
     positive in the batch are ignored; with none at all the loss is 0 (still
     differentiable). Computed in fp32.
+
+    ``relevance`` (Ni, Nt) bool, optional: further positives, e.g. a short query "a red circle" and
+    every picture of the batch whose captions say so (``TrainConfig.phrase_positives``), so it is
+    not pushed away from them as if they were wrong answers.
     """
     u = F.normalize(image_emb.float(), dim=1)
     v = F.normalize(text_emb.float(), dim=1)
     logits = u @ v.t() / float(temperature)  # (Ni, Nt)
     pos = image_labels.view(-1, 1).to(logits.device) == text_labels.view(1, -1).to(logits.device)
+    if relevance is not None:
+        pos = pos | relevance.to(device=logits.device, dtype=torch.bool)
     pos = pos.to(logits.dtype)
 
     def one_side(lg: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
@@ -147,6 +154,9 @@ class Batch:
     n_images: int                      # the first n_images samples are photos
     centers: CenterLoss                # the class centres (moved by the trainer, after the loss)
     word_targets: torch.Tensor | None  # (classes, words) multi-hot of each class's caption words
+    text_relevance: torch.Tensor | None = None  # (captions, images) bool: the pictures each text describes
+    whole: torch.Tensor | None = None  # (N,) bool: samples that describe their class whole (None: all);
+    # short queries do not, and only the contrastive term trains them (TrainConfig.short_query_losses)
 
 
 def _softmax(o: Outputs, b: Batch, t: TrainConfig) -> torch.Tensor | None:
@@ -156,6 +166,8 @@ def _softmax(o: Outputs, b: Batch, t: TrainConfig) -> torch.Tensor | None:
 
 
 def _center(o: Outputs, b: Batch, t: TrainConfig) -> torch.Tensor:
+    if b.whole is not None:
+        return b.centers.loss(o.emb[b.whole], b.labels[b.whole])
     return b.centers.loss(o.emb, b.labels)
 
 
@@ -163,13 +175,31 @@ def _contrastive(o: Outputs, b: Batch, t: TrainConfig) -> torch.Tensor | None:
     if not t.contrastive_weight:
         return None
     e = F.normalize(o.emb, dim=1)
-    return info_nce(e[:b.n_images], e[b.n_images:], b.labels[:b.n_images], b.labels[b.n_images:], t.temperature)
+    rel = None if b.text_relevance is None else b.text_relevance.t()
+    return info_nce(e[:b.n_images], e[b.n_images:], b.labels[:b.n_images], b.labels[b.n_images:], t.temperature,
+                    rel)
 
 
 def _words(o: Outputs, b: Batch, t: TrainConfig) -> torch.Tensor | None:
     if o.words is None or b.word_targets is None:
         return None
+    if b.whole is not None:
+        return words_loss(o.words[b.whole], b.word_targets[b.labels[b.whole]], t.words_loss)
     return words_loss(o.words, b.word_targets[b.labels], t.words_loss)
+
+
+def text_info(info: dict | None, n_images: int, t: TrainConfig,
+              device: torch.device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """(text_relevance, whole) of a :class:`Batch` from what collate says of its texts
+    (``train.samples.collate``); (None, None) when it says nothing."""
+    if info is None:
+        return None, None
+    rel = info.get("relevance")
+    whole = None
+    if t.short_query_losses == "nce":
+        short = info["short"].to(device)
+        whole = torch.cat([torch.ones(n_images, dtype=torch.bool, device=device), ~short])
+    return (None if rel is None else rel.to(device)), whole
 
 
 LossFn = Callable[[Outputs, Batch, TrainConfig], "torch.Tensor | None"]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import random
 import re
 
-__all__ = ["phrases", "short_query"]
+__all__ = ["phrases", "short_query", "content_phrases", "PhraseIndex"]
 
 _SPLIT = re.compile(r"\s*(?:[,:;]|\band\b|\bplus\b|\bnext to\b|\bwith\b)\s*")
 _ARTICLES = {"a", "an", "the", "one", "two", "three"}
@@ -66,3 +66,50 @@ def short_query(caption: str, rng: random.Random, two_things: float = 0.3, dropo
         a, b = rng.sample(ps, 2)
         return f"{_shorten(a, rng, dropout)} and {_shorten(b, rng, dropout)}"
     return _shorten(rng.choice(ps), rng, dropout)
+
+
+# ---- which images a text describes, from the words of their captions (phrase positives) ------------
+# Words that carry no content of their own: a phrase is matched on the others ("a red circle on the
+# left" -> red circle left).
+_FUNCTION = _ARTICLES | _TRAILING | {"there", "this", "that", "which", "who", "some", "very", "while", "as",
+                                     "for", "up", "down", "out", "over", "under", "it", "be", "being"}
+
+
+def content_phrases(text: str) -> list[tuple[str, ...]]:
+    """The text's phrases (:func:`phrases`; the whole text when it has none), each as its content words
+    in order; phrases left with no content word are dropped."""
+    out = []
+    for p in phrases(text) or [text.lower()]:
+        words = tuple(w for w in re.findall(r"[a-z0-9']+", p) if w not in _FUNCTION)
+        if words:
+            out.append(words)
+    return out
+
+
+def _in_order(q: tuple[str, ...], p: tuple[str, ...]) -> bool:
+    it = iter(p)
+    return all(w in it for w in q)  # each of q's words found after the one before: q is a subsequence of p
+
+
+class PhraseIndex:
+    """Each class's caption phrases, to ask which classes a text describes (``TrainConfig.phrase_positives``).
+
+    A text describes a class when *each* of its phrases is found, its content words in their order,
+    within one phrase of one of the class's captions: "a red circle" describes a picture captioned
+    "a small red circle on the left and a blue star", not one captioned "a red star and a blue
+    circle" (the words are there, bound to other things). A short query is cut from its own
+    caption's phrases (:func:`short_query`), so it always describes its own class. The rule only
+    reads captions, so it is the same on the demo and on real data ("a dog" describes every picture
+    whose caption has a phrase with "dog" in it).
+    """
+
+    def __init__(self, captions: list[list[str]]):
+        self.phrases = [sorted({p for c in caps for p in content_phrases(c)}) for caps in captions]
+        self.words = [frozenset(w for p in ps for w in p) for ps in self.phrases]
+
+    def describes(self, text: str, k: int) -> bool:
+        """Whether ``text`` describes class ``k`` (see the class docstring)."""
+        qs = content_phrases(text)
+        if not qs or not all(w in self.words[k] for q in qs for w in q):  # cheap screen: every word present
+            return False
+        return all(any(_in_order(q, p) for p in self.phrases[k]) for q in qs)

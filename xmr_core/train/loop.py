@@ -7,6 +7,7 @@ import contextlib
 import random
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from ..config import EncodingConfig, ModelConfig, TrainConfig, to_dict
 from ..data import Dataset, load_dataset
 from ..errors import XmrError
 from .frozen_cache import CachedClassSamples
-from ..losses import Batch, CenterLoss, training_losses
+from ..losses import Batch, CenterLoss, text_info, training_losses
 from ..network.inference import Embedder
 from ..bundle.run import save_weights, write_bundle_meta
 from ..text.encoder import TextEncoder
@@ -262,15 +263,15 @@ def _run_epoch(r: _Run, pos: Position, stop: Stop, rep: Reporter) -> tuple[int, 
     mine = batches[r.rank::r.world]
     loader = torch.utils.data.DataLoader(
         r.samples, batch_sampler=BatchList([[(pos.epoch, k) for k in b] for b in mine][pos.in_epoch:]),
-        collate_fn=collate, num_workers=t.workers, persistent_workers=False, pin_memory=r.device.type == "cuda",
+        collate_fn=partial(collate, phrase_index=getattr(r.samples, "phrase_index", None)), num_workers=t.workers, persistent_workers=False, pin_memory=r.device.type == "cuda",
         # Own generator: creating an iterator must not draw from the global torch RNG
         # (dropout's), or a resumed run would drift from an uninterrupted one.
         generator=torch.Generator().manual_seed(t.seed * 1000 + pos.epoch),
         prefetch_factor=4 if t.workers else None)
     meter = EpochMeter()
     r.module.train()
-    for imgs, il, txts, tl in loader:
-        losses = _step(r, pos.step, imgs, il, txts, tl)
+    for imgs, il, txts, tl, *info in loader:  # info: the texts' relevance and short-query flags (collate)
+        losses = _step(r, pos.step, imgs, il, txts, tl, info[0] if info else None)
         pos.step += 1
         pos.in_epoch += 1
         sps = meter.add(losses, (imgs.shape[0] + txts.shape[0]) * r.world)
@@ -281,18 +282,25 @@ def _run_epoch(r: _Run, pos: Position, stop: Stop, rep: Reporter) -> tuple[int, 
 
 
 def _step(r: _Run, step: int, imgs: torch.Tensor, il: torch.Tensor, txts: torch.Tensor,
-          tl: torch.Tensor) -> dict[str, float]:
+          tl: torch.Tensor, info: dict | None = None) -> dict[str, float]:
     """One optimiser step; returns the loss terms."""
-    x = torch.cat([imgs, txts]).to(r.device, non_blocking=True)
+    # photos and captions of different sizes (ModelConfig.photo_size) go through the network as two passes
+    xs = [imgs, txts] if imgs.shape[-2:] != txts.shape[-2:] else [torch.cat([imgs, txts])]
+    xs = [x.to(r.device, non_blocking=True) for x in xs]
     y = torch.cat([il, tl]).to(r.device, non_blocking=True)
     if r.channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
+        xs = [x.contiguous(memory_format=torch.channels_last) for x in xs]
     set_lr(r.opt, r.t, step, r.total_steps)
     with torch.autocast(r.device.type, dtype=r.amp or torch.float32, enabled=r.amp is not None):
-        out = as_outputs(r.net(x))
-    losses = training_losses(out, Batch(y, imgs.shape[0], r.centers, r.word_targets), r.t)
-    # The centres move after the loss has read them, with every rank's batch.
-    r.centers.update(gather(out.emb.detach()), gather(y))
+        out = as_outputs(r.net(*xs))
+    batch = Batch(y, imgs.shape[0], r.centers, r.word_targets, *text_info(info, imgs.shape[0], r.t, r.device))
+    losses = training_losses(out, batch, r.t)
+    # The centres move after the loss has read them, with every rank's batch (only what describes a
+    # class whole moves its centre: a short query's row is its centre itself, so it adds nothing).
+    emb = out.emb.detach()
+    if batch.whole is not None:
+        emb = torch.where(batch.whole.view(-1, 1), emb.float(), r.centers.centers.index_select(0, y))
+    r.centers.update(gather(emb), gather(y))
     loss = losses["loss"]
     if not torch.isfinite(loss):
         raise XmrError(f"training diverged at step {step} (loss {loss.item()}); the last good checkpoint "

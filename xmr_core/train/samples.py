@@ -15,7 +15,7 @@ from ..data import Dataset
 from ..data.images import read_image
 from ..network.inference import preprocess_images
 from ..text.encoder import TextEncoder
-from ..text.short_queries import short_query
+from ..text.short_queries import PhraseIndex, short_query
 from ..text.tokenize import tokenize
 
 
@@ -49,6 +49,8 @@ class ClassSamples(torch.utils.data.Dataset):
         self.images = [im.path for im in ds.images]
         self.caps = [[c.text for c in ds.captions_of(im.image_id)] for im in ds.images]
         self.encoder, self.mcfg, self.tcfg = encoder, mcfg, tcfg
+        self.phrase_index = PhraseIndex(self.caps) if tcfg.phrase_positives else None
+        self.texts_travel = tcfg.phrase_positives or tcfg.short_query_losses != "all"
 
     def __len__(self) -> int:
         return len(self.images)
@@ -57,9 +59,9 @@ class ClassSamples(torch.utils.data.Dataset):
         epoch, k = key
         t, m = self.tcfg, self.mcfg
         rng = sample_rng(t.seed, epoch, k)
-        img = read_image(self.images[k], max_side=max(2 * m.input_size, 256))
+        img = read_image(self.images[k], max_side=max(2 * m.photo_side, 256))
         # config-2 resizes to 256 and crops 227 (docs/METHOD.md §4); other crop sides keep that ratio
-        side = round(t.crop * 256 / 227) if t.crop else m.input_size
+        side = round(t.crop * 256 / 227) if t.crop else m.photo_side
         arr = np.asarray(img.resize((side, side)), dtype=np.uint8)
         views = [arr, arr[:, ::-1]][:t.images_per_class]  # config-2 adds the horizontally flipped copy
         if t.crop:
@@ -69,13 +71,17 @@ class ClassSamples(torch.utils.data.Dataset):
             chosen = [caps[i % len(caps)] for i in range(t.captions_per_class // 2)]
             chosen = chosen + chosen
         else:
-            chosen = with_short_queries(choose_captions(caps, t.captions_per_class, rng), t.short_queries, rng)
+            full = choose_captions(caps, t.captions_per_class, rng)
+            chosen = with_short_queries(full, t.short_queries, rng)
+            short = [c is not f for c, f in zip(chosen, full)]  # which became short queries
         enc = self.encoder.encode_batch(chosen)
         if t.crop:
             enc = np.stack([self._crop(e, t.crop, rng, text=True) for e in enc])
-        size = t.crop or m.input_size
-        x_img = preprocess_images(np.stack([np.ascontiguousarray(v) for v in views]), size, m.standardize)
-        x_txt = preprocess_images(enc, size, m.standardize)
+        x_img = preprocess_images(np.stack([np.ascontiguousarray(v) for v in views]), t.crop or m.photo_side,
+                                  m.standardize)
+        x_txt = preprocess_images(enc, t.crop or m.input_size, m.standardize)
+        if self.texts_travel:  # collate asks which pictures they describe, and which are short queries
+            return x_img, x_txt, k, chosen, [False] * len(chosen) if t.crop else short
         return x_img, x_txt, k
 
     def _crop(self, a: np.ndarray, c: int, rng: random.Random, text: bool) -> np.ndarray:
@@ -89,13 +95,24 @@ class ClassSamples(torch.utils.data.Dataset):
         return a[oy:oy + c, ox:ox + c]
 
 
-def collate(items: list) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Classes -> one batch: images, their labels, encoded captions, their labels."""
-    imgs = torch.cat([x for x, _, _ in items])
-    txts = torch.cat([y for _, y, _ in items])
-    il = torch.cat([torch.full((x.shape[0],), k, dtype=torch.long) for x, _, k in items])
-    tl = torch.cat([torch.full((y.shape[0],), k, dtype=torch.long) for _, y, k in items])
-    return imgs, il, txts, tl
+def collate(items: list, phrase_index: PhraseIndex | None = None) -> tuple:
+    """Classes -> one batch: images, their labels, encoded captions, their labels; and when the items
+    carry their texts (``ClassSamples.texts_travel``) a dict: ``short``, (captions,) bool, which texts
+    are short queries; ``relevance``, with a ``phrase_index`` (``TrainConfig.phrase_positives``), a
+    (captions, images) bool matrix: which of the batch's pictures each text describes (else None)."""
+    imgs = torch.cat([it[0] for it in items])
+    txts = torch.cat([it[1] for it in items])
+    il = torch.cat([torch.full((it[0].shape[0],), it[2], dtype=torch.long) for it in items])
+    tl = torch.cat([torch.full((it[1].shape[0],), it[2], dtype=torch.long) for it in items])
+    if len(items[0]) < 5:
+        return imgs, il, txts, tl
+    info: dict = {"short": torch.tensor([s for it in items for s in it[4]], dtype=torch.bool), "relevance": None}
+    if phrase_index is not None:
+        texts = [(t, it[2]) for it in items for t in it[3]]
+        classes = il.tolist()
+        info["relevance"] = torch.tensor([[k == c or phrase_index.describes(t, c) for c in classes]
+                                          for t, k in texts])
+    return imgs, il, txts, tl, info
 
 
 def epoch_batches(n_classes: int, per_batch: int, seed: int, epoch: int, features: np.ndarray | None = None,
