@@ -62,7 +62,7 @@ def test_demo_button_minutes_come_from_the_recorded_build(monkeypatch):
     from xmr_core.facade.app_support import demo_minutes
 
     monkeypatch.setattr(hw, "cpu_has_native_bf16", lambda: True)
-    assert demo_minutes(False) == 5  # 262 s (results/demo/build.json), rounded up
+    assert demo_minutes(False) == 5  # 285 s (results/demo/build.json), rounded up
     monkeypatch.setattr(hw, "cpu_has_native_bf16", lambda: False)
     assert demo_minutes(False) == 18  # the Intel Xeon's (issue 21)
     monkeypatch.setitem(RECIPES, "demo", replace(RECIPES["demo"], timings=(Timing(601, "x", False, "d", "s"),)))
