@@ -132,8 +132,7 @@ def tiny(tmp_path_factory):
     (ModelConfig(input_size=80, width=0.125, standardize=True), TR),
     (LITE, replace(TR, optimizer="adamw", trunk_lr_mult=0.3)),
     (LITE, replace(TR, cache_frozen=True, words_weight=1.0, words_loss="softmax")),
-    (replace(LITE, photo_size=LITE.input_size + 32), replace(TR, cache_frozen=True)),
-], ids=["inception_resnet_v1", "efficientnet_lite0", "efficientnet_lite0-cached", "efficientnet_lite0-cached-photos-larger"])
+], ids=["inception_resnet_v1", "efficientnet_lite0", "efficientnet_lite0-cached"])
 def test_two_steps_with_each_backbone(tiny, tmp_path, mcfg, tcfg):
     spec, images = tiny
     enc = replace(ENC, canvas=mcfg.input_size)

@@ -10,7 +10,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -291,41 +290,3 @@ def test_phrase_positives_and_short_query_losses_train_and_resume_exactly(tiny_d
     cb = torch.load(tmp_path / "part" / "last.pt", weights_only=True)
     assert torch.equal(ca["centers"]["centers"], cb["centers"]["centers"])
 
-
-def test_photos_at_their_own_size_through_the_same_network(tiny_ds, tmp_path):
-    """ModelConfig.photo_size: photos are read and embedded at their side, captions at input_size, one
-    network; a training step runs one pass a modality; the bundle keeps the setting."""
-    from xmr_core.train.heads import TrainModule
-
-    mod = replace(MOD, photo_size=96)
-    assert mod.photo_side == 96 and MOD.photo_side == 80
-    tm = TrainModule(mod, n_classes=3, n_words=4).eval()
-    a, b = torch.randn(2, 3, 96, 96), torch.randn(3, 3, 80, 80)
-    with torch.no_grad():
-        emb, logits, words = tm(a, b)
-        assert torch.allclose(emb, torch.cat([tm.net(a), tm.net(b)]), atol=1e-6)
-    assert emb.shape == (5, 128) and logits.shape == (5, 3) and words.shape == (5, 4)
-    spec, images = tiny_ds
-    res = train(tmp_path / "run", spec, images, ENC, mod, replace(TR, val_every=1), progress=False)
-    assert res.steps == 12 and "val_i2t_R@10" in res.log[-1]
-    run = load_run(tmp_path / "run")
-    assert run.model_cfg.photo_size == 96
-    seen = []
-    import xmr_core.network.inference as inference
-    orig = inference.preprocess_images
-
-    def spy(x, size, std):
-        seen.append(size)
-        return orig(x, size, std)
-
-    inference.preprocess_images = spy
-    try:
-        run.embedder.embed_images(np.zeros((2, 64, 64, 3), np.uint8))
-        run.embedder.embed_texts(["a red circle"])
-    finally:
-        inference.preprocess_images = orig
-    assert seen == [96, 80]
-    from xmr_core.facade.app_support import network_summary
-    assert "photos 96 px, captions 80 px" in network_summary(json.loads((tmp_path / "run" / "config.json").read_text()))
-    with pytest.raises(Exception, match="photo_size"):
-        ModelConfig(input_size=80, photo_size=20)

@@ -152,27 +152,17 @@ class ModelConfig:
     width: float = opt(1.0, "channel width multiplier (paper 1.0; smaller for a CPU)", above=0, hi=4)
     input_size: int = opt(256, "network input side in px (paper 256; InceptionResNet-V1 needs >= 75)",
                          lo=32, hi=1024)
-    photo_size: int = opt(0, "photos' input side in px when larger than the painted captions' (0 = input_size "
-                             "for both): the same network reads each modality at its own size (ours)",
-                          lo=0, hi=1024)
     blocks: tuple = opt((5, 10, 5), "block35 / block17 / block8 repeats (paper 5/10/5)", flag=None,
                         lo=0, hi=50)
     scales: tuple = opt((0.17, 0.10, 0.20), "residual scales (paper 0.17/0.10/0.20)", flag=None, lo=0, hi=10)
     standardize: bool = opt(False, "per-image standardisation of inputs (facenet's prewhiten; ours)")
 
-    @property
-    def photo_side(self) -> int:
-        """The side photos are read at: ``photo_size``, or ``input_size`` (captions always)."""
-        return self.photo_size or self.input_size
-
     def __post_init__(self) -> None:
         check_fields(self)  # the backbone's name, freeze_blocks 0..16 (Lite0 has 16 blocks), sizes
-        if self.photo_size and self.photo_size < 32:
-            raise ConfigValueError("ModelConfig", "photo_size", self.photo_size, "0 (= input_size) or >= 32 px")
         if self.backbone == "inception_resnet_v1":
-            if min(self.input_size, self.photo_side) < 75:
+            if self.input_size < 75:
                 raise ConfigValueError("ModelConfig", "input_size", self.input_size,
-                                       "InceptionResNet-V1 needs >= 75 px (photo_size too)")
+                                       "InceptionResNet-V1 needs >= 75 px")
             if self.pretrained or self.freeze_blocks:
                 raise ConfigValueError("ModelConfig", None, None,
                                        "pretrained / freeze_blocks apply to the efficientnet_lite0 backbone only "

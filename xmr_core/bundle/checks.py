@@ -45,8 +45,7 @@ def network_size(model_cfg) -> tuple[torch.nn.Module, int, int]:
         net.eval()
         if n_params <= MAX_PARAMETERS:  # else the forward is not needed to refuse it
             with torch.no_grad():
-                side = max(model_cfg.input_size, model_cfg.photo_side)  # the larger input bounds the activations
-                net(torch.empty(1, 3, side, side, device="meta"))
+                net(torch.empty(1, 3, model_cfg.input_size, model_cfg.input_size, device="meta"))
     finally:
         for h in hooks:
             h.remove()
@@ -56,7 +55,7 @@ def network_size(model_cfg) -> tuple[torch.nn.Module, int, int]:
 def check_network_size(model_cfg, where: Path | str) -> torch.nn.Module:
     """Refuse a config whose network is beyond the bounds; returns the meta network (its shapes)."""
     net, n_params, n_acts = network_size(model_cfg)
-    what = (f"backbone {model_cfg.backbone}, width {model_cfg.width}, input {max(model_cfg.input_size, model_cfg.photo_side)} px, "
+    what = (f"backbone {model_cfg.backbone}, width {model_cfg.width}, input {model_cfg.input_size} px, "
             f"embedding {model_cfg.embedding_size}, blocks {tuple(model_cfg.blocks)}")
     if n_params > MAX_PARAMETERS:
         raise RunError(f"{where}: the network it describes ({what}) has {n_params:,} parameters; the limit is "

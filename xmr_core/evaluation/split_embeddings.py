@@ -142,7 +142,7 @@ def embed_dataset(run, ds: Dataset, batch_size: int | None = None, progress: Pro
     chunk = bs * max(1, 256 // bs)  # progress about every 256 items
     n_i, n_c = len(ds.images), len(ds.captions)
     total = n_i + n_c
-    side = max(2 * (getattr(emb, "image_size", None) or run.model_cfg.photo_side), 256)  # CCAEncoder: its own
+    side = max(2 * (getattr(emb, "image_size", None) or run.model_cfg.input_size), 256)  # CCAEncoder: its own
     img_vecs = np.empty((n_i, emb.dim), np.float32)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         def load(a: int):

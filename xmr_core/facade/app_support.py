@@ -162,11 +162,10 @@ def network_summary(config: dict[str, Any]) -> str:
     if other:
         return other
     m = config.get("model", {})
-    px = f"photos {m.get('photo_size')} px, captions " * bool(m.get("photo_size")) + f"{m.get('input_size', '?')} px"
     if m.get("backbone", "inception_resnet_v1") == "inception_resnet_v1":
         return (f"InceptionResNet-V1 (the paper's network), width {m.get('width', 1.0)}, "
-                f"{px}, trained from scratch")
-    line = f"EfficientNet-Lite0 trunk, {px}, "
+                f"{m.get('input_size', '?')} px, trained from scratch")
+    line = f"EfficientNet-Lite0 trunk, {m.get('input_size', '?')} px, "
     w = config.get("backbone_weights")
     if m.get("pretrained") and w:
         line += f"ImageNet weights from `{w.get('package', '?')}` (sha256 {str(w.get('sha256', '?'))[:12]}…)"

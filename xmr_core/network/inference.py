@@ -314,7 +314,7 @@ class Embedder:
     def embed_images(self, images: Any, batch_size: int | None = None, progress: Any = None) -> np.ndarray:
         """PIL image(s) / uint8 array (N,H,W,3) / tensor -> (N, emb) float32 unit vectors."""
         images, n = _len_inputs(images)
-        size, std = self.cfg.photo_side, self.cfg.standardize
+        size, std = self.cfg.input_size, self.cfg.standardize
         return self._embed_batches(n, lambda a, b: preprocess_images(images[a:b], size, std),
                                    batch_size, progress)
 

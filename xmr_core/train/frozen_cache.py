@@ -69,13 +69,12 @@ class CachedClassSamples(torch.utils.data.Dataset):
             self.cap_index.append(list(range(i, i + len(cs))))
             i += len(cs)
         size, std = mcfg.input_size, mcfg.standardize
-        side = mcfg.photo_side  # photos may be read larger than the captions (ModelConfig.photo_size)
         was_training = net.training
         net.eval()
         try:
             self.images = _frozen_outputs(
                 net, batch, lambda a, b: preprocess_images(
-                    [read_image(p, max_side=max(2 * side, 256)) for p in paths[a:b]], side, std),
+                    [read_image(p, max_side=max(2 * size, 256)) for p in paths[a:b]], size, std),
                 len(paths), "cache photos", progress, channels_last)
             self.captions = _frozen_outputs(
                 net, batch, lambda a, b: preprocess_images(encoder.encode_batch(flat[a:b]), size, std),

@@ -26,13 +26,8 @@ class TrainModule(nn.Module):
         self.words = nn.Linear(mcfg.embedding_size, n_words) if n_words else None
         self.from_frozen = from_frozen  # inputs are cached frozen-trunk outputs (frozen_cache.py)
 
-    def forward(self, x: torch.Tensor, x_text: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """``x``: the batch (photos, then captions); or the photos alone with ``x_text`` the captions, when
-        the two have different sizes (``ModelConfig.photo_size``): one pass each, embeddings concatenated
-        in the same order (BatchNorm then normalises each modality by its own batch statistics)."""
-        run = self.net.forward_from_frozen_outputs if self.from_frozen else self.net
-        emb = run(x) if x_text is None else torch.cat([run(x), run(x_text)])
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        emb = self.net.forward_from_frozen_outputs(x) if self.from_frozen else self.net(x)
         return emb, self.classifier(emb), (self.words(emb) if self.words is not None else None)
 
 

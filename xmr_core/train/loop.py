@@ -284,15 +284,13 @@ def _run_epoch(r: _Run, pos: Position, stop: Stop, rep: Reporter) -> tuple[int, 
 def _step(r: _Run, step: int, imgs: torch.Tensor, il: torch.Tensor, txts: torch.Tensor,
           tl: torch.Tensor, info: dict | None = None) -> dict[str, float]:
     """One optimiser step; returns the loss terms."""
-    # photos and captions of different sizes (ModelConfig.photo_size) go through the network as two passes
-    xs = [imgs, txts] if imgs.shape[-2:] != txts.shape[-2:] else [torch.cat([imgs, txts])]
-    xs = [x.to(r.device, non_blocking=True) for x in xs]
+    x = torch.cat([imgs, txts]).to(r.device, non_blocking=True)
     y = torch.cat([il, tl]).to(r.device, non_blocking=True)
     if r.channels_last:
-        xs = [x.contiguous(memory_format=torch.channels_last) for x in xs]
+        x = x.contiguous(memory_format=torch.channels_last)
     set_lr(r.opt, r.t, step, r.total_steps)
     with torch.autocast(r.device.type, dtype=r.amp or torch.float32, enabled=r.amp is not None):
-        out = as_outputs(r.net(*xs))
+        out = as_outputs(r.net(x))
     batch = Batch(y, imgs.shape[0], r.centers, r.word_targets, *text_info(info, imgs.shape[0], r.t, r.device))
     losses = training_losses(out, batch, r.t)
     # The centres move after the loss has read them, with every rank's batch (only what describes a

@@ -59,9 +59,9 @@ class ClassSamples(torch.utils.data.Dataset):
         epoch, k = key
         t, m = self.tcfg, self.mcfg
         rng = sample_rng(t.seed, epoch, k)
-        img = read_image(self.images[k], max_side=max(2 * m.photo_side, 256))
+        img = read_image(self.images[k], max_side=max(2 * m.input_size, 256))
         # config-2 resizes to 256 and crops 227 (docs/METHOD.md §4); other crop sides keep that ratio
-        side = round(t.crop * 256 / 227) if t.crop else m.photo_side
+        side = round(t.crop * 256 / 227) if t.crop else m.input_size
         arr = np.asarray(img.resize((side, side)), dtype=np.uint8)
         views = [arr, arr[:, ::-1]][:t.images_per_class]  # config-2 adds the horizontally flipped copy
         if t.crop:
@@ -77,9 +77,9 @@ class ClassSamples(torch.utils.data.Dataset):
         enc = self.encoder.encode_batch(chosen)
         if t.crop:
             enc = np.stack([self._crop(e, t.crop, rng, text=True) for e in enc])
-        x_img = preprocess_images(np.stack([np.ascontiguousarray(v) for v in views]), t.crop or m.photo_side,
-                                  m.standardize)
-        x_txt = preprocess_images(enc, t.crop or m.input_size, m.standardize)
+        size = t.crop or m.input_size
+        x_img = preprocess_images(np.stack([np.ascontiguousarray(v) for v in views]), size, m.standardize)
+        x_txt = preprocess_images(enc, size, m.standardize)
         if self.texts_travel:  # collate asks which pictures they describe, and which are short queries
             return x_img, x_txt, k, chosen, [False] * len(chosen) if t.crop else short
         return x_img, x_txt, k
