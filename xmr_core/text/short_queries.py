@@ -109,7 +109,10 @@ class PhraseIndex:
 
     def describes(self, text: str, k: int) -> bool:
         """Whether ``text`` describes class ``k`` (see the class docstring)."""
+        return self.described(text, [k])[0]
+
+    def described(self, text: str, classes: list[int]) -> list[bool]:
+        """:meth:`describes` for each of ``classes``, the text's phrases parsed once."""
         qs = content_phrases(text)
-        if not qs or not all(w in self.words[k] for q in qs for w in q):  # cheap screen: every word present
-            return False
-        return all(any(_in_order(q, p) for p in self.phrases[k]) for q in qs)
+        return [bool(qs) and all(w in self.words[k] for q in qs for w in q)  # cheap screen: every word present
+                and all(any(_in_order(q, p) for p in self.phrases[k]) for q in qs) for k in classes]

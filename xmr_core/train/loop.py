@@ -263,7 +263,8 @@ def _run_epoch(r: _Run, pos: Position, stop: Stop, rep: Reporter) -> tuple[int, 
     mine = batches[r.rank::r.world]
     loader = torch.utils.data.DataLoader(
         r.samples, batch_sampler=BatchList([[(pos.epoch, k) for k in b] for b in mine][pos.in_epoch:]),
-        collate_fn=partial(collate, phrase_index=getattr(r.samples, "phrase_index", None)), num_workers=t.workers, persistent_workers=False, pin_memory=r.device.type == "cuda",
+        collate_fn=partial(collate, phrase_index=getattr(r.samples, "phrase_index", None)),
+        num_workers=t.workers, persistent_workers=False, pin_memory=r.device.type == "cuda",
         # Own generator: creating an iterator must not draw from the global torch RNG
         # (dropout's), or a resumed run would drift from an uninterrupted one.
         generator=torch.Generator().manual_seed(t.seed * 1000 + pos.epoch),

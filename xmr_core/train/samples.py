@@ -110,7 +110,7 @@ def collate(items: list, phrase_index: PhraseIndex | None = None) -> tuple:
     if phrase_index is not None:
         texts = [(t, it[2]) for it in items for t in it[3]]
         classes = il.tolist()
-        info["relevance"] = torch.tensor([[k == c or phrase_index.describes(t, c) for c in classes]
+        info["relevance"] = torch.tensor([[k == c or d for c, d in zip(classes, phrase_index.described(t, classes))]
                                           for t, k in texts])
     return imgs, il, txts, tl, info
 
