@@ -5,6 +5,8 @@
     python benchmarks/demo_typed_trials.py measure NAME checkpoints/demo
     python benchmarks/demo_typed_trials.py misses checkpoints/demo [val]
     python benchmarks/demo_typed_trials.py things checkpoints/demo [val]
+    python benchmarks/demo_typed_trials.py scores checkpoints/demo [val]
+    python benchmarks/demo_typed_trials.py fit checkpoints/demo
 
 ``trial`` trains the ``demo`` recipe with the overrides (any EncodingConfig / ModelConfig /
 TrainConfig field, and the generator's ``twins`` / ``colour_twins`` / ``swap_twins``: the demo data with that share of
@@ -13,6 +15,9 @@ benchmark on val and test and appends one JSON line to ``results/demo/short-quer
 ``measure`` adds a row for a bundle already trained (copied first: nothing is written into it).
 ``misses`` counts what a run's wrong one-thing answers show instead (``results/demo/one-thing-misses.json``).
 ``things`` asks where one-thing queries' right images rank by how many things their scene holds.
+``scores`` gives the cosine of one-thing queries to right and to each kind of wrong image
+(``results/demo/one-thing-scores.json``); ``fit`` the typed scores on 200 training images beside 200 val
+images (``results/demo/typed-fit.json``: under- or over-fitting).
 ``probe`` asks how much of shape and colour a run's image embeddings carry: a logistic probe per
 shape and per colour, fitted on val, ROC AUC on test (0.5 = nothing), and the cosine between the
 run's text embeddings of "a red <shape>" for the six shapes.
@@ -228,11 +233,84 @@ def by_things(run_path: str, split: str = "val") -> dict:
             "top_k_slots": dict(sorted(slots.items()))}
 
 
+def scores(run_path: str, split: str = "val") -> dict:
+    """The cosine of each one-thing query ("a red circle") to each gallery image, by what the image holds:
+    the thing asked for (by its scene's number of things), or only its colour, only its shape, both on
+    different things ("c+s apart"), or neither. A query is answered well when every "right" cosine beats
+    every other; the means and 90th percentiles say which wrong kind stands in the way."""
+    import collections
+
+    import numpy as np
+
+    from xmr_core.bundle.run import load_run
+    from xmr_core.data.demo import dataset_scenes
+    from xmr_core.evaluation.evaluate import split_embeddings
+    from xmr_core.hardware import cpu_description
+    from xmr_core.retrieval.typed_queries import demo_queries
+
+    run = load_run(run_path)
+    scenes = dataset_scenes(run.dataset_spec)
+    emb = split_embeddings(run, None, split, progress=False)
+    sc = [scenes[str(i)] for i in emb.image_ids]
+    qs = [q for q in demo_queries(sc) if q.kind == "one thing"]
+    images = emb.images / np.linalg.norm(emb.images, axis=1, keepdims=True)
+    texts = run.embedder.embed_texts([q.text for q in qs])
+    cos = (texts / np.linalg.norm(texts, axis=1, keepdims=True)) @ images.T
+    groups = collections.defaultdict(list)
+    for q, row in zip(qs, cos):
+        colour, shape = q.text.split()[-2:]
+        for j, scene in enumerate(sc):
+            things = scene["things"]
+            if q.relevant[j]:
+                key = f"right, {len(things)} things"
+            else:
+                has_c, has_s = any(t["colour"] == colour for t in things), any(t["shape"] == shape for t in things)
+                key = (f"wrong, {len(things)} things: " + ("c+s apart" if has_c and has_s else "colour only"
+                                                           if has_c else "shape only" if has_s else "neither"))
+            groups[key].append(float(row[j]))
+    return {"how": "python benchmarks/demo_typed_trials.py scores RUN [split]", "run": run_path, "split": split,
+            "queries": len(qs), "machine": cpu_description(),
+            "cosine": {k: {"n": len(v), "mean": round(float(np.mean(v)), 3),
+                           "p90": round(float(np.percentile(v, 90)), 3), "max": round(float(np.max(v)), 3)}
+                       for k, v in sorted(groups.items())}}
+
+
+def fit(run_path: str, n: int = 200) -> dict:
+    """Typed one- and two-thing queries on the first ``n`` training images and the first ``n`` val images
+    (the same benchmark, galleries of the same size): near-equal scores mean the run under-fits what
+    the queries ask (more training would help), a gap that it over-fits."""
+    import numpy as np
+
+    from xmr_core.bundle.run import load_run
+    from xmr_core.data.demo import dataset_scenes
+    from xmr_core.data.images import read_image
+    from xmr_core.data.loaders import load_dataset
+    from xmr_core.hardware import cpu_description
+    from xmr_core.retrieval.typed_queries import demo_queries, score_queries
+
+    run = load_run(run_path)
+    scenes = dataset_scenes(run.dataset_spec)
+    ds = load_dataset(run.dataset_spec)
+    out = {"how": f"python benchmarks/demo_typed_trials.py fit RUN: the first {n} images of each split",
+           "run": run_path, "machine": cpu_description(), "splits": {}}
+    for split in ("train", "val"):
+        ims = ds.split(split).images[:n]
+        gallery = run.embedder.embed_images([read_image(im.path) for im in ims])
+        qs = [q for q in demo_queries([scenes[str(im.image_id)] for im in ims]) if q.kind in ("one thing", "two things")]
+        ranked = np.argsort(-(run.embedder.embed_texts([q.text for q in qs]) @ gallery.T), axis=1)[:, :10]
+        out["splits"][split] = score_queries(qs, ranked)["kinds"]
+    return out
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["misses"]:
         print(json.dumps(misses(sys.argv[2], *(sys.argv[3:4] or ["val"])), indent=1))
     elif sys.argv[1:2] == ["things"]:
         print(json.dumps(by_things(sys.argv[2], *(sys.argv[3:4] or ["val"])), indent=1))
+    elif sys.argv[1:2] == ["scores"]:
+        print(json.dumps(scores(sys.argv[2], *(sys.argv[3:4] or ["val"])), indent=1))
+    elif sys.argv[1:2] == ["fit"]:
+        print(json.dumps(fit(sys.argv[2]), indent=1))
     elif sys.argv[1:2] == ["measure"]:
         print(json.dumps(measure_copy(sys.argv[2], sys.argv[3])))
     elif sys.argv[1:2] == ["trial"]:

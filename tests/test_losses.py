@@ -163,10 +163,11 @@ def test_short_queries_train_only_the_contrastive_term_when_asked():
     t_all = TrainConfig(contrastive_weight=1.0, words_weight=1.0, softmax_weight=0.0)
     t_nce = TrainConfig(contrastive_weight=1.0, words_weight=1.0, softmax_weight=0.0, short_query_losses="nce")
     out = Outputs(emb, None, words)
-    rel, whole = text_info({"short": short, "relevance": None}, n_img, t_nce, torch.device("cpu"))
-    assert rel is None and whole.tolist() == [True] * 3 + (~short).tolist()
-    assert text_info({"short": short, "relevance": None}, n_img, t_all, torch.device("cpu")) == (None, None)
-    masked = training_losses(out, Batch(labels, n_img, centers, targets, rel, whole), t_nce)
+    info = text_info({"short": short, "relevance": None}, labels, n_img, t_nce, targets)
+    rel, whole = info["text_relevance"], info["whole"]
+    assert rel is None and info["own_words"] is None and whole.tolist() == [True] * 3 + (~short).tolist()
+    assert set(text_info({"short": short, "relevance": None}, labels, n_img, t_all).values()) == {None}
+    masked = training_losses(out, Batch(labels, n_img, centers, targets, **info), t_nce)
     plain = training_losses(out, Batch(labels, n_img, centers, targets), t_all)
     keep = whole
     sub = training_losses(Outputs(emb[keep], None, words[keep]), Batch(labels[keep], n_img, centers, targets), t_all)
@@ -174,3 +175,26 @@ def test_short_queries_train_only_the_contrastive_term_when_asked():
     assert masked["words"].item() == pytest.approx(sub["words"].item(), rel=1e-6)
     assert masked["nce"].item() == pytest.approx(plain["nce"].item(), rel=1e-6)  # every sample
     assert masked["center"].item() != pytest.approx(plain["center"].item(), rel=1e-3)
+
+
+def test_short_queries_own_words_as_words_head_targets():
+    """short_query_words="own": a short query's words-head target is its own words (collate's multi-hot),
+    every other sample's its class's; a short query naming none of the head's words keeps its class's."""
+    from xmr_core.config import TrainConfig
+    from xmr_core.losses import Batch, CenterLoss, Outputs, text_info, training_losses, words_loss
+
+    torch.manual_seed(0)
+    n_img, n_words = 2, 4
+    labels = torch.tensor([0, 1, 0, 0, 1, 1])
+    targets = torch.tensor([[1.0, 1.0, 1.0, 0.0], [0.0, 1.0, 0.0, 1.0]])
+    short = torch.tensor([False, True, True, False])
+    own = torch.tensor([[1.0, 1.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 1.0]])
+    t = TrainConfig(words_weight=1.0, softmax_weight=0.0, words_loss="softmax", short_query_words="own")
+    info = text_info({"short": short, "relevance": None, "words": own}, labels, n_img, t, targets)
+    want = targets[labels].clone()
+    want[n_img + 1] = own[1]  # the short query with words of its own; the one without keeps its class's
+    assert torch.equal(info["own_words"], want)
+    words = torch.randn(6, n_words)
+    got = training_losses(Outputs(torch.randn(6, 8), None, words), Batch(labels, n_img, CenterLoss(2, 8), targets,
+                                                                          **info), t)
+    assert got["words"].item() == pytest.approx(words_loss(words, want, "softmax").item(), rel=1e-6)

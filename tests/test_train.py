@@ -262,6 +262,24 @@ def test_words_loss_kinds():
         words_loss(logits, y, "mse")
 
 
+def test_words_head_linear_or_with_a_hidden_layer():
+    """words_hidden=0: one linear layer on the embedding; > 0: Linear -> ReLU -> Linear of that width;
+    either gives one logit a word for each sample, and none is built without words."""
+    from torch import nn
+
+    from xmr_core.train.heads import TrainModule
+
+    lin, mlp = TrainModule(MOD, 5, n_words=7), TrainModule(MOD, 5, n_words=7, words_hidden=16)
+    assert isinstance(lin.words, nn.Linear) and lin.words.in_features == MOD.embedding_size
+    assert [type(m).__name__ for m in mlp.words] == ["Linear", "ReLU", "Linear"]
+    assert mlp.words[0].out_features == 16 and mlp.words[2].out_features == 7
+    x = torch.randn(3, 3, 80, 80)
+    for m in (lin, mlp):
+        emb, logits, words = m.eval()(x)
+        assert emb.shape == (3, MOD.embedding_size) and logits.shape == (3, 5) and words.shape == (3, 7)
+    assert TrainModule(MOD, 5, n_words=0, words_hidden=16).words is None
+
+
 def test_softmax_weight_zero_drops_the_class_softmax(tiny_ds, tmp_path):
     """softmax_weight=0 trains on center loss + the other terms: the logged loss excludes the CE."""
     import csv
@@ -279,7 +297,7 @@ def test_phrase_positives_and_short_query_losses_train_and_resume_exactly(tiny_d
     training runs, and a resumed run ends with the same weights and centres as an uninterrupted one."""
     spec, images = tiny_ds
     t = replace(TR, val_every=0, short_queries=0.5, phrase_positives=True, short_query_losses="nce",
-                words_weight=1.0, workers=1)
+                words_weight=1.0, words_hidden=8, workers=1)  # the MLP words head's state resumes too
     full = train(tmp_path / "full", spec, images, ENC, MOD, t, progress=False)
     assert full.steps == 12 and all(torch.isfinite(torch.tensor(row["loss"])) for row in full.log)
     train(tmp_path / "part", spec, images, ENC, MOD, replace(t, max_steps=5), progress=False)

@@ -98,6 +98,30 @@ def test_short_queries_are_phrases_of_the_caption_and_deterministic():
     assert short_query("hello", random.Random(0)) == "hello"  # nothing to cut: the caption itself
 
 
+def test_short_queries_that_keep_the_noun():
+    """keep_head: a phrase becomes its article, some of its modifiers and always its noun, sometimes with
+    its rest; deterministic for a seed, and still a description of the caption's own picture."""
+    import itertools
+
+    from xmr_core.text.short_queries import PhraseIndex, noun_end
+
+    assert noun_end("a small red circle on the left".split()) == 4
+    assert noun_end("a black dog running on grass".split()) == 3 and noun_end("a red circle".split()) == 3
+    cap = "a small cherry red circle on the left"
+    mods = ["small", "cherry", "red"]
+    allowed = {" ".join(["a", *m, "circle", *tail]) for r in range(4) for m in itertools.combinations(mods, r)
+               for tail in ([], ["on", "the", "left"])}
+    outs = [short_query(cap, random.Random(s), keep_head=True) for s in range(300)]
+    assert outs == [short_query(cap, random.Random(s), keep_head=True) for s in range(300)]
+    assert set(outs) <= allowed and {"a red circle", "a circle", "a small cherry red circle on the left"} <= set(outs)
+    two = "a picture of a small red circle on the left, a blue star at the top and a green square"
+    index = PhraseIndex([[two]])
+    for s in range(200):
+        q = short_query(two, random.Random(s), keep_head=True)
+        assert index.describes(q, 0)
+        assert all(p.split()[-1] in {"circle", "star", "square", "left", "top"} for p in q.split(" and "))
+
+
 def test_training_samples_with_short_queries(small_demo, small_encoder):
     """The pipeline: the same (seed, epoch, class) gives the same batch; share 0 leaves every draw as before."""
     from dataclasses import replace
@@ -191,6 +215,28 @@ def test_phrase_positives_in_the_batch(small_demo, small_encoder):
     nce = ClassSamples(train, small_encoder, mcfg, TrainConfig(captions_per_class=2, short_queries=0.5,
                                                                short_query_losses="nce"))
     info = collate([nce[(0, k)] for k in range(4)])[4]
-    assert info["relevance"] is None and info["short"].dtype == torch.bool
+    assert info["relevance"] is None and info["words"] is None and info["short"].dtype == torch.bool
     with pytest.raises(Exception, match="cache-frozen"):
         TrainConfig(phrase_positives=True, cache_frozen=True)
+    with pytest.raises(Exception, match="cache-frozen"):
+        TrainConfig(short_query_words="own", cache_frozen=True)
+
+
+def test_own_words_in_the_batch(small_demo, small_encoder):
+    """short_query_words="own": collate gives each text's own words in the words head's columns."""
+    from xmr_core.config import ModelConfig, TrainConfig
+    from xmr_core.text.tokenize import tokenize
+    from xmr_core.train.samples import ClassSamples, collate
+
+    train = small_demo.split("train")
+    samples = ClassSamples(train, small_encoder, ModelConfig(input_size=80, width=0.25),
+                           TrainConfig(captions_per_class=2, short_queries=0.5, short_query_words="own"))
+    assert samples.texts_travel
+    vocab = ["red", "circle", "blue", "star", "square"]
+    index = {w: i for i, w in enumerate(vocab)}
+    items = [samples[(0, k)] for k in range(6)]
+    words = collate(items, None, index)[4]["words"]
+    texts = [t for it in items for t in it[3]]
+    assert words.shape == (len(texts), len(vocab))
+    for row, text in zip(words, texts):
+        assert {vocab[j] for j in row.nonzero().flatten().tolist()} == set(tokenize(text)) & set(vocab)

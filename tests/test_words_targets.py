@@ -21,8 +21,11 @@ def test_words_max_df_keeps_the_words_that_name_shapes(tmp_path):
 
 
 def test_words_phrases_add_adjacent_pairs_after_the_words(tmp_path):
-    """``words_phrases``: the same single words first (same columns), then adjacent caption-word pairs
-    ("red circle"), each a target of exactly the images with a caption holding that pair."""
+    """``words_phrases``: the same single words first (same columns), then pairs of adjacent content words
+    ("red circle": adjacent once the words in more than max_df of the captions are dropped), each a
+    target of exactly the images with a caption holding that pair; ``singles=False``: the pairs alone."""
+    from collections import Counter
+
     from xmr_core.data import load_dataset
     from xmr_core.data.demo import generate_demo
     from xmr_core.text import tokenize
@@ -35,9 +38,16 @@ def test_words_phrases_add_adjacent_pairs_after_the_words(tmp_path):
     pairs = both[len(words):]
     assert pairs and all(len(p.split()) == 2 for p in pairs) and len(set(pairs)) == len(pairs)
     row = {im.image_id: i for i, im in enumerate(ds.images)}
+    df = Counter(w for c in ds.captions for w in set(tokenize(c.text)))
+    content = [[w for w in tokenize(c.text) if df[w] <= 0.3 * len(ds.captions)] for c in ds.captions]
+    from xmr_core.data.demo import COLOURS, SHAPES
+
+    assert any(p.split()[0] in COLOURS and p.split()[1] in SHAPES for p in pairs)  # "red square": bound
+    assert not any(w in {"a", "the", "on"} for p in pairs for w in p.split())
     for j, p in list(enumerate(pairs, len(words)))[:40]:
         a, b = p.split()
-        holds = {row[c.image_id] for c in ds.captions
-                 if any(x == (a, b) for x in zip(tokenize(c.text), tokenize(c.text)[1:]))}
+        holds = {row[c.image_id] for c, q in zip(ds.captions, content) if (a, b) in set(zip(q, q[1:]))}
         assert set(yb[:, j].nonzero().flatten().tolist()) == holds
+    only, yo = word_targets(ds, 2000, 0.3, phrases=True, singles=False)
+    assert only == pairs and (yo == yb[:, len(words):]).all()
     assert word_targets(ds, len(words) + 3, 0.3, phrases=True)[0] == both[:len(words) + 3]  # one cap for both

@@ -204,6 +204,10 @@ class TrainConfig:
     # what people type, learned in the data pipeline (text/short_queries.py; docs/METHOD.md §5b)
     short_queries: float = opt(0.0, "share of a class's chosen captions replaced by a short query cut from "
                                     "them: one or two of its phrases, cut short (ours; 0 = paper)", lo=0, hi=1)
+    short_query_heads: bool = opt(False, "a short query keeps each phrase's noun and drops its modifiers at "
+                                         "random (\"a red circle\" from \"a small cherry red circle on the "
+                                         "left\") instead of cutting the phrase after a random word (\"a huge "
+                                         "red\"); text/short_queries.py (ours; off = cut anywhere)")
     hard_batches: float = opt(0.0, "share of each batch filled with the classes whose captions' word vectors are "
                                    "nearest a random anchor class (hard negatives; ours, 0 = random batches)", lo=0, hi=1)
     twin_batches: bool = opt(False, "a generated demo scene and its counterfactual twins (one shape or colour "
@@ -216,11 +220,23 @@ class TrainConfig:
                                          "term: the center loss and the words head ask a text for its "
                                          "whole picture, which a short query does not describe)",
                                   choices=("all", "nce"))
+    short_query_words: str = opt("class", "what the words head asks of a short query: class (the words of all its "
+                                          "picture's captions, as for a full caption) | own (only its own "
+                                          "words: \"a red circle\" predicts red and circle, not the rest of "
+                                          "the scene, which it does not describe)", choices=("class", "own"))
     words_vocab: int = opt(2000, "caption-words head vocabulary (most frequent content words)", lo=1, hi=1_000_000)
     words_max_df: float = opt(0.10, "caption-words head: words in more than this share of the training captions "
                                     "are left out as carrying no content (a, the, on)", lo=0.0, hi=1.0)
     words_phrases: bool = opt(False, "caption-words head also predicts adjacent word pairs (\"red circle\"): "
                                      "which colour goes with which shape (ours; off = single words)")
+    words_singles: bool = opt(True, "caption-words head predicts single words; off (with words_phrases) it "
+                                    "predicts only adjacent word pairs, which bind a colour to its shape "
+                                    "(ours; on = single words)")
+    words_hidden: int = opt(0, "caption-words head: width of a hidden ReLU layer between the embedding and the "
+                               "words (0 = one linear layer). A linear head asks every picture with red in it "
+                               "for one shared 'red' direction, which pulls a red circle towards a red "
+                               "square; a hidden layer reads words out of any arrangement (ours; "
+                               "docs/METHOD.md §5b)", lo=0, hi=65536)
     # softmax: a stronger per-word gradient with a large vocabulary (docs/RESULTS.md)
     words_loss: str = opt("bce", "caption-words loss: bce (per word) | softmax (the words as one distribution)",
                           choices=("bce", "softmax"))
@@ -242,7 +258,8 @@ class TrainConfig:
         # images_per_class: a class contributes its photo, or the photo and its flipped copy
         # (config-2); the paper found more images a class did not help (docs/METHOD.md §4).
         check_fields(self)
-        if (self.phrase_positives or self.short_query_losses != "all") and self.cache_frozen:
+        if (self.phrase_positives or self.short_query_losses != "all" or self.short_query_words != "class") \
+                and self.cache_frozen:
             raise ConfigValueError("TrainConfig", "phrase_positives", self.phrase_positives,
                                    "phrase positives read each step's caption texts; --cache-frozen holds "
                                    "only their fixed paintings (turn one of them off)")

@@ -157,6 +157,8 @@ class Batch:
     text_relevance: torch.Tensor | None = None  # (captions, images) bool: the pictures each text describes
     whole: torch.Tensor | None = None  # (N,) bool: samples that describe their class whole (None: all);
     # short queries do not, and only the contrastive term trains them (TrainConfig.short_query_losses)
+    own_words: torch.Tensor | None = None  # (N, words): a sample's words-head target where it is not its
+    # class's (the own words of short queries, TrainConfig.short_query_words = "own"); None: all its class's
 
 
 def _softmax(o: Outputs, b: Batch, t: TrainConfig) -> torch.Tensor | None:
@@ -183,23 +185,34 @@ def _contrastive(o: Outputs, b: Batch, t: TrainConfig) -> torch.Tensor | None:
 def _words(o: Outputs, b: Batch, t: TrainConfig) -> torch.Tensor | None:
     if o.words is None or b.word_targets is None:
         return None
+    target = b.word_targets[b.labels] if b.own_words is None else b.own_words
     if b.whole is not None:
-        return words_loss(o.words[b.whole], b.word_targets[b.labels[b.whole]], t.words_loss)
-    return words_loss(o.words, b.word_targets[b.labels], t.words_loss)
+        return words_loss(o.words[b.whole], target[b.whole], t.words_loss)
+    return words_loss(o.words, target, t.words_loss)
 
 
-def text_info(info: dict | None, n_images: int, t: TrainConfig,
-              device: torch.device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """(text_relevance, whole) of a :class:`Batch` from what collate says of its texts
-    (``train.samples.collate``); (None, None) when it says nothing."""
+def text_info(info: dict | None, labels: torch.Tensor, n_images: int, t: TrainConfig,
+              word_targets: torch.Tensor | None = None) -> dict[str, torch.Tensor | None]:
+    """``text_relevance``, ``whole`` and ``own_words`` of a :class:`Batch` (keyword arguments) from what
+    collate says of its texts (``train.samples.collate``) and the batch's ``labels`` (images first);
+    all None when it says nothing."""
+    out: dict[str, torch.Tensor | None] = {"text_relevance": None, "whole": None, "own_words": None}
     if info is None:
-        return None, None
-    rel = info.get("relevance")
-    whole = None
+        return out
+    device = labels.device
+    if info.get("relevance") is not None:
+        out["text_relevance"] = info["relevance"].to(device)
+    short = info["short"].to(device)
     if t.short_query_losses == "nce":
-        short = info["short"].to(device)
-        whole = torch.cat([torch.ones(n_images, dtype=torch.bool, device=device), ~short])
-    return (None if rel is None else rel.to(device)), whole
+        out["whole"] = torch.cat([torch.ones(n_images, dtype=torch.bool, device=device), ~short])
+    own = info.get("words")
+    if own is not None and word_targets is not None:
+        # a short query's own words where it names any of the head's words (else its class's, as before)
+        target = word_targets[labels].clone()
+        use = short & (own.sum(1).to(device) > 0)
+        target[n_images:][use] = own.to(device=device, dtype=target.dtype)[use]
+        out["own_words"] = target
+    return out
 
 
 LossFn = Callable[[Outputs, Batch, TrainConfig], "torch.Tensor | None"]

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..text.short_queries import PREPOSITIONS, is_verb
+
 __all__ = ["TypedQuery", "demo_queries", "caption_phrases", "phrase_queries", "score_queries",
            "typed_table", "SEARCH_K"]
 
@@ -103,14 +105,6 @@ def demo_queries(scenes: Sequence[dict | None], seed: int = 0, per_kind: int = 6
 
 # ---- real data: short phrases cut from held-out captions --------------------------------
 
-_AUX = {"is", "are", "was", "were", "be", "being", "been", "has", "have", "sits", "stands", "runs", "jumps",
-        "plays", "walks", "rides", "looks", "holds", "swims", "climbs", "wears", "waits", "lies", "lays",
-        "catches", "carries", "throws", "watches", "poses", "smiles", "eats", "drinks", "sleeps", "reads",
-        "performs", "skis", "surfs", "skates", "leaps", "races", "chases", "pulls", "pushes", "kicks", "does"}
-_PREP = {"on", "in", "at", "through", "near", "by", "under", "over", "along", "across", "into", "beside",
-         "behind", "outside", "inside"}
-
-
 def caption_phrases(caption: str) -> dict[str, str]:
     """Short queries cut from one caption, as a person might type them (no parser: a rule):
 
@@ -122,13 +116,12 @@ def caption_phrases(caption: str) -> dict[str, str]:
 
     A kind is left out when it would have fewer than 2 words."""
     words = re.findall(r"[a-z]+(?:'[a-z]+)?", caption.lower())
-    cut = next((i for i, w in enumerate(words) if i > 0 and (w in _AUX or (w.endswith("ing") and len(w) > 4))),
-               len(words))
+    cut = next((i for i, w in enumerate(words) if i > 0 and is_verb(w)), len(words))
     subject = words[:min(cut, 6)]
     out: dict[str, str] = {}
     if len(subject) >= 2:
         out["subject"] = " ".join(subject)
-    last = max((i for i, w in enumerate(words) if w in _PREP and i >= cut), default=None)
+    last = max((i for i, w in enumerate(words) if w in PREPOSITIONS and i >= cut), default=None)
     if last is not None and len(subject) >= 1:
         place = words[last:last + 4]
         if len(place) >= 2:

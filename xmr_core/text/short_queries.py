@@ -54,18 +54,66 @@ def _shorten(phrase: str, rng: random.Random, dropout: float) -> str:
     return " ".join(kept)
 
 
-def short_query(caption: str, rng: random.Random, two_things: float = 0.3, dropout: float = 0.1) -> str:
+# A phrase's noun ends before its first preposition or verb (an auxiliary, a common verb in -s, a word in
+# -ing): "a small red circle on the left" -> "a small red circle", "a black dog running on grass" ->
+# "a black dog". The same rule cuts the subject of a caption in retrieval/typed_queries.caption_phrases.
+AUX_VERBS = frozenset({"is", "are", "was", "were", "be", "being", "been", "has", "have", "sits", "stands", "runs",
+                       "jumps", "plays", "walks", "rides", "looks", "holds", "swims", "climbs", "wears", "waits",
+                       "lies", "lays", "catches", "carries", "throws", "watches", "poses", "smiles", "eats",
+                       "drinks", "sleeps", "reads", "performs", "skis", "surfs", "skates", "leaps", "races",
+                       "chases", "pulls", "pushes", "kicks", "does"})
+PREPOSITIONS = frozenset({"on", "in", "at", "through", "near", "by", "under", "over", "along", "across", "into",
+                          "beside", "behind", "outside", "inside"})
+# Where a noun phrase ends besides PREPOSITIONS (which also start caption_phrases' place phrases).
+_NOUN_END = PREPOSITIONS | {"to", "of", "from", "against", "with", "below", "above", "up", "down"}
+HEAD_MODIFIER_DROP = 0.5  # keep_head: each word between the article and the noun is dropped with this probability
+HEAD_TAIL_KEEP = 0.3      # keep_head: the phrase's rest ("on the left") is kept with this probability
+
+
+def is_verb(word: str) -> bool:
+    """An auxiliary, a common verb in -s, or a word in -ing (no tagger: a rule)."""
+    return word in AUX_VERBS or (word.endswith("ing") and len(word) > 4)
+
+
+def noun_end(words: list[str]) -> int:
+    """How many of a phrase's ``words`` make its noun phrase: up to its first preposition or verb after
+    the first word ("a small red circle on the left" -> 4); all of them when it has neither."""
+    return next((i for i, w in enumerate(words) if i > 0 and (w in _NOUN_END or is_verb(w))), len(words))
+
+
+def _shorten_to_head(phrase: str, rng: random.Random) -> str:
+    """The phrase's noun phrase with each modifier dropped with probability HEAD_MODIFIER_DROP (never the
+    first word nor the noun, its last word), and its rest kept whole with probability HEAD_TAIL_KEEP:
+    "a small cherry red circle on the left" -> "a red circle", "a small circle on the left", ..."""
+    words = phrase.split()
+    end = noun_end(words)
+    core = [w for i, w in enumerate(words[:end]) if i in (0, end - 1) or rng.random() >= HEAD_MODIFIER_DROP]
+    tail = words[end:] if rng.random() < HEAD_TAIL_KEEP else []
+    while tail and tail[-1] in _TRAILING:
+        tail.pop()
+    out = core + tail
+    return " ".join(out if len(out) >= 2 else words[:2])
+
+
+def short_query(caption: str, rng: random.Random, two_things: float = 0.3, dropout: float = 0.1,
+                keep_head: bool = False) -> str:
     """A short query a person might type for the caption's image (see the module docstring).
 
     ``two_things``: probability of joining two phrases; ``dropout``: per-word drop probability
-    (never the phrase's first word). The caption itself when it has no phrase of 2 words."""
+    (never the phrase's first word). ``keep_head``: each phrase is cut to its noun phrase and loses
+    modifiers instead (:func:`_shorten_to_head`: "a red circle", never "a huge red"). The caption
+    itself when it has no phrase of 2 words."""
     ps = phrases(caption)
     if not ps:
         return caption
+
+    def cut(p: str) -> str:
+        return _shorten_to_head(p, rng) if keep_head else _shorten(p, rng, dropout)
+
     if len(ps) >= 2 and rng.random() < two_things:
         a, b = rng.sample(ps, 2)
-        return f"{_shorten(a, rng, dropout)} and {_shorten(b, rng, dropout)}"
-    return _shorten(rng.choice(ps), rng, dropout)
+        return f"{cut(a)} and {cut(b)}"
+    return cut(rng.choice(ps))
 
 
 # ---- which images a text describes, from the words of their captions (phrase positives) ------------

@@ -19,11 +19,15 @@ class TrainModule(nn.Module):
     loss has weight 0 is not built (``n_words=0``).
     """
 
-    def __init__(self, mcfg: ModelConfig, n_classes: int, n_words: int = 0, from_frozen: bool = False):
+    def __init__(self, mcfg: ModelConfig, n_classes: int, n_words: int = 0, from_frozen: bool = False,
+                 words_hidden: int = 0):
         super().__init__()
         self.net = build_network(mcfg)
         self.classifier = nn.Linear(mcfg.embedding_size, n_classes)
-        self.words = nn.Linear(mcfg.embedding_size, n_words) if n_words else None
+        d = mcfg.embedding_size
+        # words_hidden > 0: an MLP head (TrainConfig.words_hidden says why)
+        self.words = (None if not n_words else nn.Linear(d, n_words) if not words_hidden else
+                      nn.Sequential(nn.Linear(d, words_hidden), nn.ReLU(inplace=True), nn.Linear(words_hidden, n_words)))
         self.from_frozen = from_frozen  # inputs are cached frozen-trunk outputs (frozen_cache.py)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:

@@ -141,7 +141,7 @@ def _setup(run_dir: Path, cfgs: tuple[EncodingConfig, ModelConfig, TrainConfig],
         raise XmrError(f"{cpb} classes a batch but only {n_classes} training images")
     steps_per_epoch = n_classes // cpb // n_world
 
-    module, centers, opt, words_y, channels_last = _build(ds, model_cfg, t, device)
+    module, centers, opt, words_vocab, words_y, channels_last = _build(ds, model_cfg, t, device)
     config = {"recipe": recipe_name, "encoding": to_dict(enc_cfg), "model": to_dict(model_cfg), "train": to_dict(t),
               "dataset": {**source, "name": ds_all.name, "n_classes": n_classes}, "world_size": n_world}
     if model_cfg.pretrained:  # where the starting weights came from (shown on the Overview page)
@@ -163,6 +163,8 @@ def _setup(run_dir: Path, cfgs: tuple[EncodingConfig, ModelConfig, TrainConfig],
         r.class_features = class_features(ds, encoder)
     if t.twin_batches:
         r.twin_groups = twin_groups(ds)
+    if t.short_query_words == "own" and words_vocab and hasattr(r.samples, "words_index"):
+        r.samples.words_index = {w: i for i, w in enumerate(words_vocab)}  # collate's own-words targets
     return r, pos
 
 
@@ -180,18 +182,20 @@ def _encoder(run_dir: Path, ds: Dataset, enc_cfg: EncodingConfig, resume: bool, 
 
 
 def _build(ds: Dataset, model_cfg: ModelConfig, t: TrainConfig, device: torch.device) -> tuple:
-    """The network with its heads, the class centres, the optimiser and the words head's targets."""
-    words_vocab, words_y = (word_targets(ds, t.words_vocab, t.words_max_df, t.words_phrases) if t.words_weight else ([], None))
+    """The network with its heads, the class centres, the optimiser, the words head's words and targets."""
+    words_vocab, words_y = (word_targets(ds, t.words_vocab, t.words_max_df, t.words_phrases, t.words_singles)
+                            if t.words_weight else ([], None))
     if words_y is not None:
         words_y = words_y.to(device)
     if t.cache_frozen and not model_cfg.freeze_blocks:
         raise XmrError("--cache-frozen needs frozen blocks (--freeze-blocks N with a pretrained backbone)")
-    module = TrainModule(model_cfg, len(ds), len(words_vocab), from_frozen=t.cache_frozen).to(device)
+    module = TrainModule(model_cfg, len(ds), len(words_vocab), from_frozen=t.cache_frozen,
+                         words_hidden=t.words_hidden).to(device)
     channels_last = use_channels_last(t, device)
     if channels_last:
         module = module.to(memory_format=torch.channels_last)
     centers = CenterLoss(len(ds), model_cfg.embedding_size, alpha=t.center_loss_alpha).to(device)
-    return module, centers, make_optimizer(module, t), words_y, channels_last
+    return module, centers, make_optimizer(module, t), words_vocab, words_y, channels_last
 
 
 def _wrap(module: nn.Module, t: TrainConfig, device: torch.device, n_world: int) -> nn.Module:
@@ -263,7 +267,8 @@ def _run_epoch(r: _Run, pos: Position, stop: Stop, rep: Reporter) -> tuple[int, 
     mine = batches[r.rank::r.world]
     loader = torch.utils.data.DataLoader(
         r.samples, batch_sampler=BatchList([[(pos.epoch, k) for k in b] for b in mine][pos.in_epoch:]),
-        collate_fn=partial(collate, phrase_index=getattr(r.samples, "phrase_index", None)),
+        collate_fn=partial(collate, phrase_index=getattr(r.samples, "phrase_index", None),
+                           words_index=getattr(r.samples, "words_index", None)),
         num_workers=t.workers, persistent_workers=False, pin_memory=r.device.type == "cuda",
         # Own generator: creating an iterator must not draw from the global torch RNG
         # (dropout's), or a resumed run would drift from an uninterrupted one.
@@ -292,7 +297,8 @@ def _step(r: _Run, step: int, imgs: torch.Tensor, il: torch.Tensor, txts: torch.
     set_lr(r.opt, r.t, step, r.total_steps)
     with torch.autocast(r.device.type, dtype=r.amp or torch.float32, enabled=r.amp is not None):
         out = as_outputs(r.net(x))
-    batch = Batch(y, imgs.shape[0], r.centers, r.word_targets, *text_info(info, imgs.shape[0], r.t, r.device))
+    batch = Batch(y, imgs.shape[0], r.centers, r.word_targets,
+                  **text_info(info, y, imgs.shape[0], r.t, r.word_targets))
     losses = training_losses(out, batch, r.t)
     # The centres move after the loss has read them, with every rank's batch (only what describes a
     # class whole moves its centre: a short query's row is its centre itself, so it adds nothing).

@@ -29,13 +29,13 @@ def choose_captions(caps: list, n: int, rng: random.Random) -> list:
     return rng.sample(caps, n) if len(caps) >= n else [caps[i % len(caps)] for i in range(n)]
 
 
-def with_short_queries(chosen: list[str], share: float, rng: random.Random) -> list[str]:
+def with_short_queries(chosen: list[str], share: float, rng: random.Random, keep_head: bool = False) -> list[str]:
     """Each chosen caption replaced, with probability ``share``, by a short query cut from it
-    (``text/short_queries.py``); no draw at all when ``share`` is 0, so other recipes' batches stay
-    exactly what they were."""
+    (``text/short_queries.py``; ``keep_head``: cut to noun phrases); no draw at all when ``share`` is 0,
+    so other recipes' batches stay exactly what they were."""
     if share <= 0:
         return chosen
-    return [short_query(c, rng) if rng.random() < share else c for c in chosen]
+    return [short_query(c, rng, keep_head=keep_head) if rng.random() < share else c for c in chosen]
 
 
 class ClassSamples(torch.utils.data.Dataset):
@@ -50,7 +50,9 @@ class ClassSamples(torch.utils.data.Dataset):
         self.caps = [[c.text for c in ds.captions_of(im.image_id)] for im in ds.images]
         self.encoder, self.mcfg, self.tcfg = encoder, mcfg, tcfg
         self.phrase_index = PhraseIndex(self.caps) if tcfg.phrase_positives else None
-        self.texts_travel = tcfg.phrase_positives or tcfg.short_query_losses != "all"
+        self.texts_travel = (tcfg.phrase_positives or tcfg.short_query_losses != "all"
+                             or tcfg.short_query_words != "class")
+        self.words_index: dict[str, int] | None = None  # the words head's columns, for own-words targets
 
     def __len__(self) -> int:
         return len(self.images)
@@ -72,7 +74,7 @@ class ClassSamples(torch.utils.data.Dataset):
             chosen = chosen + chosen
         else:
             full = choose_captions(caps, t.captions_per_class, rng)
-            chosen = with_short_queries(full, t.short_queries, rng)
+            chosen = with_short_queries(full, t.short_queries, rng, t.short_query_heads)
             short = [c is not f for c, f in zip(chosen, full)]  # which became short queries
         enc = self.encoder.encode_batch(chosen)
         if t.crop:
@@ -95,18 +97,28 @@ class ClassSamples(torch.utils.data.Dataset):
         return a[oy:oy + c, ox:ox + c]
 
 
-def collate(items: list, phrase_index: PhraseIndex | None = None) -> tuple:
+def collate(items: list, phrase_index: PhraseIndex | None = None,
+            words_index: dict[str, int] | None = None) -> tuple:
     """Classes -> one batch: images, their labels, encoded captions, their labels; and when the items
     carry their texts (``ClassSamples.texts_travel``) a dict: ``short``, (captions,) bool, which texts
     are short queries; ``relevance``, with a ``phrase_index`` (``TrainConfig.phrase_positives``), a
-    (captions, images) bool matrix: which of the batch's pictures each text describes (else None)."""
+    (captions, images) bool matrix: which of the batch's pictures each text describes (else None);
+    ``words``, with a ``words_index`` (the words head's column of each word), a (captions, words)
+    multi-hot of each text's own words (``TrainConfig.short_query_words = "own"``; else None)."""
     imgs = torch.cat([it[0] for it in items])
     txts = torch.cat([it[1] for it in items])
     il = torch.cat([torch.full((it[0].shape[0],), it[2], dtype=torch.long) for it in items])
     tl = torch.cat([torch.full((it[1].shape[0],), it[2], dtype=torch.long) for it in items])
     if len(items[0]) < 5:
         return imgs, il, txts, tl
-    info: dict = {"short": torch.tensor([s for it in items for s in it[4]], dtype=torch.bool), "relevance": None}
+    info: dict = {"short": torch.tensor([s for it in items for s in it[4]], dtype=torch.bool), "relevance": None,
+                  "words": None}
+    if words_index is not None:
+        texts = [t for it in items for t in it[3]]
+        info["words"] = torch.zeros(len(texts), len(words_index))
+        for i, text in enumerate(texts):
+            cols = [j for w in tokenize(text) if (j := words_index.get(w)) is not None]
+            info["words"][i, cols] = 1.0
     if phrase_index is not None:
         texts = [(t, it[2]) for it in items for t in it[3]]
         classes = il.tolist()
@@ -230,16 +242,18 @@ class BatchList(torch.utils.data.Sampler):
 
 
 def word_targets(ds: Dataset, n_words: int, max_df: float = 0.10,
-                 phrases: bool = False) -> tuple[list[str], torch.Tensor]:
+                 phrases: bool = False, singles: bool = True) -> tuple[list[str], torch.Tensor]:
     """Content-word vocabulary and a (classes, words) multi-hot of each class's caption words.
 
     Words in more than ``max_df`` of captions (10 %: a, the, on, ...) carry no content and are left
     out. On the demo 10 % also leaves out every shape name and most colour names (a shape is named
     in 12-27 % of its captions), so the demo trials raise it (DEMO.md "Typed queries").
 
-    ``phrases`` adds each pair of adjacent caption words ("red circle") as a target after the single
-    words, under the same limits: single words say *what* is in a picture but not which colour goes
-    with which shape; a pair does, so "a red circle" and a picture with a red circle share a target.
+    ``phrases`` adds each pair of adjacent content words (the caption's words left after the common ones,
+    those over ``max_df``, are dropped: "a red circle on the left" -> "red circle", "circle left") as a
+    target after the single words, under the same limits: single words say *what* is in a picture but
+    not which colour goes with which shape; a pair does, so "a red circle" and a picture with a red
+    circle share a target. ``singles=False`` (with ``phrases``) keeps only the pairs.
     """
     seqs = [tokenize(c.text) for c in ds.captions]
     toks = [set(t) for t in seqs]
@@ -248,9 +262,10 @@ def word_targets(ds: Dataset, n_words: int, max_df: float = 0.10,
     # sorted by (-count, word): set/Counter order depends on the per-process hash seed,
     # and the head's columns must mean the same words in a resumed process
     ranked = sorted(df.items(), key=lambda wn: (-wn[1], wn[0]))
-    vocab = [w for w, n in ranked if 2 <= n <= limit][:n_words]
-    if phrases:
+    vocab = [w for w, n in ranked if 2 <= n <= limit][:n_words] if singles or not phrases else []
+    if phrases:  # pairs of adjacent content words: "a red circle on the left" -> red circle, circle left
         for q, s in zip(seqs, toks):
+            q = [w for w in q if df[w] <= limit]
             s.update(f"{a} {b}" for a, b in zip(q, q[1:]))
         pairs = Counter(p for t in toks for p in t if " " in p)
         vocab += [p for p, n in sorted(pairs.items(), key=lambda wn: (-wn[1], wn[0]))
