@@ -296,7 +296,8 @@ def fit(run_path: str, n: int = 200) -> dict:
     for split in ("train", "val"):
         ims = ds.split(split).images[:n]
         gallery = run.embedder.embed_images([read_image(im.path) for im in ims])
-        qs = [q for q in demo_queries([scenes[str(im.image_id)] for im in ims]) if q.kind in ("one thing", "two things")]
+        qs = [q for q in demo_queries([scenes[str(im.image_id)] for im in ims])
+              if q.kind in ("one thing", "two things")]
         ranked = np.argsort(-(run.embedder.embed_texts([q.text for q in qs]) @ gallery.T), axis=1)[:, :10]
         out["splits"][split] = score_queries(qs, ranked)["kinds"]
     return out

@@ -27,7 +27,8 @@ class TrainModule(nn.Module):
         d = mcfg.embedding_size
         # words_hidden > 0: an MLP head (TrainConfig.words_hidden says why)
         self.words = (None if not n_words else nn.Linear(d, n_words) if not words_hidden else
-                      nn.Sequential(nn.Linear(d, words_hidden), nn.ReLU(inplace=True), nn.Linear(words_hidden, n_words)))
+                      nn.Sequential(nn.Linear(d, words_hidden), nn.ReLU(inplace=True),
+                                    nn.Linear(words_hidden, n_words)))
         self.from_frozen = from_frozen  # inputs are cached frozen-trunk outputs (frozen_cache.py)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
