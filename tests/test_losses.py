@@ -198,3 +198,58 @@ def test_short_queries_own_words_as_words_head_targets():
     got = training_losses(Outputs(torch.randn(6, 8), None, words), Batch(labels, n_img, CenterLoss(2, 8), targets,
                                                                           **info), t)
     assert got["words"].item() == pytest.approx(words_loss(words, want, "softmax").item(), rel=1e-6)
+
+
+def test_max_violation_matches_the_loop_and_only_the_hardest_negative_counts():
+    """VSE++'s max of hinges against a plain loop over the positive pairs; moving a negative that is not
+    the hardest changes nothing; no positive pair gives 0 with a gradient; relevance adds positives."""
+    from xmr_core.losses import max_violation
+
+    torch.manual_seed(0)
+    img, txt = torch.randn(3, 6), torch.randn(5, 6)
+    il, tl = torch.tensor([0, 1, 2]), torch.tensor([0, 0, 1, 2, 3])
+    s = torch.nn.functional.normalize(img, dim=1) @ torch.nn.functional.normalize(txt, dim=1).t()
+    pos = il.view(-1, 1) == tl.view(1, -1)
+    costs = []
+    for i in range(3):
+        for j in range(5):
+            if pos[i, j]:
+                hn_t = max(float(s[i, k]) for k in range(5) if not pos[i, k])
+                hn_i = max(float(s[m, j]) for m in range(3) if not pos[m, j])
+                costs.append(max(0.0, 0.2 - float(s[i, j]) + hn_t) + max(0.0, 0.2 - float(s[i, j]) + hn_i))
+    assert max_violation(img, txt, il, tl).item() == pytest.approx(sum(costs) / len(costs), rel=1e-5)
+    # text 4 (label 3) has no image: it is a negative of every image; make it the hardest of image 0 ...
+    txt2 = txt.clone()
+    txt2[4] = img[0] * 3
+    assert max_violation(img, txt2, il, tl).item() > max_violation(img, txt, il, tl).item()
+    # ... then any other move of a non-hardest negative leaves image 0's hinge as it was
+    txt3 = txt2.clone()
+    txt3[3] = txt3[3] * 0.5
+    a = max_violation(img[:1], txt2[[0, 1, 4]], il[:1], tl[[0, 1, 4]])
+    b = max_violation(img[:1], txt3[[0, 1, 4]], il[:1], tl[[0, 1, 4]])
+    assert a.item() == pytest.approx(b.item())
+    none = max_violation(img, txt, il, tl + 10)
+    assert none.item() == 0.0
+    x = img.clone().requires_grad_(True)
+    max_violation(x, txt, il, tl + 10).backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) == 0.0
+    rel = torch.zeros(3, 5, dtype=torch.bool)
+    rel[1, 0] = True  # text 0 also describes image 1
+    assert max_violation(img, txt, il, tl, relevance=rel).item() != pytest.approx(max_violation(img, txt, il, tl).item())
+
+
+def test_hard_negative_term_is_weighted_into_the_loss():
+    """hard_negative_weight > 0 adds the "hard" term, weighted, to the total; 0 leaves it out."""
+    from xmr_core.config import TrainConfig
+    from xmr_core.losses import Batch, CenterLoss, Outputs, max_violation, training_losses
+
+    torch.manual_seed(1)
+    emb, labels = torch.randn(6, 8), torch.tensor([0, 1, 0, 0, 1, 1])
+    out, batch = Outputs(emb, None, None), Batch(labels, 2, CenterLoss(2, 8), None)
+    off = training_losses(out, batch, TrainConfig(softmax_weight=0.0, contrastive_weight=1.0))
+    on = training_losses(out, batch, TrainConfig(softmax_weight=0.0, contrastive_weight=1.0,
+                                                 hard_negative_weight=2.0, hard_negative_margin=0.3))
+    assert "hard" not in off
+    want = max_violation(emb[:2], emb[2:], labels[:2], labels[2:], 0.3)
+    assert on["hard"].item() == pytest.approx(want.item(), rel=1e-6)
+    assert on["loss"].item() == pytest.approx(off["loss"].item() + 2.0 * want.item(), rel=1e-5)

@@ -199,6 +199,9 @@ class TrainConfig:
     center_loss_alpha: float = opt(0.95, "centre update c -= (1 - alpha) (c - x) (facenet 0.95)", lo=0, hi=1)
     contrastive_weight: float = opt(0.0, "in-batch image<->caption InfoNCE weight (ours; 0 = paper)", lo=0, hi=1000)
     temperature: float = opt(0.1, "InfoNCE temperature (ours)", above=0, hi=100)
+    hard_negative_weight: float = opt(0.0, "weight of VSE++'s hinge on the hardest in-batch negative (losses."
+                                           "max_violation; ours, 0 = off)", lo=0, hi=1000)
+    hard_negative_margin: float = opt(0.2, "that hinge's margin in cosine (VSE++ 0.2)", lo=0, hi=2)
     words_weight: float = opt(0.0, "caption-words head weight: both modalities predict the words of the "
                                    "class's captions (ours; 0 = paper)", lo=0, hi=1000)
     # what people type, learned in the data pipeline (text/short_queries.py; docs/METHOD.md §5b)

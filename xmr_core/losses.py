@@ -121,6 +121,34 @@ def info_nce(image_emb: torch.Tensor, text_emb: torch.Tensor, image_labels: torc
     return 0.5 * (one_side(logits, pos) + one_side(logits.t(), pos.t()))
 
 
+def max_violation(image_emb: torch.Tensor, text_emb: torch.Tensor, image_labels: torch.Tensor,
+                  text_labels: torch.Tensor, margin: float = 0.2,
+                  relevance: torch.Tensor | None = None) -> torch.Tensor:
+    """VSE++'s hinge on the hardest in-batch negative (Faghri et al. 2018, "max of hinges"; docs/METHOD.md §3).
+
+    With s_ij the cosine of image i and text j, P the positive pairs (same label, or ``relevance``):
+
+        loss = mean_{(i, j) in P} [ relu(margin - s_ij + max_{k : (i, k) not in P} s_ik)
+                                  + relu(margin - s_ij + max_{l : (l, j) not in P} s_lj) ]
+
+    Where InfoNCE spreads its gradient over all negatives, this term pushes only the one that
+    outranks the pair: the retrieval that R@1 counts as wrong. 0 (still differentiable) without a
+    positive pair; an anchor without a negative contributes nothing. Computed in fp32.
+    """
+    u = F.normalize(image_emb.float(), dim=1)
+    v = F.normalize(text_emb.float(), dim=1)
+    s = u @ v.t()  # (Ni, Nt)
+    pos = image_labels.view(-1, 1).to(s.device) == text_labels.view(1, -1).to(s.device)
+    if relevance is not None:
+        pos = pos | relevance.to(device=s.device, dtype=torch.bool)
+    if not bool(pos.any()):
+        return s.sum() * 0.0
+    neg = s.masked_fill(pos, float("-inf"))
+    hardest_text, hardest_image = neg.max(dim=1).values, neg.max(dim=0).values  # (Ni,), (Nt,)
+    cost = F.relu(margin - s + hardest_text.view(-1, 1)) + F.relu(margin - s + hardest_image.view(1, -1))
+    return cost[pos].mean()
+
+
 def words_loss(logits: torch.Tensor, multi_hot: torch.Tensor, kind: str = "bce") -> torch.Tensor:
     """Loss of the caption-words head. ``bce``: independent per-word logistic losses.
     ``softmax``: cross-entropy against the class's words as one distribution (the
@@ -182,6 +210,14 @@ def _contrastive(o: Outputs, b: Batch, t: TrainConfig) -> torch.Tensor | None:
                     rel)
 
 
+def _hardest(o: Outputs, b: Batch, t: TrainConfig) -> torch.Tensor | None:
+    if not t.hard_negative_weight:
+        return None
+    rel = None if b.text_relevance is None else b.text_relevance.t()
+    return max_violation(o.emb[:b.n_images], o.emb[b.n_images:], b.labels[:b.n_images], b.labels[b.n_images:],
+                         t.hard_negative_margin, rel)
+
+
 def _words(o: Outputs, b: Batch, t: TrainConfig) -> torch.Tensor | None:
     if o.words is None or b.word_targets is None:
         return None
@@ -221,6 +257,7 @@ LOSS_TERMS: dict[str, tuple[str, LossFn]] = {
     "ce": ("softmax_weight", _softmax),
     "center": ("center_loss_factor", _center),
     "nce": ("contrastive_weight", _contrastive),
+    "hard": ("hard_negative_weight", _hardest),
     "words": ("words_weight", _words),
 }
 
