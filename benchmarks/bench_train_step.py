@@ -169,10 +169,52 @@ def cases(quick: bool = False, sizes: tuple[int, ...] = SIZES) -> list[dict]:
     return results
 
 
+def profile_ops(size: int = 128, setting: str = "fp32", steps: int = 3) -> dict:
+    """Both networks' training steps under ``torch.profiler`` at one setting, alternated: each operator's
+    self CPU time (ms a step) and calls a step, side by side. Same architecture, same kernels: the
+    table shows whether any difference is in the operators run or only in their timing."""
+    from torch.profiler import ProfilerActivity, profile
+
+    variants = [v for v in _variants() if v.setting == setting]
+    g = torch.Generator().manual_seed(size)
+    x = torch.randn(BATCH, 3, size, size, generator=g)
+    y = torch.randint(0, NUM_CLASSES, (BATCH,), generator=g)
+    for v in variants:  # warm-up
+        v.step(x, y)
+    ops: dict[str, dict[str, dict]] = {}
+    totals = {}
+    for v in variants + variants[::-1]:  # each profiled twice, in both orders
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(steps):
+                v.step(x, y)
+        for e in prof.key_averages():
+            row = ops.setdefault(e.key, {}).setdefault(v.net, {"self_ms": 0.0, "calls": 0})
+            row["self_ms"] += e.self_cpu_time_total / 1e3 / (2 * steps)
+            row["calls"] = e.count // steps
+        totals[v.net] = totals.get(v.net, 0.0) + sum(e.self_cpu_time_total for e in prof.key_averages()) / 1e3 / (
+            2 * steps)
+    top = sorted(ops, key=lambda k: -max(r["self_ms"] for r in ops[k].values()))[:25]
+    return {"size": size, "setting": setting, "batch": BATCH, "steps_per_profile": steps,
+            "total_self_ms_per_step": {k: round(t, 1) for k, t in totals.items()},
+            "ops": {k: {n: {"self_ms": round(r["self_ms"], 2), "calls": r["calls"]} for n, r in ops[k].items()}
+                    for k in top}}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="1 warm-up + 2 timed steps per variant")
+    ap.add_argument("--profile", metavar="OUT", help="instead: profile both networks' steps (128 px, fp32) "
+                                                  "operator by operator and write OUT (JSON)")
     args = ap.parse_args(argv)
+    if args.profile:
+        from xmr_core.hardware import cpu_description
+
+        machine = {**cpu_description(), "torch_threads": torch.get_num_threads(),
+                   "loadavg_at_start": list(__import__("os").getloadavg())}
+        out = {"how": "python benchmarks/bench_train_step.py --profile OUT", "machine": machine, **profile_ops()}
+        Path(args.profile).write_text(__import__("json").dumps(out, indent=1) + "\n")
+        print(out["total_self_ms_per_step"])
+        return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}")
     print(f"{'case':<44}{'variant':<26}{'median':>9}{'min':>9}{'max':>9}  samples/s")
     for r in cases(args.quick):
