@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
+import os
 import statistics
 import sys
 import time
@@ -210,9 +212,9 @@ def main(argv: list[str] | None = None) -> None:
         from xmr_core.hardware import cpu_description
 
         machine = {**cpu_description(), "torch_threads": torch.get_num_threads(),
-                   "loadavg_at_start": list(__import__("os").getloadavg())}
+                   "loadavg_at_start": list(os.getloadavg())}
         out = {"how": "python benchmarks/bench_train_step.py --profile OUT", "machine": machine, **profile_ops()}
-        Path(args.profile).write_text(__import__("json").dumps(out, indent=1) + "\n")
+        Path(args.profile).write_text(json.dumps(out, indent=1) + "\n")
         print(out["total_self_ms_per_step"])
         return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}")

@@ -230,8 +230,9 @@ class TrainConfig:
     words_vocab: int = opt(2000, "caption-words head vocabulary (most frequent content words)", lo=1, hi=1_000_000)
     words_max_df: float = opt(0.10, "caption-words head: words in more than this share of the training captions "
                                     "are left out as carrying no content (a, the, on)", lo=0.0, hi=1.0)
-    words_phrases: bool = opt(False, "caption-words head also predicts adjacent word pairs (\"red circle\"): "
-                                     "which colour goes with which shape (ours; off = single words)")
+    words_phrases: bool = opt(False, "caption-words head also predicts pairs of adjacent content words (\"red "
+                                     "circle\", the words over words_max_df dropped first): which colour goes "
+                                     "with which shape (ours; off = single words)")
     words_singles: bool = opt(True, "caption-words head predicts single words; off (with words_phrases) it "
                                     "predicts only adjacent word pairs, which bind a colour to its shape "
                                     "(ours; on = single words)")
@@ -261,11 +262,13 @@ class TrainConfig:
         # images_per_class: a class contributes its photo, or the photo and its flipped copy
         # (config-2); the paper found more images a class did not help (docs/METHOD.md §4).
         check_fields(self)
-        if (self.phrase_positives or self.short_query_losses != "all" or self.short_query_words != "class") \
-                and self.cache_frozen:
-            raise ConfigValueError("TrainConfig", "phrase_positives", self.phrase_positives,
-                                   "phrase positives read each step's caption texts; --cache-frozen holds "
-                                   "only their fixed paintings (turn one of them off)")
+        if self.cache_frozen:  # these read each step's caption texts; the cache holds only fixed paintings
+            for name, off in (("phrase_positives", False), ("short_query_losses", "all"),
+                              ("short_query_words", "class")):
+                if getattr(self, name) != off:
+                    raise ConfigValueError("TrainConfig", name, getattr(self, name),
+                                           f"{name} reads each step's caption texts; --cache-frozen holds only "
+                                           f"their fixed paintings (turn one of them off)")
         if self.short_queries and self.cache_frozen:
             raise ConfigValueError("TrainConfig", "short_queries", self.short_queries,
                                    "short queries are painted at each step; --cache-frozen holds the "
