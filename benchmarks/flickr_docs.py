@@ -166,7 +166,45 @@ def readme_table() -> str:
     return "\n".join(rows)
 
 
-BLOCKS = {"f8k-runs": runs_table, "f8k-readme": readme_table, "f8k-screens": screens_table,
+ALLOCATOR_FILE = ROOT / "benchmarks" / "results-issue20-allocator.json"
+
+
+def cores_table() -> str:
+    """The default recipe's training step on one and two threads, with glibc's defaults and with the
+    setting ``train`` makes (benchmarks/bench_allocator.py's file), and what a 20-epoch run's steps take
+    at each rate; then the recorded 20-epoch runs of the default recipe with their thread count."""
+    res = json.loads(ALLOCATOR_FILE.read_text(encoding="utf-8"))
+    mach = res["machine"]
+    t = runs()[_default_run()]["config"]  # the default recipe's schedule, as its cited run trained it
+    steps = (t["dataset"]["n_classes"] * 4 // t["train"]["batch_size"]) * t["train"]["epochs"] \
+        if t["train"]["images_per_class"] + t["train"]["captions_per_class"] == 4 else None
+    rows = [f"Step rates, `{ALLOCATOR_FILE.relative_to(ROOT).as_posix()}` ({mach['kind']}, "
+            f"load {mach['loadavg_at_start'][0]:.2f} at the start; batch 128 = 32 photos + 96 captions):", "",
+            "| threads | glibc defaults | freed memory kept (`train`'s setting) | gain | system time a step | "
+            f"{t['train']['epochs']} epochs' {steps:,} steps at the kept rate |", "|---|---|---|---|---|---|"]
+    for r in res["rows"]:
+        if r["reference"] or not r["case"].startswith("default recipe"):
+            continue
+        ref = next(x for x in res["rows"] if x["reference"] and x["case"] == r["case"])
+        minutes = steps * t["train"]["batch_size"] / r["samples_per_s_median"] / 60
+        rows.append(f"| {r['threads']} | {ref['samples_per_s_median']:.1f} samples/s | {r['samples_per_s_median']:.1f} "
+                    f"samples/s | x{r['samples_per_s_median'] / ref['samples_per_s_median']:.2f} | "
+                    f"{ref['sys_s_per_step']:.3f} s → {r['sys_s_per_step']:.3f} s | {minutes:.0f} min |")
+    rows += ["", "Whole runs of the default recipe (20 epochs), `results/flickr8k/`:", "",
+             "| run | threads | whole run (Word2Vec, cache, training, validations) | val rsum | CPU |", "|---|---|---|---|---|"]
+    for name, r in runs().items():
+        cfg = r["config"]
+        if not cfg or cfg.get("recipe") not in ("default", "pretrained") or cfg["train"].get("epochs") != 20:
+            continue
+        over = [k for k in ("input_size",) if cfg["model"].get(k) != 112]
+        if over or cfg["train"].get("hard_negative_weight"):
+            continue
+        rows.append(f"| `{name}` | {r['run'].get('threads', '?')} | {_train_minutes(r)} | {r['metrics']['rsum']:.1f} | "
+                    f"{_cpu(r)} |")
+    return "\n".join(rows)
+
+
+BLOCKS = {"f8k-runs": runs_table, "f8k-cores": cores_table, "f8k-readme": readme_table, "f8k-screens": screens_table,
           "f8k-curve": lambda: curve(_default_run()),
           "f8k-labels": lambda: labels(_default_run()), "f8k-typed": lambda: typed(_default_run())}
 

@@ -64,3 +64,52 @@ def test_xmr_cpuinfo_makes_the_suite_take_another_cpus_paths(monkeypatch):
         monkeypatch.delenv(hardware.CPUINFO_ENV)
         hardware._cpuinfo.cache_clear()
         hardware.cpu_has_native_bf16.cache_clear()
+
+
+# ----------------------------------------------------------------------------- the allocator
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import pytest  # noqa: E402
+
+_FAULTS = """
+import os, resource, sys
+from xmr_core import hardware
+kept = hardware.keep_freed_memory()
+again = hardware.keep_freed_memory()
+import torch
+def steps(n):  # what training steps do: allocate and free the same large buffers
+    for _ in range(n):
+        a = torch.ones(64 << 18)  # 64 MiB of float32, every page written
+        del a
+steps(8)  # the heap settles in the first few (glibc's bins), as in a run's first steps
+r0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+steps(10)
+faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0) / 10
+print(repr((kept, again == kept, hardware.cpu_description()["allocator"], faults)))
+"""
+
+
+def _faults(env_value: str | None) -> tuple:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != hardware.ALLOCATOR_ENV}
+    if env_value is not None:
+        env[hardware.ALLOCATOR_ENV] = env_value
+    r = subprocess.run([sys.executable, "-c", _FAULTS], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr[-1500:]
+    return eval(r.stdout.strip().splitlines()[-1])  # noqa: S307 - our own child's repr of a tuple
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only")
+def test_keep_freed_memory_stops_refaulting_freed_buffers():
+    """The training setting (hardware.keep_freed_memory): a 64 MiB buffer freed and allocated again
+    comes back from the heap, once the heap has settled, instead of 16,384 fresh zero-filled pages each time; XMR_MALLOC=system leaves
+    glibc's defaults, and the results files say which was in force."""
+    kept, idempotent, described, faults_kept = _faults(None)
+    assert kept.startswith("glibc malloc keeps freed memory") and idempotent and described == kept
+    none, _, described_sys, faults_sys = _faults("system")
+    assert none is None and described_sys == "system default"
+    assert faults_sys >= 8000  # 64 MiB in 4 KiB pages is 16,384: mmap'd afresh every time
+    assert faults_kept < faults_sys / 4

@@ -78,3 +78,16 @@ def test_the_demo_record_is_the_committed_build():
     rec = recorded_time("demo", native_bf16=True)
     assert rec.seconds == round(build["seconds"]) and "results/demo/build.json" in rec.source
     assert f"{build['seconds']:.1f} s" in rec.source and build["machine_start"]["cpu_model"] in rec.cpu
+
+
+def test_the_two_core_record_is_the_committed_run():
+    """The default recipe's two-core figure is results/flickr8k/f8k-2threads/run.json's whole-run time, on
+    the CPU that file names, trained with two threads."""
+    import json
+
+    d = ROOT / "results" / "flickr8k" / "f8k-2threads"
+    run = json.loads((d / "run.json").read_text())
+    cfg = json.loads((d / "config.json").read_text())
+    rec = next(t for t in RECIPES["default"].timings if "f8k-2threads" in t.source)
+    assert rec.seconds == round(run["seconds"]) and "--threads 2" in rec.cpu and "--threads 2" in run["command"]
+    assert run["machine"]["cpu_model"] in rec.cpu and cfg["train"]["threads"] == 2 and cfg["recipe"] == "default"

@@ -85,7 +85,10 @@ RECIPES: dict[str, Recipe] = {
         timings=(Timing(58 * 60, "one (shared) core of a 2-core AMD EPYC with AVX512-BF16", True,
                         "Flickr8k, 6,000 images", "docs/RESULTS.md, run P8"),
                  Timing(128 * 60, "one core of an Intel Xeon with AVX-512 and no native bf16", False,
-                        "Flickr8k, 6,000 images", "issue 21, measured on that Xeon"))),
+                        "Flickr8k, 6,000 images", "issue 21, measured on that Xeon"),
+                 # two cores: --threads 2, the same batches and steps (docs/RESULTS.md, "Time on one core and on two")
+                 Timing(3467, "two idle cores (--threads 2) of a 2-core AMD EPYC with AVX512-BF16", True,
+                        "Flickr8k, 6,000 images", "results/flickr8k/f8k-2threads/run.json"))),
     "paper": _PAPER,
     "paper-standard": _PAPER,
     "standard": _PAPER,

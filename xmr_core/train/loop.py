@@ -18,6 +18,7 @@ from torch import nn
 from ..config import EncodingConfig, ModelConfig, TrainConfig, to_dict
 from ..data import Dataset, load_dataset
 from ..errors import XmrError
+from ..hardware import keep_freed_memory
 from .frozen_cache import CachedClassSamples
 from ..losses import Batch, CenterLoss, text_info, training_losses
 from ..network.inference import Embedder
@@ -122,6 +123,8 @@ def _setup(run_dir: Path, cfgs: tuple[EncodingConfig, ModelConfig, TrainConfig],
     if t.threads:
         torch.set_num_threads(t.threads)
     device = pick_device(t, n_world)
+    # Keep freed activation buffers for the next step instead of faulting them in again (hardware.py)
+    allocator = keep_freed_memory() if device.type == "cpu" else None
     random.seed(t.seed)
     np.random.seed(t.seed)
     torch.manual_seed(t.seed)
@@ -143,7 +146,8 @@ def _setup(run_dir: Path, cfgs: tuple[EncodingConfig, ModelConfig, TrainConfig],
 
     module, centers, opt, words_vocab, words_y, channels_last = _build(ds, model_cfg, t, device)
     config = {"recipe": recipe_name, "encoding": to_dict(enc_cfg), "model": to_dict(model_cfg), "train": to_dict(t),
-              "dataset": {**source, "name": ds_all.name, "n_classes": n_classes}, "world_size": n_world}
+              "dataset": {**source, "name": ds_all.name, "n_classes": n_classes}, "world_size": n_world,
+              "allocator": allocator or "system default"}
     if model_cfg.pretrained:  # where the starting weights came from (shown on the Overview page)
         from ..network.efficientnet import weights_provenance
 
