@@ -3,7 +3,8 @@
 glibc's malloc serves large blocks with mmap and returns them to the kernel when freed, so a training
 step that allocates and frees the same activation buffers every step faults them in again, zero-filled.
 ``train`` raises glibc's mmap and trim thresholds at its start (xmr_core/hardware.py); this times a
-step with glibc's defaults (``XMR_MALLOC=system``, the reference) and with the training setting:
+step with glibc's defaults (``XMR_MALLOC=system``, the reference) and with it kept (what training on the
+frozen-feature cache sets; the demo recipe is measured too, and left with the defaults):
 
   default recipe   EfficientNet-Lite0, stem + 6 blocks frozen and cached: blocks 6..15 and the head
                    on a batch of 128 cached inputs (32 photos + 96 painted captions) at 112 px, fp32
@@ -124,7 +125,7 @@ def cases(quick: bool = False) -> list[dict[str, Any]]:
         batch = CASES[case][1]
         sps = [batch / r["step_s"] for r in runs]
         rows.append({
-            "case": case, "variant": "glibc defaults" if allocator == "system" else "freed memory kept (train's setting)",
+            "case": case, "variant": "glibc defaults" if allocator == "system" else "freed memory kept (keep_freed_memory)",
             "samples_per_s_median": statistics.median(sps), "min": min(sps), "max": max(sps),
             "reference": allocator == "system", "repeats": len(sps), "steps_per_round": steps,
             "sys_s_per_step": statistics.median(r["sys_s_per_step"] for r in runs),
