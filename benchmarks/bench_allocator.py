@@ -45,6 +45,25 @@ CASES = {
 ALLOCATORS = ("system", "kept")   # glibc's defaults (reference), hardware.keep_freed_memory
 
 
+def default_recipe_step(batch: int, seed: int = 0) -> tuple[Any, Any, Any]:
+    """The default recipe's cached training step, as ``train`` builds it: (EfficientNet-Lite0 with its
+    stem + 6 blocks frozen, in channels_last; AdamW over the trainable part; the frozen blocks' outputs
+    for a random batch of ``batch`` at 112 px, computed once, as the cache is). Also bench_two_cores."""
+    import torch
+
+    from xmr_core.config import ModelConfig
+    from xmr_core.network.backbones import build_network
+
+    cfg = ModelConfig(backbone="efficientnet_lite0", pretrained=True, freeze_blocks=6, input_size=112,
+                      dropout_keep=1.0)
+    net = build_network(cfg).train().to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-4, weight_decay=1e-4)
+    x = torch.randn(batch, 3, 112, 112, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():  # the cache is computed once, before training: not timed
+        h = net.frozen_features(x.contiguous(memory_format=torch.channels_last))
+    return net, opt, h
+
+
 def _child(net_name: str, batch: int, threads: int, allocator: str, warmup: int, steps: int) -> dict[str, Any]:
     """One process's measurement: ``steps`` timed training steps after ``warmup`` (runs in the child)."""
     sys.path.insert(0, str(REPO))
@@ -61,13 +80,7 @@ def _child(net_name: str, batch: int, threads: int, allocator: str, warmup: int,
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     if net_name == "lite0":
-        cfg = ModelConfig(backbone="efficientnet_lite0", pretrained=True, freeze_blocks=6, input_size=112,
-                          dropout_keep=1.0)
-        net = build_network(cfg).train().to(memory_format=torch.channels_last)
-        opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-4, weight_decay=1e-4)
-        x = torch.randn(batch, 3, 112, 112).contiguous(memory_format=torch.channels_last)
-        with torch.no_grad():
-            x = net.frozen_features(x)  # the cache is computed once, before training: not timed
+        net, opt, x = default_recipe_step(batch)
         forward, bf16 = net.forward_from_frozen_outputs, False
     else:
         bf16 = cpu_has_native_bf16()

@@ -46,21 +46,13 @@ def _steps(rank: int, world: int, threads: int, warmup: int, steps: int, port: i
     import torch
     import torch.distributed as dist
 
-    from xmr_core.config import ModelConfig
-    from xmr_core.network.backbones import build_network
+    from benchmarks.bench_allocator import default_recipe_step
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     if world > 1:
         dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
-    cfg = ModelConfig(backbone="efficientnet_lite0", pretrained=True, freeze_blocks=6, input_size=112,
-                      dropout_keep=1.0)
-    net = build_network(cfg).train().to(memory_format=torch.channels_last)
-    params = [p for p in net.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=1e-4)
-    x = torch.randn(BATCH, 3, 112, 112, generator=torch.Generator().manual_seed(rank))
-    with torch.no_grad():
-        x = net.frozen_features(x.contiguous(memory_format=torch.channels_last))
+    net, opt, x = default_recipe_step(BATCH, seed=rank)
 
     class _Head(torch.nn.Module):  # what DDP wraps: the trainable part from the cached features on
         def __init__(self) -> None:

@@ -176,8 +176,8 @@ def cores_table() -> str:
     res = json.loads(ALLOCATOR_FILE.read_text(encoding="utf-8"))
     mach = res["machine"]
     t = runs()[_default_run()]["config"]  # the default recipe's schedule, as its cited run trained it
-    steps = (t["dataset"]["n_classes"] * 4 // t["train"]["batch_size"]) * t["train"]["epochs"] \
-        if t["train"]["images_per_class"] + t["train"]["captions_per_class"] == 4 else None
+    per_class = t["train"]["images_per_class"] + t["train"]["captions_per_class"]
+    steps = t["dataset"]["n_classes"] // (t["train"]["batch_size"] // per_class) * t["train"]["epochs"]  # as train/loop.py
     rows = [f"Step rates, `{ALLOCATOR_FILE.relative_to(ROOT).as_posix()}` ({mach['kind']}, "
             f"load {mach['loadavg_at_start'][0]:.2f} at the start; batch 128 = 32 photos + 96 captions):", "",
             "| threads | glibc defaults | freed memory kept (`train`'s setting) | gain | system time a step | "
@@ -196,8 +196,7 @@ def cores_table() -> str:
         cfg = r["config"]
         if not cfg or cfg.get("recipe") not in ("default", "pretrained") or cfg["train"].get("epochs") != 20:
             continue
-        over = [k for k in ("input_size",) if cfg["model"].get(k) != 112]
-        if over or cfg["train"].get("hard_negative_weight"):
+        if cfg["model"].get("input_size") != 112 or cfg["train"].get("hard_negative_weight"):
             continue
         rows.append(f"| `{name}` | {r['run'].get('threads', '?')} | {_train_minutes(r)} | {r['metrics']['rsum']:.1f} | "
                     f"{_cpu(r)} |")

@@ -90,7 +90,7 @@ def machine_at_end(info: dict[str, Any]) -> None:
     cpu = cpu_description()
     info["loadavg_at_end"] = cpu["loadavg"]
     info["procs_running_at_end"] = cpu["procs_running"]
-    info["allocator_at_end"] = cpu["allocator"]  # training and embedding set it when they start (hardware.py)
+    info["allocator_at_end"] = cpu["allocator"]  # training on the frozen-feature cache sets it (hardware.py)
 
 
 # ----------------------------------------------------------------------------- rows
