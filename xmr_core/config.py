@@ -204,6 +204,13 @@ class TrainConfig:
     hard_negative_margin: float = opt(0.2, "that hinge's margin in cosine (VSE++ 0.2)", lo=0, hi=2)
     words_weight: float = opt(0.0, "caption-words head weight: both modalities predict the words of the "
                                    "class's captions (ours; 0 = paper)", lo=0, hi=1000)
+    # a dense target a sample: the CCA reference fitted on the training split (train/teacher.py, docs/METHOD.md §3c)
+    teacher_weight: float = opt(0.0, "weight of the distillation term: each photo's and caption's unit embedding "
+                                     "pulled toward the CCA reference's vector of it (frozen ImageNet features x "
+                                     "mean 300-d Word2Vec, fitted on the training split; ours, 0 = off)",
+                                lo=0, hi=1000)
+    teacher_image_size: int = opt(160, "photos' side in px for the teacher's frozen features (the reference's 160)",
+                                  lo=32, hi=1024)
     # what people type, learned in the data pipeline (text/short_queries.py; docs/METHOD.md §5b)
     short_queries: float = opt(0.0, "share of a class's chosen captions replaced by a short query cut from "
                                     "them: one or two of its phrases, cut short (ours; 0 = paper)", lo=0, hi=1)

@@ -187,6 +187,7 @@ class Batch:
     # short queries do not, and only the contrastive term trains them (TrainConfig.short_query_losses)
     own_words: torch.Tensor | None = None  # (N, words): a sample's words-head target where it is not its
     # class's (the own words of short queries, TrainConfig.short_query_words = "own"); None: all its class's
+    teacher: torch.Tensor | None = None  # (N, d) unit targets from the CCA teacher (train/teacher.py)
 
 
 def _softmax(o: Outputs, b: Batch, t: TrainConfig) -> torch.Tensor | None:
@@ -227,6 +228,14 @@ def _words(o: Outputs, b: Batch, t: TrainConfig) -> torch.Tensor | None:
     return words_loss(o.words, target, t.words_loss)
 
 
+def _teacher(o: Outputs, b: Batch, t: TrainConfig) -> torch.Tensor | None:
+    # 1 - cosine to the teacher's unit vector: a dense target for every photo and caption, not only
+    # the in-batch ranking (docs/METHOD.md §3c)
+    if not t.teacher_weight or b.teacher is None:
+        return None
+    return (1.0 - (F.normalize(o.emb.float(), dim=1) * b.teacher).sum(1)).mean()
+
+
 def text_info(info: dict | None, labels: torch.Tensor, n_images: int, t: TrainConfig,
               word_targets: torch.Tensor | None = None) -> dict[str, torch.Tensor | None]:
     """``text_relevance``, ``whole`` and ``own_words`` of a :class:`Batch` (keyword arguments) from what
@@ -259,6 +268,7 @@ LOSS_TERMS: dict[str, tuple[str, LossFn]] = {
     "nce": ("contrastive_weight", _contrastive),
     "hard": ("hard_negative_weight", _hardest),
     "words": ("words_weight", _words),
+    "teacher": ("teacher_weight", _teacher),
 }
 
 

@@ -60,9 +60,11 @@ class CachedClassSamples(torch.utils.data.Dataset):
         if tcfg.crop:
             raise ValueError("cache_frozen cannot be combined with random crops (config-2); set crop 0")
         self.tcfg = tcfg
+        self.texts_travel = False  # set by the loop when a teacher reads each step's caption texts
         paths = [im.path for im in ds.images]
         caps = [[c.text for c in ds.captions_of(im.image_id)] for im in ds.images]
         flat = [c for cs in caps for c in cs]
+        self.texts = flat
         self.cap_index: list[list[int]] = []
         i = 0
         for cs in caps:
@@ -94,4 +96,7 @@ class CachedClassSamples(torch.utils.data.Dataset):
         for v in range(1, t.images_per_class):
             views.append(img.flip(-1) if v % 2 else img)
         chosen = choose_captions(self.cap_index[k], t.captions_per_class, rng)
-        return torch.stack(views).float(), self.captions[np.asarray(chosen)].float(), k
+        out = torch.stack(views).float(), self.captions[np.asarray(chosen)].float(), k
+        if self.texts_travel:  # ClassSamples' five-item form: texts, and none of them a short query
+            return (*out, [self.texts[i] for i in chosen], [False] * len(chosen))
+        return out

@@ -32,6 +32,7 @@ from .optim import make_optimizer, set_lr
 from .resume import read_saved, saved_configs, saved_source
 from .runfolder import RunLock, abandon, clear_derived, prepare, promote
 from .precision import amp_dtype, make_scaler, pick_device, use_channels_last
+from .teacher import CCATeacher
 from .samples import BatchList, ClassSamples, class_features, collate, epoch_batches, twin_groups, word_targets
 from .validate import validate
 
@@ -72,6 +73,7 @@ class _Run:
     scaler: torch.amp.GradScaler | None = None  # fp16 on CUDA: the loss scale (else a no-op)
     final_dir: Path | None = None     # where the run ends up (run_dir is a staging folder until then)
     weights_changed: bool = False     # set at the first save (stale evaluation outputs removed then)
+    teacher: Any = None               # TrainConfig.teacher_weight: the CCA teacher (teacher.py)
     class_features: Any = None        # hard batches: one unit vector a class (samples.class_features)
     twin_groups: Any = None           # twin batches: one group id a class (samples.twin_groups)
 
@@ -154,6 +156,7 @@ def _setup(run_dir: Path, cfgs: tuple[EncodingConfig, ModelConfig, TrainConfig],
         from ..network.efficientnet import weights_provenance
 
         config["backbone_weights"] = weights_provenance()
+    teacher = _teacher(ds, model_cfg, t, config, progress is True and rank == 0)
     amp = amp_dtype(t, device, model_cfg.backbone)
     scaler, pos = make_scaler(amp, device), Position()
     if resume and (run_dir / "last.pt").is_file():
@@ -165,6 +168,9 @@ def _setup(run_dir: Path, cfgs: tuple[EncodingConfig, ModelConfig, TrainConfig],
              words_y, Embedder(module.net, encoder, model_cfg, device=device, channels_last=channels_last,
                                text_crop=t.crop),
              ds_val, channels_last, amp, n_classes, cpb, steps_per_epoch, steps_per_epoch * t.epochs, scaler)
+    if teacher is not None:
+        r.teacher = teacher
+        r.samples.texts_travel = True  # collate hands each step its caption texts
     if t.hard_batches:
         r.class_features = class_features(ds, encoder)
     if t.twin_batches:
@@ -172,6 +178,18 @@ def _setup(run_dir: Path, cfgs: tuple[EncodingConfig, ModelConfig, TrainConfig],
     if t.short_query_words == "own" and words_vocab and hasattr(r.samples, "words_index"):
         r.samples.words_index = {w: i for i, w in enumerate(words_vocab)}  # collate's own-words targets
     return r, pos
+
+
+def _teacher(ds: Dataset, model_cfg: ModelConfig, t: TrainConfig, config: dict[str, Any],
+             progress: bool) -> CCATeacher | None:
+    """The CCA teacher (``teacher_weight``; docs/METHOD.md §3c), recorded in ``config``; None when off."""
+    if not t.teacher_weight:
+        return None
+    teacher = CCATeacher.fit(ds, model_cfg.embedding_size, t.teacher_image_size, progress)
+    config["teacher"] = {"kind": "CCA reference (network/cca_fit.py), fitted on the training split",
+                         "image_size": t.teacher_image_size, "dim": teacher.dim,
+                         "fit_seconds": round(teacher.seconds, 1)}
+    return teacher
 
 
 def _encoder(run_dir: Path, ds: Dataset, enc_cfg: EncodingConfig, resume: bool, rank: int) -> TextEncoder:
@@ -305,6 +323,8 @@ def _step(r: _Run, step: int, imgs: torch.Tensor, il: torch.Tensor, txts: torch.
         out = as_outputs(r.net(x))
     batch = Batch(y, imgs.shape[0], r.centers, r.word_targets,
                   **text_info(info, y, imgs.shape[0], r.t, r.word_targets))
+    if r.teacher is not None and info is not None:
+        batch.teacher = r.teacher.targets(il, info["texts"]).to(r.device)
     losses = training_losses(out, batch, r.t)
     # The centres move after the loss has read them, with every rank's batch (only what describes a
     # class whole moves its centre: a short query's row is its centre itself, so it adds nothing).

@@ -104,7 +104,8 @@ def collate(items: list, phrase_index: PhraseIndex | None = None,
     are short queries; ``relevance``, with a ``phrase_index`` (``TrainConfig.phrase_positives``), a
     (captions, images) bool matrix: which of the batch's pictures each text describes (else None);
     ``words``, with a ``words_index`` (the words head's column of each word), a (captions, words)
-    multi-hot of each text's own words (``TrainConfig.short_query_words = "own"``; else None)."""
+    multi-hot of each text's own words (``TrainConfig.short_query_words = "own"``; else None); ``texts``,
+    the texts themselves, in the batch's order (the teacher's targets, ``train/teacher.py``)."""
     imgs = torch.cat([it[0] for it in items])
     txts = torch.cat([it[1] for it in items])
     il = torch.cat([torch.full((it[0].shape[0],), it[2], dtype=torch.long) for it in items])
@@ -112,7 +113,7 @@ def collate(items: list, phrase_index: PhraseIndex | None = None,
     if len(items[0]) < 5:
         return imgs, il, txts, tl
     info: dict = {"short": torch.tensor([s for it in items for s in it[4]], dtype=torch.bool), "relevance": None,
-                  "words": None}
+                  "words": None, "texts": [t for it in items for t in it[3]]}
     if words_index is not None:
         texts = [t for it in items for t in it[3]]
         info["words"] = torch.zeros(len(texts), len(words_index))

@@ -1,0 +1,56 @@
+"""A teacher for the one network: the CCA reference fitted on the training split (docs/METHOD.md §3c).
+
+The reference (``evaluation/reference.py``) places a photo by its frozen ImageNet features at
+``teacher_image_size`` px and a sentence by the mean of its 300-d Word2Vec vectors; on Flickr8k val it
+ranks better than the network trained from pairs alone (docs/RESULTS.md). Its two projections give
+every training sample a dense target in one shared space: the network's unit embedding of a photo is
+pulled toward the reference's unit vector of that photo, and of a painted caption toward the reference's
+vector of that caption's text (``losses._teacher``). The network still reads only pixels: the teacher
+is used in training, never at inference.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ..data import Dataset
+from ..errors import XmrError
+
+
+class CCATeacher:
+    """Unit target vectors: one a training photo (by class), and any text by its words."""
+
+    def __init__(self, encoder: Any, image_vectors: np.ndarray, seconds: float = 0.0) -> None:
+        self.encoder = encoder                                   # network.cca_encoder.CCAEncoder
+        self.images = torch.from_numpy(np.ascontiguousarray(image_vectors, np.float32))  # (classes, dim)
+        self.seconds = seconds                                   # the fit's wall time (logged in config.json)
+
+    @property
+    def dim(self) -> int:
+        return int(self.images.shape[1])
+
+    @classmethod
+    def fit(cls, ds: Dataset, dim: int, image_size: int = 160, progress: bool = True) -> "CCATeacher":
+        """Fit the reference on ``ds`` (the training split; classes in ``ds.images`` order) with its
+        tuned settings (``CCAConfig``) and ``dim`` directions (the network's embedding size)."""
+        from ..network.cca_fit import CCAConfig, fit_encoder
+
+        t0 = time.time()
+        enc, feats = fit_encoder(ds, CCAConfig(image_size=image_size, dim=dim), progress)
+        if enc.dim != dim:  # CCA keeps at most min(feature sizes) directions
+            raise XmrError(f"the CCA teacher has {enc.dim} directions; the network's embedding has {dim}")
+        enc._trunk = None  # the photos' vectors are computed; free the trunk
+        return cls(enc, enc.project_features(feats), time.time() - t0)
+
+    def text_vectors(self, texts: Sequence[str]) -> torch.Tensor:
+        """(n, dim) unit vectors of ``texts`` (what a short query or a caption means to the reference)."""
+        from ..network.cca_encoder import mean_vectors
+
+        return torch.from_numpy(self.encoder.project_word_means(mean_vectors(self.encoder.kv, list(texts))))
+
+    def targets(self, image_labels: torch.Tensor, texts: Sequence[str]) -> torch.Tensor:
+        """A batch's targets in its order: the photos' (by class label), then the texts'."""
+        return torch.cat([self.images.index_select(0, image_labels.cpu()), self.text_vectors(texts)])
