@@ -188,7 +188,8 @@ def losses_summary(config: dict[str, Any]) -> str:
     t = {**asdict(TrainConfig()), **(config.get("train", {}) if isinstance(config, dict) else {})}
     parts = []
     for key, name in (("softmax_weight", "softmax"), ("center_loss_factor", "center loss"),
-                      ("contrastive_weight", "InfoNCE"), ("words_weight", "caption-words head")):
+                      ("contrastive_weight", "InfoNCE"), ("hard_negative_weight", "VSE++ hinge"),
+                      ("words_weight", "caption-words head"), ("teacher_weight", "CCA teacher")):
         v = t.get(key)
         if isinstance(v, (int, float)) and v > 0:
             parts.append(f"{name} {v:g}")
