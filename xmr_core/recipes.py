@@ -143,7 +143,7 @@ RECIPES["teacher"] = Recipe(
     _PRE.encoding, _PRE.model, replace(_PRE.train, epochs=12, teacher_weight=5.0),
     about="ours: the pretrained trunk taught by the CCA reference, 12 epochs (the best measured on real data "
           "within an hour on one core)",
-    timings=(Timing(3503, "one core of a 2-core AMD EPYC with AVX512-BF16, the other core training too",
+    timings=(Timing(3503, "one core of a 2-core AMD EPYC with AVX512-BF16 (the other core training too)",
                     True, "Flickr8k, 6,000 images", "results/flickr8k/f8k-teacher5-e12/run.json"),))
 RECIPES["config-2"] = RECIPES["paper-config2"]  # the paper's own name for it
 RECIPES["default"] = RECIPES["teacher"]  # the best measured on real data within the hour (docs/RESULTS.md)
