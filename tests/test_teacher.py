@@ -78,10 +78,11 @@ def test_cached_samples_carry_their_caption_texts_when_asked(tiny, small_encoder
 
     spec, images = tiny
     ds = load_karpathy(spec, images).split("train")
-    samples = CachedClassSamples(ds, small_encoder, build_network(LITE).eval(), LITE,
-                                 replace(TR, cache_frozen=True), progress=False)
-    assert len(samples[(0, 5)]) == 3  # the plain form unless a teacher asks
-    samples.texts_travel = True
+    net = build_network(LITE).eval()
+    plain = CachedClassSamples(ds, small_encoder, net, LITE, replace(TR, cache_frozen=True), progress=False)
+    assert len(plain[(0, 5)]) == 3  # the plain form unless a teacher asks
+    samples = CachedClassSamples(ds, small_encoder, net, LITE, replace(TR, cache_frozen=True, teacher_weight=1.0),
+                                 progress=False)
     x_img, x_txt, k, texts, short = samples[(0, 5)]
     own = {c.text for c in ds.captions_of(ds.images[5].image_id)}
     assert k == 5 and len(texts) == x_txt.shape[0] == 3 and set(texts) <= own and short == [False] * 3

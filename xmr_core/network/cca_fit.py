@@ -14,7 +14,7 @@ from ..config import EncodingConfig
 from ..data import Dataset
 from ..data.images import read_image
 from ..errors import XmrError
-from .cca_encoder import CCAEncoder, mean_vectors
+from .cca_encoder import FEATURES, CCAEncoder, load_trunk, mean_vectors, trunk_features
 
 
 @dataclass
@@ -62,8 +62,6 @@ def fit_cca(x: np.ndarray, y: np.ndarray, dim: int, ridge: float,
 def image_features(ds: Dataset, size: int, batch: int = 64, progress: bool = True,
                    net: torch.nn.Module | None = None) -> np.ndarray:
     """Pooled ImageNet EfficientNet-Lite0 features (n, 1280) of ``ds``'s photos."""
-    from .cca_encoder import FEATURES, load_trunk, trunk_features
-
     net = net if net is not None else load_trunk()
     paths = [im.path for im in ds.images]
     out = np.empty((len(paths), FEATURES), dtype=np.float32)
@@ -84,7 +82,6 @@ def image_features(ds: Dataset, size: int, batch: int = 64, progress: bool = Tru
 def fit_encoder(tr: Dataset, cfg: CCAConfig, progress: bool = True) -> tuple[CCAEncoder, np.ndarray]:
     """Fit the CCA on the training split ``tr``: (the encoder, its photos' trunk features (n, 1280) in
     ``tr.images`` order). The training loop's teacher (``train/teacher.py``) reads both."""
-    from .cca_encoder import load_trunk
     from ..text.vectors import train_word2vec
 
     kv = train_word2vec([c.text for c in tr.captions], EncodingConfig(w2v_epochs=cfg.w2v_epochs, seed=cfg.seed),

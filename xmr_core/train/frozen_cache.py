@@ -60,7 +60,7 @@ class CachedClassSamples(torch.utils.data.Dataset):
         if tcfg.crop:
             raise ValueError("cache_frozen cannot be combined with random crops (config-2); set crop 0")
         self.tcfg = tcfg
-        self.texts_travel = False  # set by the loop when a teacher reads each step's caption texts
+        self.texts_travel = tcfg.teacher_weight > 0  # the teacher reads each step's caption texts
         paths = [im.path for im in ds.images]
         caps = [[c.text for c in ds.captions_of(im.image_id)] for im in ds.images]
         flat = [c for cs in caps for c in cs]

@@ -168,9 +168,7 @@ def _setup(run_dir: Path, cfgs: tuple[EncodingConfig, ModelConfig, TrainConfig],
              words_y, Embedder(module.net, encoder, model_cfg, device=device, channels_last=channels_last,
                                text_crop=t.crop),
              ds_val, channels_last, amp, n_classes, cpb, steps_per_epoch, steps_per_epoch * t.epochs, scaler)
-    if teacher is not None:
-        r.teacher = teacher
-        r.samples.texts_travel = True  # collate hands each step its caption texts
+    r.teacher = teacher  # its samples hand collate their caption texts (texts_travel)
     if t.hard_batches:
         r.class_features = class_features(ds, encoder)
     if t.twin_batches:

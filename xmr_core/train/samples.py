@@ -51,7 +51,7 @@ class ClassSamples(torch.utils.data.Dataset):
         self.encoder, self.mcfg, self.tcfg = encoder, mcfg, tcfg
         self.phrase_index = PhraseIndex(self.caps) if tcfg.phrase_positives else None
         self.texts_travel = (tcfg.phrase_positives or tcfg.short_query_losses != "all"
-                             or tcfg.short_query_words != "class")
+                             or tcfg.short_query_words != "class" or tcfg.teacher_weight > 0)
         self.words_index: dict[str, int] | None = None  # the words head's columns, for own-words targets
 
     def __len__(self) -> int:
