@@ -1,12 +1,15 @@
-"""What larger inputs cost the default recipe's training step (issue 20): 112 px (the recipe) vs 160 px.
+"""What larger inputs cost the default recipe's training step (issue 20): 112 px (the recipe) vs 160 px,
+and what a deeper frozen (cached) prefix gives back at 160 px.
 
 The ``default`` recipe trains EfficientNet-Lite0 with its stem and first 6 blocks frozen and cached
 (``--cache-frozen``): a step runs blocks 6..15 and the head on a batch of 128 cached inputs (32 photos +
 96 painted captions, all at the network's input size), forward, a squared-output loss on the 128-d
 embedding, backward, Adam, on one thread (as the recorded runs train). This times that step at 112 and 160 px, at fp32 channels_last and bf16
-autocast + channels_last (the two settings ``--amp auto`` chooses between), rounds alternating (reversed
-on odd rounds), median and min-max (quick: 1 warm-up + 3, full: 2 + 5). The ratio per setting is what
-160 px costs in epochs per hour; docs/RESULTS.md sets it beside the screen's validation at equal epochs.
+autocast + channels_last (the two settings ``--amp auto`` chooses between), and at 160 px in fp32
+channels_last with 8, 9 and 11 blocks frozen (``--freeze-blocks``: fewer trainable blocks, smaller
+feature maps to train on), rounds alternating (reversed on odd rounds), median and min-max (quick:
+1 warm-up + 3, full: 2 + 5). The ratio per setting is what each variant costs in epochs per hour
+against the recipe's 112 px with 6 frozen; docs/RESULTS.md sets it beside the screens' validation.
 
 Run: ``python benchmarks/bench_photo_size.py [--quick]``.
 """
@@ -28,14 +31,16 @@ BATCH = 128     # the default recipe's batch: 32 classes x (1 photo + 3 captions
 SIZES = (112, 160)
 THREADS = 1     # as the runs in results/flickr8k/ train (--threads 1)
 SETTINGS = {"fp32-cl": False, "bf16-cl": True}  # channels_last always; bf16 autocast or not
+FROZEN = 6      # the recipe's frozen prefix (stem + 6 of Lite0's 16 blocks)
+DEEPER = (8, 9, 11)  # deeper frozen prefixes timed at 160 px, fp32-cl (the setting auto picks for this recipe)
 
 
 class _Variant:
-    def __init__(self, size: int, setting: str):
+    def __init__(self, size: int, setting: str, frozen: int = FROZEN):
         torch.manual_seed(0)
-        cfg = ModelConfig(backbone="efficientnet_lite0", pretrained=True, freeze_blocks=6, input_size=size,
+        cfg = ModelConfig(backbone="efficientnet_lite0", pretrained=True, freeze_blocks=frozen, input_size=size,
                           dropout_keep=1.0)
-        self.size, self.setting, self.bf16 = size, setting, SETTINGS[setting]
+        self.size, self.setting, self.bf16, self.frozen = size, setting, SETTINGS[setting], frozen
         self.net = build_network(cfg).train().to(memory_format=torch.channels_last)
         self.opt = torch.optim.Adam([p for p in self.net.parameters() if p.requires_grad], lr=1e-4)
         x = torch.randn(BATCH, 3, size, size, generator=torch.Generator().manual_seed(size))
@@ -69,6 +74,7 @@ def cases(quick: bool = False) -> list[dict[str, Any]]:
     torch.set_num_threads(THREADS)
     try:
         variants = [_Variant(s, k) for s in SIZES for k in SETTINGS]
+        variants += [_Variant(SIZES[1], "fp32-cl", f) for f in DEEPER]
         for i in range(warmup + repeats):
             for v in (variants if i % 2 == 0 else variants[::-1]):
                 t = v.step()
@@ -80,10 +86,12 @@ def cases(quick: bool = False) -> list[dict[str, Any]]:
     rows = []
     for v in variants:
         sps = [BATCH / t for t in v.times]
-        rows.append({"case": f"default recipe's cached step, batch {BATCH}, {v.setting}", "variant": f"{v.size} px",
-                     "size": v.size, "setting": v.setting, "threads": THREADS, "auto_setting": v.setting == auto,
+        deeper = "" if v.frozen == FROZEN else f", {v.frozen} blocks frozen"
+        rows.append({"case": f"default recipe's cached step, batch {BATCH}, {v.setting}",
+                     "variant": f"{v.size} px{deeper}", "size": v.size, "frozen_blocks": v.frozen,
+                     "setting": v.setting, "threads": THREADS, "auto_setting": v.setting == auto,
                      "samples_per_s_median": statistics.median(sps), "min": min(sps), "max": max(sps),
-                     "reference": v.size == SIZES[0], "repeats": len(sps)})
+                     "reference": v.size == SIZES[0] and v.frozen == FROZEN, "repeats": len(sps)})
     for r in rows:
         ref = next(x for x in rows if x["reference"] and x["setting"] == r["setting"])
         r["ratio_to_reference"] = r["samples_per_s_median"] / ref["samples_per_s_median"]
@@ -96,5 +104,5 @@ if __name__ == "__main__":
     out = script_rows(__doc__, cases)
     if out is not None:
         for r in out:
-            print(f"{r['case']:<48}{r['variant']:>8}{r['samples_per_s_median']:>9.1f} samples/s  "
+            print(f"{r['case']:<48}{r['variant']:>26}{r['samples_per_s_median']:>9.1f} samples/s  "
                   f"x{r['ratio_to_reference']:.2f}{'  (auto)' if r['auto_setting'] else ''}")

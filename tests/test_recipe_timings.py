@@ -101,17 +101,21 @@ def test_the_two_core_record_is_the_committed_run():
 
 
 def test_the_teacher_record_is_the_committed_run():
-    """The teacher recipe's figure is results/flickr8k/f8k-teacher5-e12/run.json's whole-run time, on the CPU
-    that file names, trained with one thread and that recipe's settings."""
+    """The teacher recipe's figure is results/flickr8k/f8k-t5-p160-f11/run.json's whole-run time, on the CPU
+    that file names, trained with one thread and that recipe's settings (model and training)."""
     import json
 
     from xmr_core.config import to_dict
 
-    d = ROOT / "results" / "flickr8k" / "f8k-teacher5-e12"
+    d = ROOT / "results" / "flickr8k" / "f8k-t5-p160-f11"
     run = json.loads((d / "run.json").read_text())
     cfg = json.loads((d / "config.json").read_text())
     rec = recorded_time("teacher", native_bf16=True)
-    assert "f8k-teacher5-e12" in rec.source and rec.seconds == round(run["seconds"])
+    assert "f8k-t5-p160-f11" in rec.source and rec.seconds == round(run["seconds"])
     assert run["machine"]["cpu_model"] in rec.cpu and cfg["train"]["threads"] == 1 and "one core" in rec.cpu
     want = {**to_dict(RECIPES["teacher"].train), "threads": 1}
     assert {k: cfg["train"][k] for k in want} == want  # the recipe is what that run trained
+    model = json.loads(json.dumps(to_dict(RECIPES["teacher"].model)))  # tuples as the file has them: lists
+    assert {k: cfg["model"][k] for k in model} == model
+    encoding = json.loads(json.dumps(to_dict(RECIPES["teacher"].encoding)))
+    assert {k: cfg["encoding"][k] for k in encoding} == encoding

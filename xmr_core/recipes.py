@@ -137,14 +137,18 @@ RECIPES: dict[str, Recipe] = {
 # §3c: each photo's and caption's embedding pulled toward the reference's vector of it, weight 5), in the
 # 12 epochs one core trains within the hour. At equal epochs of the 20-epoch schedule the teacher raised
 # val rsum 97.6 -> 120.5 at epoch 12 and 110.4 -> 130.7 at epoch 16 (runs f8k-default, f8k-teacher5); at
-# weight 20 it fell far behind (f8k-teacher20). docs/RESULTS.md, "A teacher".
+# weight 20 it fell far behind (f8k-teacher20). Photos at 160 px instead of 112 led every screen
+# (f8k-p160) but cost 2.3x a step with 6 blocks frozen; with 11 frozen (and cached) the 160 px step is
+# cheaper than 112 px with 6 (benchmarks/results-issue20-photo-size.json), and the 12-epoch run reached
+# val rsum 129.5 against 119.7 at 112 px (f8k-t5-p160-f11 vs f8k-teacher5-e12). docs/RESULTS.md, "A teacher".
 _PRE = RECIPES["pretrained"]
 RECIPES["teacher"] = Recipe(
-    _PRE.encoding, _PRE.model, replace(_PRE.train, epochs=12, teacher_weight=5.0),
-    about="ours: the pretrained trunk taught by the CCA reference, 12 epochs (the best measured on real data "
-          "within an hour on one core)",
-    timings=(Timing(3503, "one core of a 2-core AMD EPYC with AVX512-BF16 (the other core training too)",
-                    True, "Flickr8k, 6,000 images", "results/flickr8k/f8k-teacher5-e12/run.json"),))
+    _PRE.encoding, replace(_PRE.model, input_size=160, freeze_blocks=11),
+    replace(_PRE.train, epochs=12, teacher_weight=5.0),
+    about="ours: the pretrained trunk taught by the CCA reference, photos at 160 px through 11 frozen blocks, "
+          "12 epochs (the best measured on real data within an hour on one core)",
+    timings=(Timing(3206, "one core of a 2-core AMD EPYC with AVX512-BF16 (the other core training too)",
+                    True, "Flickr8k, 6,000 images", "results/flickr8k/f8k-t5-p160-f11/run.json"),))
 RECIPES["config-2"] = RECIPES["paper-config2"]  # the paper's own name for it
 RECIPES["default"] = RECIPES["teacher"]  # the best measured on real data within the hour (docs/RESULTS.md)
 
