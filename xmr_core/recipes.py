@@ -138,8 +138,8 @@ RECIPES: dict[str, Recipe] = {
 # 12 epochs one core trains within the hour. At equal epochs of the 20-epoch schedule the teacher raised
 # val rsum 97.6 -> 120.5 at epoch 12 and 110.4 -> 130.7 at epoch 16 (runs f8k-default, f8k-teacher5); at
 # weight 20 it fell far behind (f8k-teacher20). Photos at 160 px instead of 112 led every screen
-# (f8k-p160) but cost 2.3x a step with 6 blocks frozen; with 11 frozen (and cached) the 160 px step is
-# cheaper than 112 px with 6 (benchmarks/results-issue20-photo-size.json), and the 12-epoch run reached
+# (f8k-p160) but cost 2.4x a step with 6 blocks frozen; with 11 frozen (and cached) the 160 px step is
+# as fast as 112 px with 6 (benchmarks/results-issue20-photo-size.json), and the 12-epoch run reached
 # val rsum 129.5 against 119.7 at 112 px (f8k-t5-p160-f11 vs f8k-teacher5-e12). docs/RESULTS.md, "A teacher".
 _PRE = RECIPES["pretrained"]
 RECIPES["teacher"] = Recipe(
