@@ -1,15 +1,18 @@
-"""What larger inputs cost the default recipe's training step (issue 20): 112 px (the recipe) vs 160 px,
-and what a deeper frozen (cached) prefix gives back at 160 px.
+"""What larger inputs cost the Lite0 recipes' training step (issue 20): 112 px vs 160 px, and what a
+deeper frozen (cached) prefix gives back at 160 px.
 
-The ``default`` recipe trains EfficientNet-Lite0 with its stem and first 6 blocks frozen and cached
-(``--cache-frozen``): a step runs blocks 6..15 and the head on a batch of 128 cached inputs (32 photos +
-96 painted captions, all at the network's input size), forward, a squared-output loss on the 128-d
-embedding, backward, Adam, on one thread (as the recorded runs train). This times that step at 112 and 160 px, at fp32 channels_last and bf16
-autocast + channels_last (the two settings ``--amp auto`` chooses between), and at 160 px in fp32
-channels_last with 8, 9 and 11 blocks frozen (``--freeze-blocks``: fewer trainable blocks, smaller
-feature maps to train on), rounds alternating (reversed on odd rounds), median and min-max (quick:
-1 warm-up + 3, full: 2 + 5). The ratio per setting is what each variant costs in epochs per hour
-against the recipe's 112 px with 6 frozen; docs/RESULTS.md sets it beside the screens' validation.
+The ``pretrained`` recipe trains EfficientNet-Lite0 at 112 px with its stem and first 6 blocks frozen
+and cached (``--cache-frozen``): a step runs blocks 6..15 and the head on a batch of 128 cached inputs
+(32 photos + 96 painted captions, all at the network's input size), forward, a squared-output loss on
+the 128-d embedding, backward, Adam, on one thread (as the recorded runs train). This times that step
+at 112 and 160 px, at fp32 channels_last and bf16 autocast + channels_last (the two settings ``--amp
+auto`` chooses between), and at 160 px in fp32 channels_last with 8, 9 and 11 blocks frozen
+(``--freeze-blocks``: fewer trainable blocks, smaller feature maps to train on; 160 px with 11 is the
+``default`` = ``teacher`` recipe's step since issue 20), rounds alternating (reversed on odd rounds),
+median and min-max (quick: 1 warm-up + 3, full: 2 + 5). The ratio per setting is what each variant
+costs in epochs per hour against 112 px with 6 frozen; docs/RESULTS.md sets it beside the screens'
+validation. (The rows' case name, "default recipe's cached step", is the one the committed results
+file was written with: the default recipe was 112 px with 6 frozen when the module was written.)
 
 Run: ``python benchmarks/bench_photo_size.py [--quick]``.
 """
