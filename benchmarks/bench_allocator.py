@@ -45,20 +45,22 @@ CASES = {
 ALLOCATORS = ("system", "kept")   # glibc's defaults (reference), hardware.keep_freed_memory
 
 
-def default_recipe_step(batch: int, seed: int = 0) -> tuple[Any, Any, Any]:
-    """The default recipe's cached training step, as ``train`` builds it: (EfficientNet-Lite0 with its
-    stem + 6 blocks frozen, in channels_last; AdamW over the trainable part; the frozen blocks' outputs
-    for a random batch of ``batch`` at 112 px, computed once, as the cache is). Also bench_two_cores."""
+def default_recipe_step(batch: int, seed: int = 0, size: int = 112, frozen: int = 6) -> tuple[Any, Any, Any]:
+    """A Lite0 recipe's cached training step, as ``train`` builds it: (EfficientNet-Lite0 with its
+    stem + ``frozen`` blocks frozen, in channels_last; AdamW over the trainable part; the frozen blocks'
+    outputs for a random batch of ``batch`` at ``size`` px, computed once, as the cache is). The
+    defaults are the ``pretrained`` recipe's step (the default recipe's when this module was written);
+    160 px with 11 frozen is the ``default`` = ``teacher`` recipe's since issue 20. Also bench_two_cores."""
     import torch
 
     from xmr_core.config import ModelConfig
     from xmr_core.network.backbones import build_network
 
-    cfg = ModelConfig(backbone="efficientnet_lite0", pretrained=True, freeze_blocks=6, input_size=112,
+    cfg = ModelConfig(backbone="efficientnet_lite0", pretrained=True, freeze_blocks=frozen, input_size=size,
                       dropout_keep=1.0)
     net = build_network(cfg).train().to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-4, weight_decay=1e-4)
-    x = torch.randn(batch, 3, 112, 112, generator=torch.Generator().manual_seed(seed))
+    x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():  # the cache is computed once, before training: not timed
         h = net.frozen_features(x.contiguous(memory_format=torch.channels_last))
     return net, opt, h

@@ -1,8 +1,9 @@
 """Two cores for the default recipe's training: two torch threads in one process, or DDP over two processes.
 
-The ``default`` recipe's step (EfficientNet-Lite0, stem + 6 blocks frozen and cached: blocks 6..15 and
-the head on a batch of 128 cached inputs at 112 px, fp32 channels_last, AdamW), as ``train`` runs it
-(``hardware.keep_freed_memory`` set), three ways:
+Two Lite0 steps: the ``pretrained`` recipe's (stem + 6 blocks frozen and cached: blocks 6..15 and the
+head on a batch of 128 cached inputs at 112 px; the default recipe's when this module was written),
+and the ``default`` = ``teacher`` recipe's since issue 20 (160 px, 11 blocks frozen and cached); fp32
+channels_last, AdamW, as ``train`` runs them (``hardware.keep_freed_memory`` set), each three ways:
 
   1 process, 1 thread      the recorded runs' setting (``--threads 1``; the reference)
   1 process, 2 threads     ``--threads 2``: the same batches and optimiser steps, each step on two cores
@@ -34,10 +35,12 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 BATCH = 128
+STEPS = ((112, 6), (160, 11))  # (input px, frozen blocks): the pretrained recipe's step, the default's
 WAYS = {"1 process, 1 thread": (1, 1), "1 process, 2 threads": (1, 2), "DDP, 2 x 1 thread": (2, 1)}  # (procs, threads)
 
 
-def _steps(rank: int, world: int, threads: int, warmup: int, steps: int, port: int) -> dict[str, Any]:
+def _steps(rank: int, world: int, threads: int, warmup: int, steps: int, port: int, size: int = 112,
+           frozen: int = 6) -> dict[str, Any]:
     """One process's timed steps (a child; under DDP, one rank)."""
     sys.path.insert(0, str(REPO))
     from xmr_core.hardware import keep_freed_memory
@@ -52,7 +55,7 @@ def _steps(rank: int, world: int, threads: int, warmup: int, steps: int, port: i
     torch.manual_seed(0)
     if world > 1:
         dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
-    net, opt, x = default_recipe_step(BATCH, seed=rank)
+    net, opt, x = default_recipe_step(BATCH, seed=rank, size=size, frozen=frozen)
 
     class _Head(torch.nn.Module):  # what DDP wraps: the trainable part from the cached features on
         def __init__(self) -> None:
@@ -91,12 +94,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _run(way: str, warmup: int, steps: int) -> dict[str, Any]:
+def _run(way: str, warmup: int, steps: int, size: int = 112, frozen: int = 6) -> dict[str, Any]:
     procs, threads = WAYS[way]
     port = _free_port()
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     children = [subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--child", str(rank), str(procs),
-                                  str(threads), str(warmup), str(steps), str(port)],
+                                  str(threads), str(warmup), str(steps), str(port), str(size), str(frozen)],
                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 for rank in range(procs)]
     outs = []
@@ -110,19 +113,21 @@ def _run(way: str, warmup: int, steps: int) -> dict[str, Any]:
 
 
 def cases(quick: bool = False) -> list[dict[str, Any]]:
-    """Machine samples/s of the default recipe's cached step, one thread vs two threads vs DDP."""
+    """Machine samples/s of each Lite0 recipe's cached step, one thread vs two threads vs DDP."""
     rounds, warmup, steps = (2, 1, 3) if quick else (3, 2, 6)
-    got: dict[str, list[dict[str, Any]]] = {w: [] for w in WAYS}
-    order = list(WAYS)
+    got: dict[tuple[int, int, str], list[dict[str, Any]]] = {(*st, w): [] for st in STEPS for w in WAYS}
+    order = list(got)
     for i in range(rounds):
-        for way in (order if i % 2 == 0 else order[::-1]):
-            got[way].append(_run(way, warmup, steps))
+        for key in (order if i % 2 == 0 else order[::-1]):
+            got[key].append(_run(key[2], warmup, steps, key[0], key[1]))
     rows = []
-    for way, runs in got.items():
+    for (size, frozen, way), runs in got.items():
         sps = [r["samples_per_s"] for r in runs]
         procs, threads = WAYS[way]
-        rows.append({"case": f"default recipe training step (Lite0, 6 blocks cached, batch {BATCH} a process, 112 px, "
-                             "fp32-cl), two cores", "variant": way, "samples_per_s_median": statistics.median(sps),
+        # the 112 px case keeps the name its committed results file (results-issue20-two-cores.json) has
+        rows.append({"case": f"default recipe training step (Lite0, {frozen} blocks cached, batch {BATCH} a process, "
+                             f"{size} px, fp32-cl), two cores", "variant": way,
+                     "size": size, "frozen_blocks": frozen, "samples_per_s_median": statistics.median(sps),
                      "min": min(sps), "max": max(sps), "reference": way == "1 process, 1 thread",
                      "repeats": len(sps), "steps_per_round": steps, "processes": procs, "threads": threads,
                      "optimiser_steps_per_s": statistics.median(r["optimiser_steps_per_s"] for r in runs)})
@@ -132,14 +137,14 @@ def cases(quick: bool = False) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--child":
-        rank, world, threads, warmup, steps, port = (int(a) for a in argv[1:7])
-        print(json.dumps(_steps(rank, world, threads, warmup, steps, port)))
+        rank, world, threads, warmup, steps, port, size, frozen = (int(a) for a in argv[1:9])
+        print(json.dumps(_steps(rank, world, threads, warmup, steps, port, size, frozen)))
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args(argv)
     for r in cases(args.quick):
-        print(f"{r['variant']:<24} {r['samples_per_s_median']:7.1f} samples/s ({r['min']:.1f}-{r['max']:.1f}), "
+        print(f"{r['size']} px, {r['frozen_blocks']} frozen  {r['variant']:<24} {r['samples_per_s_median']:7.1f} samples/s ({r['min']:.1f}-{r['max']:.1f}), "
               f"{r['optimiser_steps_per_s']:.2f} optimiser steps/s")
 
 
