@@ -39,8 +39,8 @@ STEPS = ((112, 6), (160, 11))  # (input px, frozen blocks): the pretrained recip
 WAYS = {"1 process, 1 thread": (1, 1), "1 process, 2 threads": (1, 2), "DDP, 2 x 1 thread": (2, 1)}  # (procs, threads)
 
 
-def _steps(rank: int, world: int, threads: int, warmup: int, steps: int, port: int, size: int = 112,
-           frozen: int = 6) -> dict[str, Any]:
+def _steps(rank: int, world: int, threads: int, warmup: int, steps: int, port: int, size: int,
+           frozen: int) -> dict[str, Any]:
     """One process's timed steps (a child; under DDP, one rank)."""
     sys.path.insert(0, str(REPO))
     from xmr_core.hardware import keep_freed_memory
@@ -94,7 +94,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _run(way: str, warmup: int, steps: int, size: int = 112, frozen: int = 6) -> dict[str, Any]:
+def _run(way: str, warmup: int, steps: int, size: int, frozen: int) -> dict[str, Any]:
     procs, threads = WAYS[way]
     port = _free_port()
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
