@@ -106,3 +106,57 @@ def test_training_with_the_teacher_logs_its_term(tiny, tmp_path, cached):
     assert cfg["train"]["teacher_weight"] == 1.0
     rows = list(csv.DictReader((tmp_path / "run" / "train_log.csv").open()))
     assert rows and 0.0 < float(rows[-1]["teacher"]) < 2.0
+
+
+# ---- the cca painted word vectors (EncodingConfig.word_vectors, docs/METHOD.md §1b) ------------------------
+def test_cca_word_vectors_average_to_the_references_text_vectors(fitted):
+    from xmr_core.errors import XmrError
+    from xmr_core.network.cca_encoder import mean_vectors
+    from xmr_core.network.cca_fit import cca_word_vectors
+
+    ds, teacher = fitted
+    enc = teacher.encoder
+    kv = cca_word_vectors(enc, 6)
+    assert kv.vector_size == 6 and list(kv.index_to_key) == list(enc.kv.index_to_key)
+    texts = [c.text for c in ds.captions[:20]] + ["a red circle"]
+    # a caption's mean painted vector is, up to one constant, the reference's own (unnormalised) text
+    # vector in its first 6 directions: the reference's text side is an average of what is painted
+    painted = mean_vectors(kv, texts) - enc.mean_y @ enc.w_y[:, :6]
+    ref = (mean_vectors(enc.kv, texts).astype(np.float64) - enc.mean_y) @ enc.w_y[:, :6]
+    assert np.allclose(painted, ref, atol=1e-4 * np.abs(ref).max())
+    assert not np.allclose(ref[0], ref[1])  # the captions differ (the check is not vacuous)
+    with pytest.raises(XmrError, match="at most 16"):
+        cca_word_vectors(enc, 17)
+
+
+def test_a_caption_only_fit_refuses_the_cca_word_vectors():
+    from xmr_core.config import EncodingConfig
+    from xmr_core.errors import XmrError
+    from xmr_core.text.encoder import TextEncoder
+
+    with pytest.raises(XmrError, match="fitted in training"):
+        TextEncoder.fit(["a red circle", "a blue square"], EncodingConfig(word_vectors="cca"))
+
+
+def test_training_paints_the_cca_word_vectors_it_fitted(tiny, tmp_path, fitted):
+    from xmr_core.errors import XmrError
+    from xmr_core.network.cca_fit import cca_word_vectors
+    from xmr_core.text.encoder import TextEncoder
+
+    spec, images = tiny
+    enc_cfg = replace(ENC, word_vectors="cca", block_w=2, block_h=2, vector_size=12)
+    tcfg = replace(TR, cache_frozen=True, teacher_image_size=64)  # no teacher: the words alone ask for the fit
+    mcfg = replace(LITE, embedding_size=16)
+    res = train(tmp_path / "run", spec, images, enc_cfg, mcfg, tcfg, progress=False)
+    assert res.steps > 0
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["encoding"]["word_vectors"] == "cca" and "teacher" not in cfg
+    assert cfg["word_vectors"]["image_size"] == 64 and cfg["word_vectors"]["fit_seconds"] > 0
+    # the bundle's vectors are the reference's (the same fit as the teacher's: same split, size and seed)
+    saved = TextEncoder.load(tmp_path / "run")
+    want = cca_word_vectors(fitted[1].encoder, 12)
+    assert saved.kv.vector_size == 12 and list(saved.kv.index_to_key) == list(want.index_to_key)
+    assert np.allclose(saved.kv.vectors, want.vectors, atol=1e-4 * np.abs(want.vectors).max())
+    with pytest.raises(XmrError, match="at most 16"):
+        train(tmp_path / "wide", spec, images, replace(enc_cfg, block_w=3, vector_size=18), mcfg, tcfg,
+              progress=False)

@@ -74,6 +74,14 @@ class EncodingConfig:
     # min-max leaves most words greyish, their colours a few levels apart
     colour_range: float = opt(0.0, "colour scaling per dimension: 0 = min-max over the vocabulary (paper), "
                                    "k > 0 = mean +- k std, outliers clipped (ours)", lo=0, hi=100)
+    # The paper paints Word2Vec vectors of vector_size dimensions. `cca` paints, in the same numbers, the
+    # 300-d Word2Vec vectors the CCA reference reads, projected onto the reference's leading canonical
+    # directions (fitted on the training split against the photos' frozen features): what a word says
+    # about photos, kept; the rest dropped (docs/METHOD.md §1b).
+    word_vectors: str = opt("word2vec", "the painted word vectors: word2vec (paper: Word2Vec trained at "
+                                        "vector_size) | cca (ours: 300-d Word2Vec projected onto the "
+                                        "vector_size leading directions of the CCA reference; training only)",
+                            choices=("word2vec", "cca"))
     # Word2Vec training (gensim); ours where the paper is silent.
     w2v_window: int = opt(5, "Word2Vec context window", lo=1, hi=100)
     w2v_min_count: int = opt(1, "Word2Vec: keep words seen at least this often in training captions",

@@ -6,6 +6,7 @@ teacher (``train/teacher.py``, docs/METHOD.md §3c) fits the same on the trainin
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -93,3 +94,27 @@ def fit_encoder(tr: Dataset, cfg: CCAConfig, progress: bool = True) -> tuple[CCA
     enc = CCAEncoder(kv, *fit_cca(fx_tr[cap_img], ty, cfg.dim, cfg.ridge, cfg.power), image_size=cfg.image_size)
     enc._trunk = net  # already loaded: the encoder embeds further photos with it
     return enc, fx_tr
+
+
+def cca_word_vectors(enc: CCAEncoder, dim: int) -> Any:
+    """The reference's word vectors projected onto its ``dim`` leading canonical directions: (vocabulary
+    size, ``dim``) gensim KeyedVectors, what ``EncodingConfig.word_vectors = "cca"`` paints (docs/METHOD.md §1b).
+
+    The reference places a sentence at ``(mean of its word vectors - mean_y) @ w_y``, which is linear, so
+    the mean of a caption's painted words is, up to a constant, the first ``dim`` coordinates of the
+    reference's own vector of it: a network that learns to average what it reads has the reference's
+    text side. The per-direction weights (correlation ** power) do not survive the painting's
+    per-dimension colour scaling, and need not: the network learns its own.
+    """
+    from gensim.models import KeyedVectors
+
+    if not 1 <= dim <= enc.dim:
+        raise XmrError(f"the CCA reference has {enc.dim} directions; cannot paint {dim} of them a word "
+                       f"(--vector-size must be at most {enc.dim} with --word-vectors cca)")
+    kv = KeyedVectors(vector_size=dim)
+    keys = list(enc.kv.index_to_key)
+    kv.add_vectors(keys, (np.asarray(enc.kv.vectors, np.float64) @ enc.w_y[:, :dim]).astype(np.float32))
+    if "count" in getattr(enc.kv, "expandos", {}):  # word frequencies travel too (the vector file keeps them)
+        kv.allocate_vecattrs(["count"], [np.int64])
+        kv.expandos["count"][:] = enc.kv.expandos["count"]
+    return kv

@@ -230,6 +230,10 @@ class TextEncoder:
         """Train Word2Vec on ``captions`` and fit the colour scaling."""
         from .vectors import train_word2vec
 
+        if cfg.word_vectors != "word2vec":  # the cca vectors are fitted against photos (train/loop.py)
+            raise XmrError(f"word_vectors={cfg.word_vectors!r} is fitted in training, from the photos as well as "
+                           "the captions; a text encoder fitted from captions alone paints Word2Vec vectors")
+
         return cls(train_word2vec(captions, cfg), cfg)
 
 

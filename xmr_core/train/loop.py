@@ -32,7 +32,7 @@ from .optim import make_optimizer, set_lr
 from .resume import read_saved, saved_configs, saved_source
 from .runfolder import RunLock, abandon, clear_derived, prepare, promote
 from .precision import amp_dtype, make_scaler, pick_device, use_channels_last
-from .teacher import CCATeacher
+from .teacher import CCATeacher, fit_training_reference
 from .samples import BatchList, ClassSamples, class_features, collate, epoch_batches, twin_groups, word_targets
 from .validate import validate
 
@@ -141,7 +141,8 @@ def _setup(run_dir: Path, cfgs: tuple[EncodingConfig, ModelConfig, TrainConfig],
         if source["val_split"] != "val":  # a split the user named must exist; the default may not
             raise
         ds_val = None
-    encoder = _encoder(run_dir, ds, enc_cfg, resume, rank)
+    reference = _reference(run_dir, ds, enc_cfg, model_cfg, t, resume, progress is True and rank == 0)
+    encoder = _encoder(run_dir, ds, enc_cfg, resume, rank, reference)
     n_classes = len(ds)
     cpb = t.classes_per_batch or max(2, t.batch_size // (t.images_per_class + t.captions_per_class))
     if cpb > n_classes:
@@ -156,7 +157,11 @@ def _setup(run_dir: Path, cfgs: tuple[EncodingConfig, ModelConfig, TrainConfig],
         from ..network.efficientnet import weights_provenance
 
         config["backbone_weights"] = weights_provenance()
-    teacher = _teacher(ds, model_cfg, t, config, progress is True and rank == 0)
+    teacher = _teacher(reference, t, config)
+    if reference is not None and enc_cfg.word_vectors == "cca":
+        config["word_vectors"] = {"kind": f"the CCA reference's 300-d Word2Vec projected onto its {enc_cfg.vector_size} "
+                                          "leading canonical directions (network/cca_fit.py, cca_word_vectors)",
+                                  "image_size": t.teacher_image_size, "fit_seconds": round(reference[2], 1)}
     amp = amp_dtype(t, device, model_cfg.backbone)
     scaler, pos = make_scaler(amp, device), Position()
     if resume and (run_dir / "last.pt").is_file():
@@ -178,24 +183,46 @@ def _setup(run_dir: Path, cfgs: tuple[EncodingConfig, ModelConfig, TrainConfig],
     return r, pos
 
 
-def _teacher(ds: Dataset, model_cfg: ModelConfig, t: TrainConfig, config: dict[str, Any],
-             progress: bool) -> CCATeacher | None:
+def _reference(run_dir: Path, ds: Dataset, enc_cfg: EncodingConfig, model_cfg: ModelConfig, t: TrainConfig,
+               resume: bool, progress: bool) -> tuple[Any, np.ndarray, float] | None:
+    """The CCA reference fitted on the training split (``teacher.fit_training_reference``), once for what
+    needs it: the teacher (``teacher_weight``) and the ``cca`` painted word vectors (unless a resumed run
+    has its encoder already); None when nothing does."""
+    words = enc_cfg.word_vectors == "cca" and not (resume and (run_dir / "encoder.json").is_file())
+    if not (t.teacher_weight or words):
+        return None
+    if words and enc_cfg.vector_size > model_cfg.embedding_size:
+        raise XmrError(f"--word-vectors cca paints the CCA reference's leading directions; it has "
+                       f"{model_cfg.embedding_size} (the embedding size), so --vector-size must be at most "
+                       f"{model_cfg.embedding_size} (got {enc_cfg.vector_size})")
+    return fit_training_reference(ds, model_cfg.embedding_size, t.teacher_image_size, progress)
+
+
+def _teacher(reference: tuple[Any, np.ndarray, float] | None, t: TrainConfig,
+             config: dict[str, Any]) -> CCATeacher | None:
     """The CCA teacher (``teacher_weight``; docs/METHOD.md §3c), recorded in ``config``; None when off."""
     if not t.teacher_weight:
         return None
-    teacher = CCATeacher.fit(ds, model_cfg.embedding_size, t.teacher_image_size, progress)
+    teacher = CCATeacher.from_reference(*reference)
     config["teacher"] = {"kind": "CCA reference (network/cca_fit.py), fitted on the training split",
                          "image_size": t.teacher_image_size, "dim": teacher.dim,
                          "fit_seconds": round(teacher.seconds, 1)}
     return teacher
 
 
-def _encoder(run_dir: Path, ds: Dataset, enc_cfg: EncodingConfig, resume: bool, rank: int) -> TextEncoder:
-    """Word2Vec on the training captions (docs/METHOD.md §1), fitted once per run (rank 0 saves it)."""
+def _encoder(run_dir: Path, ds: Dataset, enc_cfg: EncodingConfig, resume: bool, rank: int,
+             reference: tuple[Any, np.ndarray, float] | None = None) -> TextEncoder:
+    """The painted word vectors (docs/METHOD.md §1, §1b): Word2Vec on the training captions, or with
+    ``word_vectors = "cca"`` the fitted ``reference``'s projected ones; fitted once per run (rank 0 saves it)."""
     if resume and (run_dir / "encoder.json").is_file():
         encoder = TextEncoder.load(run_dir)
     else:
-        encoder = TextEncoder.fit([c.text for c in ds.captions], enc_cfg)
+        if enc_cfg.word_vectors == "cca":
+            from ..network.cca_fit import cca_word_vectors
+
+            encoder = TextEncoder(cca_word_vectors(reference[0], enc_cfg.vector_size), enc_cfg)
+        else:
+            encoder = TextEncoder.fit([c.text for c in ds.captions], enc_cfg)
         if rank == 0:
             run_dir.mkdir(parents=True, exist_ok=True)
             encoder.save(run_dir)

@@ -36,14 +36,12 @@ class CCATeacher:
     def fit(cls, ds: Dataset, dim: int, image_size: int = 160, progress: bool = True) -> "CCATeacher":
         """Fit the reference on ``ds`` (the training split; classes in ``ds.images`` order) with its
         tuned settings (``CCAConfig``) and ``dim`` directions (the network's embedding size)."""
-        from ..network.cca_fit import CCAConfig, fit_encoder
+        return cls.from_reference(*fit_training_reference(ds, dim, image_size, progress))
 
-        t0 = time.time()
-        enc, feats = fit_encoder(ds, CCAConfig(image_size=image_size, dim=dim), progress)
-        if enc.dim != dim:  # CCA keeps at most min(feature sizes) directions
-            raise XmrError(f"the CCA teacher has {enc.dim} directions; the network's embedding has {dim}")
-        enc._trunk = None  # the photos' vectors are computed; free the trunk
-        return cls(enc, enc.project_features(feats), time.time() - t0)
+    @classmethod
+    def from_reference(cls, enc: Any, feats: np.ndarray, seconds: float = 0.0) -> "CCATeacher":
+        """The teacher of a reference already fitted on the training split (``fit_training_reference``)."""
+        return cls(enc, enc.project_features(feats), seconds)
 
     def text_vectors(self, texts: Sequence[str]) -> torch.Tensor:
         """(n, dim) unit vectors of ``texts`` (what a short query or a caption means to the reference)."""
@@ -54,3 +52,19 @@ class CCATeacher:
     def targets(self, image_labels: torch.Tensor, texts: Sequence[str]) -> torch.Tensor:
         """A batch's targets in its order: the photos' (by class label), then the texts'."""
         return torch.cat([self.images.index_select(0, image_labels.cpu()), self.text_vectors(texts)])
+
+
+def fit_training_reference(ds: Dataset, dim: int, image_size: int = 160,
+                           progress: bool = True) -> tuple[Any, np.ndarray, float]:
+    """The CCA reference fitted on the training split ``ds`` with its tuned settings (``CCAConfig``) and
+    ``dim`` directions: (the encoder, the training photos' trunk features in ``ds.images`` order, the
+    fit's wall seconds). Fitted once a run: the teacher and the ``cca`` painted word vectors share it.
+    The encoder's trunk is released (the photos' features are computed)."""
+    from ..network.cca_fit import CCAConfig, fit_encoder
+
+    t0 = time.time()
+    enc, feats = fit_encoder(ds, CCAConfig(image_size=image_size, dim=dim), progress)
+    if enc.dim != dim:  # CCA keeps at most min(feature sizes) directions
+        raise XmrError(f"the CCA teacher has {enc.dim} directions; the network's embedding has {dim}")
+    enc._trunk = None  # free the trunk
+    return enc, feats, time.time() - t0
