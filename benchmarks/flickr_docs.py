@@ -216,7 +216,21 @@ def cores_table() -> str:
     return "\n".join(rows)
 
 
-BLOCKS = {"f8k-runs": runs_table, "f8k-cores": cores_table, "f8k-readme": readme_table, "f8k-screens": screens_table,
+CCA_INPUTS_FILE = RESULTS / "cca-inputs.json"
+
+
+def cca_inputs_table() -> str:
+    """The CCA reference fitted on each kind of word vectors (``benchmarks/cca_inputs.py``'s file)."""
+    res = json.loads(CCA_INPUTS_FILE.read_text(encoding="utf-8"))
+    rows = [f"`{CCA_INPUTS_FILE.relative_to(ROOT).as_posix()}` ({res['machine']['kind']}; photos at "
+            f"{res['photos_px']} px, the mean of a caption's word vectors, CCA fitted on train, val):", "",
+            "| the caption side | numbers a word | val R@1 / 5 / 10 image→text | text→image | rsum |", "|---|---|---|---|---|"]
+    for r in res["rows"]:
+        rows.append(f"| {r['text']} | {r['numbers_a_word']} | {_rk(r, 'i2t')} | {_rk(r, 't2i')} | {r['rsum']:.1f} |")
+    return "\n".join(rows)
+
+
+BLOCKS = {"f8k-runs": runs_table, "f8k-cca-inputs": cca_inputs_table, "f8k-cores": cores_table, "f8k-readme": readme_table, "f8k-screens": screens_table,
           "f8k-curve": lambda: curve(_default_run()),
           # the calibration section's prose reads the labels of the `pretrained` recipe's run it was written on
           "f8k-labels": lambda: labels("f8k-default"), "f8k-typed": lambda: typed(_default_run())}

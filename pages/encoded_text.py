@@ -19,7 +19,7 @@ if enc is None:  # only a network run paints sentences (bundle/kinds.py)
     st.stop()
 cfg = enc.cfg
 st.title("Encoded text")
-st.caption(f"Each word's {enc.kv.vector_size}-d Word2Vec vector is painted as a {cfg.block_w}x{cfg.block_h} block of "
+st.caption(f"Each word's {enc.kv.vector_size}-d {cfg.vectors_name} is painted as a {cfg.block_w}x{cfg.block_h} block of "
            f"{cfg.superpixel}px superpixels (3 values = one RGB superpixel) on a white {cfg.canvas}px canvas, "
            f"{cfg.words_per_row} words a row, {cfg.rows} rows. Vocabulary: {len(enc.word_index):,} words.")
 

@@ -156,6 +156,7 @@ def test_training_paints_the_cca_word_vectors_it_fitted(tiny, tmp_path, fitted):
     saved = TextEncoder.load(tmp_path / "run")
     want = cca_word_vectors(fitted[1].encoder, 12)
     assert saved.kv.vector_size == 12 and list(saved.kv.index_to_key) == list(want.index_to_key)
+    assert "CCA reference" in saved.cfg.vectors_name and ENC.vectors_name == "Word2Vec vector"  # the page's words
     assert np.allclose(saved.kv.vectors, want.vectors, atol=1e-4 * np.abs(want.vectors).max())
     with pytest.raises(XmrError, match="at most 16"):
         train(tmp_path / "wide", spec, images, replace(enc_cfg, block_w=3, vector_size=18), mcfg, tcfg,

@@ -102,6 +102,13 @@ class EncodingConfig:
                                    "(margins and block size too large for it)")
 
     @property
+    def vectors_name(self) -> str:
+        """What a word block's numbers are, in words (the Encoded-text page says it)."""
+        if self.word_vectors == "cca":
+            return "Word2Vec vector projected onto the CCA reference's leading directions (docs/METHOD.md §1b)"
+        return "Word2Vec vector"
+
+    @property
     def block_px(self) -> tuple[int, int]:
         """(width, height) of one word block in px."""
         return self.block_w * self.superpixel, self.block_h * self.superpixel
