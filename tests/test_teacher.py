@@ -35,6 +35,11 @@ def test_teacher_term_is_one_minus_cosine_and_pulls_toward_the_target():
     with torch.no_grad():
         after = training_losses(Outputs(emb - 0.1 * emb.grad, None, None), _batch(target, n, d), cfg)
     assert after["teacher"] < losses["teacher"]
+    # captions (the rows after the photos) weighted teacher_text_mult times the photos
+    miss = 1.0 - (torch.nn.functional.normalize(emb.detach(), dim=1) * target).sum(1)
+    k = n // 2  # _batch: the first half are photos
+    text3 = training_losses(Outputs(emb.detach(), None, None), _batch(target, n, d), replace(cfg, teacher_text_mult=3.0))
+    assert text3["teacher"].item() == pytest.approx(((miss[:k].sum() + 3 * miss[k:].sum()) / n).item(), rel=1e-5)
     # off: no term at weight 0, nor without targets
     assert "teacher" not in training_losses(Outputs(emb, None, None), _batch(target, n, d),
                                             replace(cfg, teacher_weight=0.0, center_loss_factor=0.01))

@@ -226,6 +226,10 @@ class TrainConfig:
                                 lo=0, hi=1000)
     teacher_image_size: int = opt(160, "photos' side in px for the teacher's frozen features (the reference's 160)",
                                   lo=32, hi=1024)
+    # the network's photos already pair with the reference's texts better than the reference's own photos do
+    # (docs/RESULTS.md, "Which side limits"): its captions are the side to pull
+    teacher_text_mult: float = opt(1.0, "the teacher term's weight on captions relative to photos (ours; 1 = the "
+                                        "same pull on both)", lo=0, hi=1000)
     # what people type, learned in the data pipeline (text/short_queries.py; docs/METHOD.md §5b)
     short_queries: float = opt(0.0, "share of a class's chosen captions replaced by a short query cut from "
                                     "them: one or two of its phrases, cut short (ours; 0 = paper)", lo=0, hi=1)

@@ -233,7 +233,10 @@ def _teacher(o: Outputs, b: Batch, t: TrainConfig) -> torch.Tensor | None:
     # the in-batch ranking (docs/METHOD.md §3c)
     if not t.teacher_weight or b.teacher is None:
         return None
-    return (1.0 - (F.normalize(o.emb.float(), dim=1) * b.teacher).sum(1)).mean()
+    miss = 1.0 - (F.normalize(o.emb.float(), dim=1) * b.teacher).sum(1)
+    if t.teacher_text_mult != 1.0:  # captions (after the batch's n_images photos) pulled harder or softer
+        miss = torch.cat([miss[:b.n_images], t.teacher_text_mult * miss[b.n_images:]])
+    return miss.mean()
 
 
 def text_info(info: dict | None, labels: torch.Tensor, n_images: int, t: TrainConfig,
