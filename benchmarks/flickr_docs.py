@@ -230,7 +230,23 @@ def cca_inputs_table() -> str:
     return "\n".join(rows)
 
 
-BLOCKS = {"f8k-runs": runs_table, "f8k-cca-inputs": cca_inputs_table, "f8k-cores": cores_table, "f8k-readme": readme_table, "f8k-screens": screens_table,
+WHICH_SIDE_FILE = RESULTS / "which-side.json"
+
+
+def which_side_table() -> str:
+    """Each run's val photos and captions paired with the CCA reference's (``benchmarks/which_side.py``'s file)."""
+    res = json.loads(WHICH_SIDE_FILE.read_text(encoding="utf-8"))
+    keys = list(res["rows"][0]["rsum"])
+    rows = [f"`{WHICH_SIDE_FILE.relative_to(ROOT).as_posix()}` ({res['machine']['kind']}; val rsum of each pairing, "
+            "photos / captions; the mean cosine of each side to the reference's vector of the same item):", "",
+            "| run | " + " | ".join(keys) + " | cos photos | cos captions |", "|---|" + "---|" * (len(keys) + 2)]
+    for r in res["rows"]:
+        rows.append(f"| `{r['run']}` | " + " | ".join(f"{r['rsum'][k]:.1f}" for k in keys)
+                    + f" | {r['cos_to_reference']['photos']:.2f} | {r['cos_to_reference']['captions']:.2f} |")
+    return "\n".join(rows)
+
+
+BLOCKS = {"f8k-runs": runs_table, "f8k-cca-inputs": cca_inputs_table, "f8k-which-side": which_side_table, "f8k-cores": cores_table, "f8k-readme": readme_table, "f8k-screens": screens_table,
           "f8k-curve": lambda: curve(_default_run()),
           # the calibration section's prose reads the labels of the `pretrained` recipe's run it was written on
           "f8k-labels": lambda: labels("f8k-default"), "f8k-typed": lambda: typed(_default_run())}
