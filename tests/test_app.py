@@ -676,6 +676,8 @@ def test_compare_page_two_demos(two_demo_runs, demo_env, monkeypatch, vocab_word
     assert losses_summary({"train": {"center_loss_factor": 0.01}}).startswith("softmax 1 + center loss 0.01")
     assert losses_summary({"train": {"softmax_weight": 0, "contrastive_weight": 1, "teacher_weight": 5}}) == (
         "center loss 0.01 + InfoNCE 1 + CCA teacher 5")
+    assert losses_summary({"train": {"softmax_weight": 0, "teacher_weight": 5, "teacher_text_mult": 3}}).endswith(
+        "CCA teacher 5 (captions x3)")
     cols = at.dataframe[0].value.columns.tolist()
     assert "demo-fast" in cols and "demo-paper-fast" in cols
     at.text_input(key="cmp_sentence").input(" ".join(vocab_words[:4])).run()
