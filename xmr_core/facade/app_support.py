@@ -192,10 +192,8 @@ def losses_summary(config: dict[str, Any]) -> str:
                       ("words_weight", "caption-words head"), ("teacher_weight", "CCA teacher")):
         v = t.get(key)
         if isinstance(v, (int, float)) and v > 0:
-            mult = t.get("teacher_text_mult")  # the captions' share of the teacher's pull (docs/METHOD.md §3c)
-            extra = (f" (captions x{mult:g})" if key == "teacher_weight" and isinstance(mult, (int, float))
-                     and mult != 1 else "")
-            parts.append(f"{name} {v:g}{extra}")
+            mult = t.get("teacher_text_mult") if key == "teacher_weight" else 1  # docs/METHOD.md §3c
+            parts.append(f"{name} {v:g}" + (f" (captions x{mult:g})" if isinstance(mult, (int, float)) and mult != 1 else ""))
     width = config.get("model", {}).get("width") if isinstance(config, dict) else None
     return (" + ".join(parts) or "no loss recorded") + (f"; width {width:g}" if isinstance(width, (int, float)) else "")
 

@@ -157,11 +157,7 @@ def _setup(run_dir: Path, cfgs: tuple[EncodingConfig, ModelConfig, TrainConfig],
         from ..network.efficientnet import weights_provenance
 
         config["backbone_weights"] = weights_provenance()
-    teacher = _teacher(reference, t, config)
-    if reference is not None and enc_cfg.word_vectors == "cca":
-        config["word_vectors"] = {"kind": f"the CCA reference's 300-d Word2Vec projected onto its {enc_cfg.vector_size} "
-                                          "leading canonical directions (network/cca_fit.py, cca_word_vectors)",
-                                  "image_size": t.teacher_image_size, "fit_seconds": round(reference[2], 1)}
+    teacher = _teacher(reference, enc_cfg, t, config)
     amp = amp_dtype(t, device, model_cfg.backbone)
     scaler, pos = make_scaler(amp, device), Position()
     if resume and (run_dir / "last.pt").is_file():
@@ -198,9 +194,14 @@ def _reference(run_dir: Path, ds: Dataset, enc_cfg: EncodingConfig, model_cfg: M
     return fit_training_reference(ds, model_cfg.embedding_size, t.teacher_image_size, progress)
 
 
-def _teacher(reference: tuple[Any, np.ndarray, float] | None, t: TrainConfig,
+def _teacher(reference: tuple[Any, np.ndarray, float] | None, enc_cfg: EncodingConfig, t: TrainConfig,
              config: dict[str, Any]) -> CCATeacher | None:
-    """The CCA teacher (``teacher_weight``; docs/METHOD.md §3c), recorded in ``config``; None when off."""
+    """The CCA teacher (``teacher_weight``; docs/METHOD.md §3c), recorded in ``config``; None when off.
+    The ``cca`` painted word vectors fitted from the same reference are recorded there too."""
+    if reference is not None and enc_cfg.word_vectors == "cca":
+        config["word_vectors"] = {"kind": f"the CCA reference's 300-d Word2Vec projected onto its {enc_cfg.vector_size} "
+                                          "leading canonical directions (network/cca_fit.py, cca_word_vectors)",
+                                  "image_size": t.teacher_image_size, "fit_seconds": round(reference[2], 1)}
     if not t.teacher_weight:
         return None
     teacher = CCATeacher.from_reference(*reference)
