@@ -25,24 +25,33 @@ DATA = ROOT.parent / "shared" / "data" / "flickr8k"
 OUT = ROOT / "results" / "flickr8k" / "cca-inputs.json"
 
 
-def main() -> None:
+def fit_flickr8k_reference() -> tuple:
+    """The CCA reference fitted on Flickr8k train with its own settings (``CCAConfig``, one thread; the same
+    fit as every teacher run's): (train split, val split, encoder, train photos' features, val photos' features).
+    ``benchmarks/which_side.py`` reads the same fit."""
     import torch
 
     from xmr_core.data import load_dataset
+    from xmr_core.network.cca_fit import CCAConfig, fit_encoder, image_features
+
+    torch.set_num_threads(1)
+    ds = load_dataset(str(DATA / "dataset_flickr8k.json"), str(DATA / "images"))
+    tr, te = ds.split("train"), ds.split("val")
+    enc, f_tr = fit_encoder(tr, CCAConfig(), progress=True)
+    return tr, te, enc, f_tr, image_features(te, enc.image_size, net=enc.trunk)
+
+
+def main() -> None:
     from xmr_core.hardware import cpu_description
     from xmr_core.network.cca_encoder import _unit, mean_vectors
-    from xmr_core.network.cca_fit import CCAConfig, cca_word_vectors, fit_cca, fit_encoder, image_features
+    from xmr_core.network.cca_fit import CCAConfig, cca_word_vectors, fit_cca
     from xmr_core.recipes import recipe
     from xmr_core.retrieval.metrics import evaluate_embeddings
     from xmr_core.text.vectors import train_word2vec
 
-    torch.set_num_threads(1)
     machine, t0 = cpu_description(), time.time()
-    ds = load_dataset(str(DATA / "dataset_flickr8k.json"), str(DATA / "images"))
-    tr, te = ds.split("train"), ds.split("val")
     cfg = CCAConfig()
-    enc, f_tr = fit_encoder(tr, cfg, progress=True)
-    f_te = image_features(te, cfg.image_size, net=enc.trunk)
+    tr, te, enc, f_tr, f_te = fit_flickr8k_reference()
     x_tr = f_tr[np.asarray(tr.caption_image_index())]
     gt = np.asarray(te.caption_image_index())
     texts_tr, texts_te = [c.text for c in tr.captions], [c.text for c in te.captions]

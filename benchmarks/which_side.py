@@ -24,7 +24,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DATA = ROOT.parent / "shared" / "data" / "flickr8k"
 OUT = ROOT / "results" / "flickr8k" / "which-side.json"
 
 
@@ -32,21 +31,15 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", help="run names under checkpoints/ (evaluated on val)")
     a = ap.parse_args(argv)
-    import torch
-
-    from xmr_core.data import load_dataset
+    from benchmarks.cca_inputs import fit_flickr8k_reference
     from xmr_core.files import write_text_atomic
     from xmr_core.hardware import cpu_description
     from xmr_core.network.cca_encoder import _unit, mean_vectors
-    from xmr_core.network.cca_fit import CCAConfig, fit_encoder, image_features
     from xmr_core.retrieval.metrics import evaluate_embeddings
 
-    torch.set_num_threads(1)
     machine, t0 = cpu_description(), time.time()
-    ds = load_dataset(str(DATA / "dataset_flickr8k.json"), str(DATA / "images"))
-    tr, te = ds.split("train"), ds.split("val")
-    enc, _ = fit_encoder(tr, CCAConfig(), progress=True)
-    ref_img = enc.project_features(image_features(te, enc.image_size, net=enc.trunk))
+    _, te, enc, _, f_te = fit_flickr8k_reference()
+    ref_img = enc.project_features(f_te)
     ref_txt = enc.project_word_means(mean_vectors(enc.kv, [c.text for c in te.captions]))
     rows = []
     for run in a.runs:
