@@ -213,7 +213,37 @@ def cores_table() -> str:
     for name, r in _pretrained_runs().items():
         rows.append(f"| `{name}` | {r['run'].get('threads', '?')} | {_train_minutes(r)} | {r['metrics']['rsum']:.1f} | "
                     f"{_cpu(r)} |")
+    rows += ["", "Whole runs of the `default` (`teacher`) recipe, on one core or two and on its own 12 epochs or "
+             "20 (`--threads`, `--epochs`; nothing else changed), `results/flickr8k/`:", "",
+             "| run | threads | epochs | whole run (the reference's fit, cache, training, validations) | "
+             "val R@1 / 5 / 10 image→text | text→image | rsum | CPU |", "|---|---|---|---|---|---|---|---|"]
+    for name, r in recipe_runs("teacher", free=("epochs", "threads")).items():
+        rows.append(f"| `{name}` | {r['config']['train']['threads']} | {r['config']['train']['epochs']} | "
+                    f"{_train_minutes(r)} | {_rk(r['metrics'], 'i2t')} | {_rk(r['metrics'], 't2i')} | "
+                    f"{r['metrics']['rsum']:.1f} | {_cpu(r)} |")
     return "\n".join(rows)
+
+
+def recipe_runs(recipe_name: str, free: tuple[str, ...] = ()) -> dict[str, dict]:
+    """The recorded runs (with metrics) that trained the named recipe as it stands now: the same encoding,
+    model and training configs, apart from the training fields named in ``free`` (a field a run's
+    config.json predates counts as its default)."""
+    from xmr_core.config import EncodingConfig, ModelConfig, TrainConfig, from_dict, to_dict
+    from xmr_core.recipes import recipe
+
+    want = recipe(recipe_name)
+    out = {}
+    for name, r in runs().items():
+        cfg = r["config"]
+        if not cfg or not {"encoding", "model", "train"} <= set(cfg):
+            continue
+        tr = to_dict(from_dict(TrainConfig, cfg["train"]))
+        if (to_dict(from_dict(EncodingConfig, cfg["encoding"])) == to_dict(want.encoding)
+                and to_dict(from_dict(ModelConfig, cfg["model"])) == to_dict(want.model)
+                and {k: v for k, v in tr.items() if k not in free}
+                == {k: v for k, v in to_dict(want.train).items() if k not in free}):
+            out[name] = r
+    return out
 
 
 CCA_INPUTS_FILE = RESULTS / "cca-inputs.json"
