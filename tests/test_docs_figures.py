@@ -67,3 +67,13 @@ def test_a_changed_real_data_metric_changes_the_page(monkeypatch):
 
     monkeypatch.setattr(flickr_docs, "runs", edited)
     assert "12.3" in flickr_docs.render(doc) and flickr_docs.render(doc) != doc
+
+
+def test_recipe_runs_keep_only_the_recipe_as_it_stands():
+    """The cores table's default-recipe rows: runs that differ from the recipe only in the free fields
+    (threads, epochs); a run with another setting (f8k-wcca36: the teacher's caption weight 1) or another
+    recipe (f8k-default) is left out, as is a screen without metrics (f8k-wcca36-tm5-e20)."""
+    got = flickr_docs.recipe_runs("teacher", free=("epochs", "threads"))
+    assert {"f8k-wcca36-tm3", "f8k-wcca36-tm3-2t-e20"} <= set(got)
+    assert not {"f8k-wcca36-tm5-e20", "f8k-wcca36", "f8k-default"} & set(got)
+    assert "f8k-wcca36-tm3-2t-e20" not in flickr_docs.recipe_runs("teacher")  # 20 epochs, two threads: not free
