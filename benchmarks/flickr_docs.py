@@ -60,6 +60,13 @@ def _train_minutes(r: dict) -> str:
     return "—"
 
 
+def _rate_range(r: dict) -> str:
+    """The slowest and fastest epoch's training rate in the run's train_log.csv: the same machine kind
+    trains at different speeds from session to session, so a whole-run time is read beside it."""
+    rates = [float(row["samples_per_s"]) for row in r["log"] if row.get("samples_per_s")]
+    return f"{min(rates):.0f}–{max(rates):.0f}" if rates else "—"
+
+
 def _cpu(r: dict) -> str:
     mach = r["run"].get("machine") or {}
     if not mach:
@@ -216,11 +223,12 @@ def cores_table() -> str:
     rows += ["", "Whole runs of the `default` (`teacher`) recipe, on one core or two and on its own 12 epochs or "
              "20 (`--threads`, `--epochs`; nothing else changed), `results/flickr8k/`:", "",
              "| run | threads | epochs | whole run (the reference's fit, cache, training, validations) | "
-             "val R@1 / 5 / 10 image→text | text→image | rsum | CPU |", "|---|---|---|---|---|---|---|---|"]
+             "samples/s, slowest–fastest epoch | val R@1 / 5 / 10 image→text | text→image | rsum | CPU |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, r in recipe_runs("teacher", free=("epochs", "threads")).items():
         rows.append(f"| `{name}` | {r['config']['train']['threads']} | {r['config']['train']['epochs']} | "
-                    f"{_train_minutes(r)} | {_rk(r['metrics'], 'i2t')} | {_rk(r['metrics'], 't2i')} | "
-                    f"{r['metrics']['rsum']:.1f} | {_cpu(r)} |")
+                    f"{_train_minutes(r)} | {_rate_range(r)} | {_rk(r['metrics'], 'i2t')} | "
+                    f"{_rk(r['metrics'], 't2i')} | {r['metrics']['rsum']:.1f} | {_cpu(r)} |")
     return "\n".join(rows)
 
 

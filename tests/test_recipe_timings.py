@@ -119,3 +119,26 @@ def test_the_teacher_record_is_the_committed_run():
     assert to_dict(from_dict(TrainConfig, cfg["train"])) == {**to_dict(r.train), "threads": 1}
     assert to_dict(from_dict(ModelConfig, cfg["model"])) == to_dict(r.model)
     assert to_dict(from_dict(EncodingConfig, cfg["encoding"])) == to_dict(r.encoding)
+
+
+def test_the_two_cores_record_is_the_committed_run():
+    """The two-cores recipe is the default recipe with two threads and its own epochs, nothing else changed; its
+    recorded time is the whole-run time in the run.json it names, a run trained with exactly that recipe's
+    settings (a field the run's config.json predates counts as its default) on the CPU that file names."""
+    import json
+
+    from xmr_core.config import EncodingConfig, ModelConfig, TrainConfig, from_dict, to_dict
+
+    two, one = RECIPES["two-cores"], RECIPES["default"]
+    assert two.train.threads == 2 and (two.encoding, two.model) == (one.encoding, one.model)
+    assert replace(two.train, threads=one.train.threads, epochs=one.train.epochs) == one.train
+    (rec,) = two.timings
+    d = ROOT / Path(rec.source).parent
+    assert d.parent == ROOT / "results" / "flickr8k" and Path(rec.source).name == "run.json"
+    run = json.loads((d / "run.json").read_text())
+    cfg = json.loads((d / "config.json").read_text())
+    assert rec.seconds == round(run["seconds"]) and run["machine"]["cpu_model"] in rec.cpu and "two" in rec.cpu
+    assert (d / "metrics.json").exists()  # an evaluated run, not a screen
+    assert to_dict(from_dict(TrainConfig, cfg["train"])) == to_dict(two.train)
+    assert to_dict(from_dict(ModelConfig, cfg["model"])) == to_dict(two.model)
+    assert to_dict(from_dict(EncodingConfig, cfg["encoding"])) == to_dict(two.encoding)
