@@ -15,6 +15,7 @@ import numpy as np
 from .app_selection import (RESULT_COLUMNS, SELECTION_COLUMNS, pop_step, push_step,  # noqa: F401 - re-exported
                             result_rows, search_step, selection_rows, to_csv)
 from ..errors import XmrError
+from ..recipes import recorded_time, training_time_note
 
 KS = (1, 5, 10)
 IMAGE_COLOUR = "#d62728"   # the paper's Fig. 3: images red
@@ -71,8 +72,6 @@ def demo_minutes(fast: bool) -> int:
     this kind (``recipes.recorded_time("demo")``), rounded up; the fast build's rough 2 minutes."""
     if fast:
         return 2
-    from ..recipes import recorded_time
-
     t = recorded_time("demo")
     return math.ceil(t.seconds / 60) if t else 30
 
@@ -273,8 +272,6 @@ def run_scope(config: dict[str, Any], dataset: str, split: str, n_images: int, n
                "one of these")
     advice = None
     if synthetic:
-        from ..recipes import training_time_note
-
         advice = ("This run has only ever seen coloured shapes: a photo or a sentence about anything else still "
                   "gets the nearest shapes, which is expected, not a fault. For real photos, train on real data, "
                   "e.g. `python -m xmr_core train --recipe default --dataset dataset_flickr8k.json --images-dir "
