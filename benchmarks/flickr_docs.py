@@ -233,7 +233,8 @@ def cores_table() -> str:
         rows.append(f"| `{name}` | {r['run'].get('threads', '?')} | {_train_minutes(r)} | {r['metrics']['rsum']:.1f} | "
                     f"{_cpu(r)} |")
     rows += ["", "Whole runs of the `default` (`teacher`) recipe, on one core or two and on its own 12 epochs or "
-             "more (`--threads`, `--epochs`; nothing else changed; `two-cores` is `--threads 2 --epochs 32`), `results/flickr8k/`:", "",
+             "more (`--threads`, `--epochs`; nothing else changed; `two-cores` is `--threads 2 --epochs 32`), "
+             "`results/flickr8k/`:", "",
              "| run | threads | epochs | whole run (the reference's fit, cache, training, validations) | "
              "samples/s, slowest–fastest epoch | val R@1 / 5 / 10 image→text | text→image | rsum | CPU |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -297,7 +298,8 @@ def which_side_table() -> str:
 
 
 BLOCKS = {"f8k-runs": runs_table, "f8k-cca-inputs": cca_inputs_table, "f8k-which-side": which_side_table, "f8k-cores": cores_table, "f8k-readme": readme_table, "f8k-screens": screens_table,
-          "f8k-curve": lambda: curve(_default_run()), "f8k-curve-two-cores": lambda: curve(_recipe_run("two-cores")),
+          "f8k-curve": lambda: curve(_default_run()),
+          "f8k-curve-two-cores": lambda: curve(_recipe_run("two-cores")),
           # the calibration section's prose reads the labels of the `pretrained` recipe's run it was written on
           "f8k-labels": lambda: labels("f8k-default"), "f8k-typed": lambda: typed(_default_run())}
 

@@ -101,45 +101,47 @@ def test_the_two_core_record_is_the_committed_run():
     assert run["machine"]["cpu_model"] in rec.cpu and cfg["train"]["threads"] == 2 and cfg["recipe"] == "default"
 
 
+def _committed_run(rec: Timing) -> tuple[dict, dict, Path]:
+    """The run.json and config.json of the results/flickr8k/ run a recorded time names, and its folder;
+    the record's seconds and CPU are that file's."""
+    import json
+
+    d = ROOT / Path(rec.source).parent
+    assert d.parent == ROOT / "results" / "flickr8k" and Path(rec.source).name == "run.json"
+    run = json.loads((d / "run.json").read_text())
+    assert rec.seconds == round(run["seconds"]) and run["machine"]["cpu_model"] in rec.cpu
+    return run, json.loads((d / "config.json").read_text()), d
+
+
+def _assert_trained_with(cfg: dict, r, **train) -> None:
+    """A run's config.json holds the recipe's encoding, model and training configs (with ``train``'s fields
+    changed); a field the run's config.json predates counts as its default."""
+    from xmr_core.config import EncodingConfig, ModelConfig, TrainConfig, from_dict, to_dict
+
+    assert to_dict(from_dict(TrainConfig, cfg["train"])) == {**to_dict(r.train), **train}
+    assert to_dict(from_dict(ModelConfig, cfg["model"])) == to_dict(r.model)
+    assert to_dict(from_dict(EncodingConfig, cfg["encoding"])) == to_dict(r.encoding)
+
+
 def test_the_teacher_record_is_the_committed_run():
     """The teacher recipe's figure is the whole-run time in the run.json its record names (results/flickr8k/),
     on the CPU that file names, trained with one thread and that recipe's settings (encoding, model and
     training; a field the run's config.json predates counts as its default)."""
-    import json
-
-    from xmr_core.config import EncodingConfig, ModelConfig, TrainConfig, from_dict, to_dict
-
     rec = recorded_time("teacher", native_bf16=True)
-    d = ROOT / Path(rec.source).parent
-    assert d.parent == ROOT / "results" / "flickr8k" and Path(rec.source).name == "run.json"
-    run = json.loads((d / "run.json").read_text())
-    cfg = json.loads((d / "config.json").read_text())
-    assert run.get("cited_as") == "default" and rec.seconds == round(run["seconds"])  # README cites that run too
-    assert run["machine"]["cpu_model"] in rec.cpu and cfg["train"]["threads"] == 1 and "one core" in rec.cpu
-    r = RECIPES["teacher"]
-    assert to_dict(from_dict(TrainConfig, cfg["train"])) == {**to_dict(r.train), "threads": 1}
-    assert to_dict(from_dict(ModelConfig, cfg["model"])) == to_dict(r.model)
-    assert to_dict(from_dict(EncodingConfig, cfg["encoding"])) == to_dict(r.encoding)
+    run, cfg, _ = _committed_run(rec)
+    assert run.get("cited_as") == "default"  # README cites that run too
+    assert cfg["train"]["threads"] == 1 and "one core" in rec.cpu
+    _assert_trained_with(cfg, RECIPES["teacher"], threads=1)
 
 
 def test_the_two_cores_record_is_the_committed_run():
     """The two-cores recipe is the default recipe with two threads and its own epochs, nothing else changed; its
     recorded time is the whole-run time in the run.json it names, a run trained with exactly that recipe's
     settings (a field the run's config.json predates counts as its default) on the CPU that file names."""
-    import json
-
-    from xmr_core.config import EncodingConfig, ModelConfig, TrainConfig, from_dict, to_dict
-
     two, one = RECIPES["two-cores"], RECIPES["default"]
     assert two.train.threads == 2 and (two.encoding, two.model) == (one.encoding, one.model)
     assert replace(two.train, threads=one.train.threads, epochs=one.train.epochs) == one.train
     (rec,) = two.timings
-    d = ROOT / Path(rec.source).parent
-    assert d.parent == ROOT / "results" / "flickr8k" and Path(rec.source).name == "run.json"
-    run = json.loads((d / "run.json").read_text())
-    cfg = json.loads((d / "config.json").read_text())
-    assert rec.seconds == round(run["seconds"]) and run["machine"]["cpu_model"] in rec.cpu and "two" in rec.cpu
-    assert (d / "metrics.json").exists()  # an evaluated run, not a screen
-    assert to_dict(from_dict(TrainConfig, cfg["train"])) == to_dict(two.train)
-    assert to_dict(from_dict(ModelConfig, cfg["model"])) == to_dict(two.model)
-    assert to_dict(from_dict(EncodingConfig, cfg["encoding"])) == to_dict(two.encoding)
+    run, cfg, d = _committed_run(rec)
+    assert "two" in rec.cpu and (d / "metrics.json").exists()  # an evaluated run, not a screen
+    _assert_trained_with(cfg, two)

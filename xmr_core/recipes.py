@@ -1,9 +1,10 @@
 """Named training recipes: plain data, looked up by ``--recipe`` and by code, never built.
 
 A recipe is the three configs of a run. ``paper`` / ``paper-config2`` are the paper's
-(docs/METHOD.md §3-4); ``demo``, ``scratch``, ``pretrained``, ``teacher`` (alias ``default``) and ``two-cores``
-(the default with two threads, 32 epochs) are ours, each measured (DEMO.md, docs/RESULTS.md). Every option can still be overridden one by one on the command
-line. To add a recipe, add an entry to ``RECIPES``; an alias is just another key.
+(docs/METHOD.md §3-4); ``demo``, ``scratch``, ``pretrained``, ``teacher`` (alias ``default``) and
+``two-cores`` (the default with two threads, 32 epochs) are ours, each measured (DEMO.md, docs/RESULTS.md).
+Every option can still be overridden one by one on the command line. To add a recipe, add an entry to
+``RECIPES``; an alias is just another key.
 """
 from __future__ import annotations
 
