@@ -71,9 +71,11 @@ def test_a_changed_real_data_metric_changes_the_page(monkeypatch):
 
 def test_recipe_runs_keep_only_the_recipe_as_it_stands():
     """The cores table's default-recipe rows: runs that differ from the recipe only in the free fields
-    (threads, epochs); a run with another setting (f8k-wcca36: the teacher's caption weight 1) or another
-    recipe (f8k-default) is left out, as is a screen without metrics (f8k-wcca36-tm5-e20)."""
-    got = flickr_docs.recipe_runs("teacher", free=("epochs", "threads"))
-    assert {"f8k-wcca36-tm3", "f8k-wcca36-tm3-2t-e20"} <= set(got)
-    assert not {"f8k-wcca36-tm5-e20", "f8k-wcca36", "f8k-default"} & set(got)
-    assert "f8k-wcca36-tm3-2t-e20" not in flickr_docs.recipe_runs("teacher")  # 20 epochs, two threads: not free
+    (threads, epochs, learning rate); a run with another setting (f8k-wcca36: the teacher's caption weight 1;
+    f8k-lr3e3-e14-s1: the seed) or another recipe (f8k-default) is left out, as is a screen without metrics
+    (f8k-wcca36-tm5-e20)."""
+    got = flickr_docs.recipe_runs("teacher", free=("epochs", "threads", "lr"))
+    assert {"f8k-lr3e3-e14", "f8k-lr4e3-e12", "f8k-wcca36-tm3", "f8k-wcca36-tm3-2t-e20"} <= set(got)
+    assert not {"f8k-wcca36-tm5-e20", "f8k-wcca36", "f8k-default", "f8k-lr3e3-e14-s1"} & set(got)
+    exact = flickr_docs.recipe_runs("teacher", free=("threads",))
+    assert "f8k-lr3e3-e14" in exact and not {"f8k-lr3e3-e12", "f8k-wcca36-tm3"} & set(exact)  # epochs, lr: not free
