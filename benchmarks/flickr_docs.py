@@ -232,9 +232,13 @@ def cores_table() -> str:
     for name, r in _pretrained_runs().items():
         rows.append(f"| `{name}` | {r['run'].get('threads', '?')} | {_train_minutes(r)} | {r['metrics']['rsum']:.1f} | "
                     f"{_cpu(r)} |")
-    rows += ["", "Whole runs of the `default` (`teacher`) recipe, on one core or two, on its own 14 epochs or "
-             "others, at its learning rate (3e-3) or the earlier one (1e-3) (`--threads`, `--epochs`, `--lr`; nothing "
-             "else changed; `two-cores` is `--threads 2 --epochs 32 --lr 1e-3`), `results/flickr8k/`:", "",
+    from xmr_core.recipes import recipe
+
+    tr, two = recipe("teacher").train, recipe("two-cores").train  # the recipes as they stand, not a copy of them here
+    rows += ["", f"Whole runs of the `default` (`teacher`) recipe, on one core or two, on its own {tr.epochs} epochs or "
+             f"others, at its learning rate ({tr.lr:g}) or others (`--threads`, `--epochs`, `--lr`; nothing else "
+             f"changed; `two-cores` is `--threads {two.threads} --epochs {two.epochs} --lr {two.lr:g}`), "
+             "`results/flickr8k/`:", "",
              "| run | threads | epochs | learning rate | whole run (the reference's fit, cache, training, validations) | "
              "samples/s, slowest–fastest epoch | val R@1 / 5 / 10 image→text | text→image | rsum | CPU |",
              "|---|---|---|---|---|---|---|---|---|---|"]

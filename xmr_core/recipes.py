@@ -2,7 +2,8 @@
 
 A recipe is the three configs of a run. ``paper`` / ``paper-config2`` are the paper's
 (docs/METHOD.md §3-4); ``demo``, ``scratch``, ``pretrained``, ``teacher`` (alias ``default``) and
-``two-cores`` (the default at its earlier learning rate with two threads, 32 epochs) are ours, each measured (DEMO.md, docs/RESULTS.md).
+``two-cores`` (the default at its earlier learning rate with two threads, 32 epochs) are ours, each measured
+(DEMO.md, docs/RESULTS.md).
 Every option can still be overridden one by one on the command line. To add a recipe, add an entry to
 ``RECIPES``; an alias is just another key.
 """
