@@ -3,8 +3,11 @@
     python -m benchmarks.flickr_docs collect checkpoints/f8k-default --as f8k-default \\
         --note "the default recipe, one thread"                       # copy a run's small files
     python -m benchmarks.flickr_docs reference --as cca-reference \\
-        --from /tmp/cca.json --seconds 150                            # record the CCA reference's metrics
+        --from /tmp/cca.json                                          # record the CCA reference's metrics
     python -m benchmarks.flickr_docs                                  # rewrite the generated blocks
+
+Both writers refuse a NAME that ``results/flickr8k/`` already holds (a committed run's evidence) unless
+given ``--replace``.
 
 Each cited run keeps its ``config.json``, ``train_log.csv`` and ``metrics.json`` (val) under
 ``results/flickr8k/<run>/`` (small text files; no weights, no images) plus ``run.json``: which CPU
@@ -316,17 +319,27 @@ def _machine() -> dict:
     return cpu_description()
 
 
+def _results_folder(name: str, replace: bool) -> Path:
+    """results/flickr8k/NAME, created; an existing one (a committed run's evidence) only with ``replace``."""
+    out = RESULTS / name
+    if out.exists() and not replace:
+        raise SystemExit(f"error: {out} already holds a collected run; choose another --as name, or pass "
+                         "--replace to overwrite its files")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 def collect(run_dir: Path, name: str, note: str, threads: int, cited_as: str | None, command: str,
-            seconds: float | None = None, screen: bool = False) -> Path:
-    """Copy a run bundle's small files into results/flickr8k/NAME/ with a run.json beside them."""
+            seconds: float | None = None, screen: bool = False, replace: bool = False) -> Path:
+    """Copy a run bundle's small files into results/flickr8k/NAME/ with a run.json beside them
+    (refused when NAME exists, unless ``replace``)."""
     from xmr_core.files import write_text_atomic
 
     need = RUN_FILES if not screen else ("config.json", "train_log.csv")
     missing = [f for f in need if not (run_dir / f).exists()]
     if missing:
         raise SystemExit(f"error: {run_dir} lacks {missing} (evaluate it first: python -m xmr_core evaluate ...)")
-    out = RESULTS / name
-    out.mkdir(parents=True, exist_ok=True)
+    out = _results_folder(name, replace)
     for f in need:
         shutil.copyfile(run_dir / f, out / f)
     info = {"note": note, "threads": threads, "command": command, "source": str(run_dir),
@@ -337,13 +350,14 @@ def collect(run_dir: Path, name: str, note: str, threads: int, cited_as: str | N
     return out
 
 
-def record_reference(metrics_json: Path, name: str, note: str, threads: int, command: str) -> Path:
-    """Store the CCA reference's ``--json`` output as results/flickr8k/NAME/metrics.json + run.json."""
+def record_reference(metrics_json: Path, name: str, note: str, threads: int, command: str,
+                     replace: bool = False) -> Path:
+    """Store the CCA reference's ``--json`` output as results/flickr8k/NAME/metrics.json + run.json
+    (refused when NAME exists, unless ``replace``)."""
     from xmr_core.files import write_text_atomic
 
     m = json.loads(metrics_json.read_text(encoding="utf-8"))
-    out = RESULTS / name
-    out.mkdir(parents=True, exist_ok=True)
+    out = _results_folder(name, replace)
     write_text_atomic(out / "metrics.json", json.dumps(m, indent=1) + "\n")
     info = {"note": note, "threads": threads, "command": command, "seconds": m.get("seconds"),
             "machine": _machine()}
@@ -370,18 +384,20 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--command", default="", help="the command that trained it")
     c.add_argument("--seconds", type=float, default=None, help="wall time of the whole run, when measured")
     c.add_argument("--screen", action="store_true", help="a screening run stopped early: no metrics.json")
+    c.add_argument("--replace", action="store_true", help="overwrite results/flickr8k/NAME if it exists")
     r = sub.add_parser("reference", help="record the CCA reference's --json metrics")
     r.add_argument("--from", dest="src", type=Path, required=True)
     r.add_argument("--as", dest="name", default="cca-reference")
     r.add_argument("--note", default="CCA of frozen Lite0 photo features x mean 300-d Word2Vec")
     r.add_argument("--threads", type=int, default=1)
     r.add_argument("--command", default="python -m xmr_core reference --split val --json")
+    r.add_argument("--replace", action="store_true", help="overwrite results/flickr8k/NAME if it exists")
     a = p.parse_args(argv)
     if a.cmd == "collect":
-        print(collect(a.run_dir, a.name, a.note, a.threads, a.cited_as, a.command, a.seconds, a.screen))
+        print(collect(a.run_dir, a.name, a.note, a.threads, a.cited_as, a.command, a.seconds, a.screen, a.replace))
         return
     if a.cmd == "reference":
-        print(record_reference(a.src, a.name, a.note, a.threads, a.command))
+        print(record_reference(a.src, a.name, a.note, a.threads, a.command, a.replace))
         return
     from benchmarks.demo_docs import rewrite
 

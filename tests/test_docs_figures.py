@@ -79,3 +79,26 @@ def test_recipe_runs_keep_only_the_recipe_as_it_stands():
     assert not {"f8k-wcca36-tm5-e20", "f8k-wcca36", "f8k-default", "f8k-lr3e3-e14-s1"} & set(got)
     exact = flickr_docs.recipe_runs("teacher", free=("threads",))
     assert "f8k-lr3e3-e14" in exact and not {"f8k-lr3e3-e12", "f8k-wcca36-tm3"} & set(exact)  # epochs, lr: not free
+
+
+def test_collect_refuses_to_overwrite_a_collected_run_without_replace(tmp_path, monkeypatch):
+    """A committed run's evidence is not replaced by a repeated --as name; --replace says so on purpose."""
+    monkeypatch.setattr(flickr_docs, "RESULTS", tmp_path / "results")
+    run = tmp_path / "run"
+    run.mkdir()
+    for f, text in (("config.json", "{}"), ("train_log.csv", "epoch,step\n1,10\n"), ("metrics.json", '{"a": 1}')):
+        (run / f).write_text(text, encoding="utf-8")
+    out = flickr_docs.collect(run, "r1", "first", 1, None, "cmd")
+    assert json.loads((out / "run.json").read_text())["note"] == "first"
+    (run / "metrics.json").write_text('{"a": 2}', encoding="utf-8")
+    with pytest.raises(SystemExit, match="--replace"):
+        flickr_docs.main(["collect", str(run), "--as", "r1", "--note", "second"])
+    assert json.loads((out / "metrics.json").read_text()) == {"a": 1}  # nothing written
+    assert json.loads((out / "run.json").read_text())["note"] == "first"
+    flickr_docs.main(["collect", str(run), "--as", "r1", "--note", "second", "--replace"])
+    assert json.loads((out / "metrics.json").read_text()) == {"a": 2}
+    assert json.loads((out / "run.json").read_text())["note"] == "second"
+    ref = tmp_path / "ref.json"
+    ref.write_text('{"i2t": {}, "seconds": 3}', encoding="utf-8")
+    with pytest.raises(SystemExit, match="already holds"):
+        flickr_docs.record_reference(ref, "r1", "note", 1, "cmd")
