@@ -7,6 +7,7 @@
     python benchmarks/demo_typed_trials.py things checkpoints/demo [val]
     python benchmarks/demo_typed_trials.py scores checkpoints/demo [val]
     python benchmarks/demo_typed_trials.py fit checkpoints/demo
+    python benchmarks/demo_typed_trials.py binding checkpoints/demo
 
 ``trial`` trains the ``demo`` recipe with the overrides (any EncodingConfig / ModelConfig /
 TrainConfig field, and the generator's ``twins`` / ``colour_twins`` / ``swap_twins``: the demo data with that share of
@@ -17,7 +18,8 @@ benchmark on val and test and appends one JSON line to ``results/demo/short-quer
 ``things`` asks where one-thing queries' right images rank by how many things their scene holds.
 ``scores`` gives the cosine of one-thing queries to right and to each kind of wrong image
 (``results/demo/one-thing-scores.json``); ``fit`` the typed scores on 200 training images beside 200 val
-images (``results/demo/typed-fit.json``: under- or over-fitting).
+images (``results/demo/typed-fit.json``: under- or over-fitting); ``binding`` whether the image embeddings tell
+"a red circle" from a red square beside a blue circle (a probe per colour x shape pair).
 ``probe`` asks how much of shape and colour a run's image embeddings carry: a logistic probe per
 shape and per colour, fitted on val, ROC AUC on test (0.5 = nothing), and the cosine between the
 run's text embeddings of "a red <shape>" for the six shapes.
@@ -98,7 +100,8 @@ def table(path: Path = ROOT / "results" / "demo" / "short-query-trials.jsonl") -
     """DEMO.md's trial table, written from the results file (tests/test_docs_figures.py checks it):
     typed-query P@5 by kind on val (test where a row has no val), one-thing R@10 and R@10 on full
     captions there, test R@10, and the training seconds (one torch thread; the load says how shared)."""
-    head = ["| trial | overrides of the `demo` recipe | data | split | R@10 i2t / t2i | "
+    head = ["| trial | overrides of the demo recipe of its round (`demo-irv1` up to round five) | data | split | "
+            "R@10 i2t / t2i | "
             + " | ".join(KINDS) + " | one thing R@10 | test R@10 i2t / t2i | train s |",
             "|" + "---|" * (8 + len(KINDS))]
     rows = []
@@ -275,6 +278,55 @@ def scores(run_path: str, split: str = "val") -> dict:
                        for k, v in sorted(groups.items())}}
 
 
+def binding(run_path: str, n: int = 2000, n_fit: int = 1200) -> dict:
+    """Whether a run's image embeddings bind a colour to its shape: for each colour x shape pair, a logistic
+    probe on the first ``n_fit`` of ``n`` training images ("holds a red circle"), scored (ROC AUC) on the rest
+    against every other image and against only the images that hold the colour and the shape on different
+    things ("a red square and a blue circle": 0.5 = cannot tell them apart). The same for the trunk's pooled
+    features (before the 128-d head), with an L2 penalty for their width."""
+    import numpy as np
+    import torch
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    from xmr_core.bundle.run import load_run
+    from xmr_core.data.demo import COLOURS, SHAPES, dataset_scenes
+    from xmr_core.data.images import read_image
+    from xmr_core.data.loaders import load_dataset
+    from xmr_core.hardware import cpu_description
+    from xmr_core.network.inference import preprocess_images
+
+    run = load_run(run_path)
+    scenes = dataset_scenes(run.dataset_spec)
+    ims = load_dataset(run.dataset_spec).split("train").images[:n]
+    pics = [read_image(im.path) for im in ims]
+    things = [scenes[str(im.image_id)]["things"] for im in ims]
+    net, size, std = run.embedder.model.eval(), run.embedder.cfg.input_size, run.embedder.cfg.standardize
+    with torch.no_grad():
+        pooled = np.concatenate([net.forward_features(preprocess_images(pics[a:a + 100], size, std)).numpy()
+                                 for a in range(0, len(pics), 100)])
+    pooled = (pooled - pooled.mean(0)) / (pooled.std(0) + 1e-6)
+    out = {"how": f"python benchmarks/demo_typed_trials.py binding RUN: probes fitted on the first {n_fit} of "
+                  f"{n} training images, scored on the rest", "run": run_path, "machine": cpu_description()}
+    for name, x, c in (("embedding", run.embedder.embed_images(pics), 1.0), ("pooled trunk features", pooled, 0.05)):
+        vs_all, vs_apart = [], []
+        for colour in COLOURS:
+            for shape in SHAPES:
+                y = np.array([any(t["colour"] == colour and t["shape"] == shape for t in th) for th in things])
+                apart = np.array([not h and any(t["colour"] == colour for t in th) and any(t["shape"] == shape for t in th)
+                                  for h, th in zip(y, things)])
+                held = np.arange(len(y)) >= n_fit
+                if y[~held].sum() < 10 or (apart & held).sum() < 3 or not (y & held).any():
+                    continue
+                clf = LogisticRegression(C=c, max_iter=3000).fit(x[~held], y[~held])
+                vs_all.append(roc_auc_score(y[held], clf.decision_function(x[held])))
+                m = held & (y | apart)
+                vs_apart.append(roc_auc_score(y[m], clf.decision_function(x[m])))
+        out[name] = {"pairs": len(vs_all), "auc_vs_all": round(float(np.mean(vs_all)), 3),
+                     "auc_vs_colour_and_shape_apart": round(float(np.mean(vs_apart)), 3)}
+    return out
+
+
 def fit(run_path: str, n: int = 200) -> dict:
     """Typed one- and two-thing queries on the first ``n`` training images and the first ``n`` val images
     (the same benchmark, galleries of the same size): near-equal scores mean the run under-fits what
@@ -318,6 +370,8 @@ if __name__ == "__main__":
         print(json.dumps(trial(sys.argv[2], json.loads(sys.argv[3]) if len(sys.argv) > 3 else {})))
     elif sys.argv[1:2] == ["table"]:
         print(table())
+    elif sys.argv[1:2] == ["binding"]:
+        print(json.dumps(binding(sys.argv[2]), indent=1))
     elif sys.argv[1:2] == ["probe"]:
         print(json.dumps(probe(sys.argv[2])))
     else:

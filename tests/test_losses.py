@@ -108,6 +108,23 @@ def test_info_nce_matches_formula_and_prefers_aligned():
         _info_nce_loop(img2, txt, yl2, tl, 0.1).item(), rel=1e-5)
 
 
+def test_info_nce_negative_weight_counts_a_negative_w_times():
+    """negative_weight: a weighted negative counts w times in both softmaxes (its logit + log w); positives
+    and other negatives as before, and weights of 1 change nothing."""
+    e = torch.eye(2)
+    t, w = 0.5, 4.0
+    lab = torch.tensor([0, 1])
+    ones = torch.ones(2, 2)
+    assert info_nce(e, e, lab, lab, t, negative_weight=ones).item() == pytest.approx(info_nce(e, e, lab, lab, t).item())
+    weight = torch.tensor([[1.0, w], [1.0, 1.0]])  # image 0 / text 1 weighted: in image 0's and text 1's softmax
+    got = info_nce(e, e, lab, lab, t, negative_weight=weight).item()
+    plain, heavy = math.log(1 + math.exp(-1 / t)), math.log(1 + w * math.exp(-1 / t))
+    assert got == pytest.approx(0.5 * (0.5 * (heavy + plain) + 0.5 * (plain + heavy)), rel=1e-5)
+    # a positive is never weighted, even where the weight says so
+    rel = torch.tensor([[True, True], [False, True]])
+    assert info_nce(e, e, lab, lab, t, rel, weight).item() == pytest.approx(info_nce(e, e, lab, lab, t, rel).item())
+
+
 def test_info_nce_edge_cases():
     # one pair: the only candidate is the positive, loss 0
     assert info_nce(torch.randn(1, 4), torch.randn(1, 4), torch.tensor([3]), torch.tensor([3]), 0.1).item() == 0

@@ -70,9 +70,10 @@ def test_demo_button_minutes_come_from_the_recorded_build(monkeypatch):
     from xmr_core.facade.app_support import demo_minutes
 
     monkeypatch.setattr(hw, "cpu_has_native_bf16", lambda: True)
-    assert demo_minutes(False) == 5  # 285 s (results/demo/build.json), rounded up
+    assert demo_minutes(False) == 5  # 241 s (results/demo/build.json), rounded up
     monkeypatch.setattr(hw, "cpu_has_native_bf16", lambda: False)
-    assert demo_minutes(False) == 18  # the Intel Xeon's (issue 21)
+    assert demo_minutes(False) == 7  # the Intel Xeon's estimate: 1.7 x 241 s = 410 s
+    assert "estimated" in recorded_time("demo", native_bf16=False).source
     monkeypatch.setitem(RECIPES, "demo", replace(RECIPES["demo"], timings=(Timing(601, "x", False, "d", "s"),)))
     assert demo_minutes(False) == 11
 
@@ -86,6 +87,11 @@ def test_the_demo_record_is_the_committed_build():
     rec = recorded_time("demo", native_bf16=True)
     assert rec.seconds == round(build["seconds"]) and "results/demo/build.json" in rec.source
     assert f"{build['seconds']:.1f} s" in rec.source and build["machine_start"]["cpu_model"] in rec.cpu
+    # the demo's recipe before its Lite0 trunk (demo-irv1): its own build, kept beside the current one
+    old = next(b for b in json.loads((ROOT / "results" / "demo" / "build-irv1.json").read_text())["builds"]
+               if b["bundle"] == "demo")
+    rec = recorded_time("demo-irv1", native_bf16=True)
+    assert rec.seconds == round(old["seconds"]) and "results/demo/build-irv1.json" in rec.source
 
 
 def test_the_two_core_record_is_the_committed_run():

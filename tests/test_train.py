@@ -298,7 +298,8 @@ def test_phrase_positives_and_short_query_losses_train_and_resume_exactly(tiny_d
     training runs, and a resumed run ends with the same weights and centres as an uninterrupted one."""
     spec, images = tiny_ds
     t = replace(TR, val_every=0, short_queries=0.5, phrase_positives=True, short_query_losses="nce",
-                words_weight=1.0, words_hidden=8, workers=1)  # the MLP words head's state resumes too
+                words_weight=1.0, words_hidden=8, workers=1,  # the MLP words head's state resumes too
+                binding_negatives=4.0)
     full = train(tmp_path / "full", spec, images, ENC, MOD, t, progress=False)
     assert full.steps == 12 and all(torch.isfinite(torch.tensor(row["loss"])) for row in full.log)
     train(tmp_path / "part", spec, images, ENC, MOD, replace(t, max_steps=5), progress=False)

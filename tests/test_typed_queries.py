@@ -181,6 +181,8 @@ def test_phrase_index_knows_which_pictures_a_text_describes():
     assert ix.describes("a disc", 0) and ix.describes("a circle", 1)
     assert ix.describes("a dog on the beach", 2) and not ix.describes("a dog", 0)
     assert not ix.describes("the", 2)  # nothing with content describes anything
+    # (described, every word present): picture 1 has red and circle, bound to other things
+    assert ix.matches("a red circle", [0, 1, 2]) == [(True, True), (False, True), (False, False)]
     # every short query describes its own caption's picture
     cap = "a picture of a small red circle on the left, a blue star at the top and a green square"
     own = PhraseIndex([[cap]])
@@ -188,8 +190,10 @@ def test_phrase_index_knows_which_pictures_a_text_describes():
 
 
 def test_phrase_positives_in_the_batch(small_demo, small_encoder):
-    """The batch carries which pictures each text describes: its own always, others by PhraseIndex."""
+    """The batch carries which pictures each text describes: its own always, others by PhraseIndex; and
+    which hold its words bound to other things (binding negatives)."""
     from xmr_core.config import ModelConfig, TrainConfig
+    from xmr_core.text.short_queries import content_phrases
     from xmr_core.train.samples import ClassSamples, collate
 
     train = small_demo.split("train")
@@ -207,9 +211,13 @@ def test_phrase_positives_in_the_batch(small_demo, small_encoder):
         assert all(t in own for t, s in zip(it[3], it[4]) if not s)
     assert rel[tl.view(-1, 1) == il.view(1, -1)].all()  # own picture
     texts = [t for it in items for t in it[3]]
+    bind = info["binding"]
+    assert bind.shape == rel.shape and not (bind & rel).any()
     for j, t in enumerate(texts):
         for i, c in enumerate(il.tolist()):
             assert bool(rel[j, i]) == (c == int(tl[j]) or samples.phrase_index.describes(t, c))
+            words = set(w for p in content_phrases(t) for w in p) <= samples.phrase_index.words[c]
+            assert bool(bind[j, i]) == (words and not rel[j, i])
     plain = ClassSamples(train, small_encoder, mcfg, TrainConfig(captions_per_class=2, short_queries=0.5))
     assert plain.phrase_index is None and len(collate([plain[(0, k)] for k in range(4)])) == 4
     nce = ClassSamples(train, small_encoder, mcfg, TrainConfig(captions_per_class=2, short_queries=0.5,
@@ -218,6 +226,8 @@ def test_phrase_positives_in_the_batch(small_demo, small_encoder):
     assert info["relevance"] is None and info["words"] is None and info["short"].dtype == torch.bool
     with pytest.raises(Exception, match="cache-frozen"):
         TrainConfig(phrase_positives=True, cache_frozen=True)
+    with pytest.raises(Exception, match="phrase_positives"):
+        TrainConfig(binding_negatives=4.0)
     with pytest.raises(Exception, match="cache-frozen"):
         TrainConfig(short_query_words="own", cache_frozen=True)
 

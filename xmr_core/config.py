@@ -245,6 +245,11 @@ class TrainConfig:
                                         "the batch whose captions hold each of its phrases (text/short_queries."
                                         "PhraseIndex): \"a red circle\" is not pushed away from other red "
                                         "circles (ours; off = only its own picture)")
+    binding_negatives: float = opt(1.0, "with phrase_positives: how many times a picture counts among a text's "
+                                        "wrong answers in the contrastive term when its captions hold every "
+                                        "word of the text bound to other things (\"a red square and a blue "
+                                        "circle\" for \"a red circle\"): colour bound to shape (ours; 1 = as "
+                                        "any other picture)", lo=1.0, hi=1000.0)
     short_query_losses: str = opt("all", "which terms train a short query: all | nce (only the contrastive "
                                          "term: the center loss and the words head ask a text for its "
                                          "whole picture, which a short query does not describe)",
@@ -299,3 +304,7 @@ class TrainConfig:
             raise ConfigValueError("TrainConfig", "short_queries", self.short_queries,
                                    "short queries are painted at each step; --cache-frozen holds the "
                                    "captions' fixed paintings (set one of them to 0)")
+        if self.binding_negatives != 1.0 and not self.phrase_positives:
+            raise ConfigValueError("TrainConfig", "binding_negatives", self.binding_negatives,
+                                   "binding negatives are found by the phrase index of phrase_positives "
+                                   "(turn it on, or set binding_negatives to 1)")

@@ -82,7 +82,7 @@ class CenterLoss(nn.Module):
 
 def info_nce(image_emb: torch.Tensor, text_emb: torch.Tensor, image_labels: torch.Tensor,
              text_labels: torch.Tensor, temperature: float = 0.1,
-             relevance: torch.Tensor | None = None) -> torch.Tensor:
+             relevance: torch.Tensor | None = None, negative_weight: torch.Tensor | None = None) -> torch.Tensor:
     """Symmetric in-batch contrastive loss between images and captions (ours, docs/METHOD.md §9).
 
     With u_i = image_emb_i / ||.||, v_j = text_emb_j / ||.||, s_ij = u_i . v_j / T and
@@ -100,6 +100,10 @@ def info_nce(image_emb: torch.Tensor, text_emb: torch.Tensor, image_labels: torc
     ``relevance`` (Ni, Nt) bool, optional: further positives, e.g. a short query "a red circle" and
     every picture of the batch whose captions say so (``TrainConfig.phrase_positives``), so it is
     not pushed away from them as if they were wrong answers.
+
+    ``negative_weight`` (Ni, Nt) float >= 1, optional: how many times each (image, text) pair that is
+    not a positive counts in both softmaxes (its logit + log w): hard negatives weighted up, e.g. a
+    picture of a red square and a blue circle for "a red circle" (``TrainConfig.binding_negatives``).
     """
     u = F.normalize(image_emb.float(), dim=1)
     v = F.normalize(text_emb.float(), dim=1)
@@ -107,6 +111,9 @@ def info_nce(image_emb: torch.Tensor, text_emb: torch.Tensor, image_labels: torc
     pos = image_labels.view(-1, 1).to(logits.device) == text_labels.view(1, -1).to(logits.device)
     if relevance is not None:
         pos = pos | relevance.to(device=logits.device, dtype=torch.bool)
+    if negative_weight is not None:
+        w = negative_weight.to(device=logits.device, dtype=logits.dtype).clamp_min(1.0)
+        logits = logits + torch.where(pos, torch.zeros_like(w), w.log())
     pos = pos.to(logits.dtype)
 
     def one_side(lg: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
@@ -183,6 +190,8 @@ class Batch:
     centers: CenterLoss                # the class centres (moved by the trainer, after the loss)
     word_targets: torch.Tensor | None  # (classes, words) multi-hot of each class's caption words
     text_relevance: torch.Tensor | None = None  # (captions, images) bool: the pictures each text describes
+    text_binding: torch.Tensor | None = None  # (captions, images) bool: pictures with the text's words bound
+    # to other things (TrainConfig.binding_negatives)
     whole: torch.Tensor | None = None  # (N,) bool: samples that describe their class whole (None: all);
     # short queries do not, and only the contrastive term trains them (TrainConfig.short_query_losses)
     own_words: torch.Tensor | None = None  # (N, words): a sample's words-head target where it is not its
@@ -207,8 +216,11 @@ def _contrastive(o: Outputs, b: Batch, t: TrainConfig) -> torch.Tensor | None:
         return None
     e = F.normalize(o.emb, dim=1)
     rel = None if b.text_relevance is None else b.text_relevance.t()
+    weight = None
+    if b.text_binding is not None and t.binding_negatives != 1.0:  # (images, captions): 1 or the binding weight
+        weight = 1.0 + (t.binding_negatives - 1.0) * b.text_binding.t().float()
     return info_nce(e[:b.n_images], e[b.n_images:], b.labels[:b.n_images], b.labels[b.n_images:], t.temperature,
-                    rel)
+                    rel, weight)
 
 
 def _hardest(o: Outputs, b: Batch, t: TrainConfig) -> torch.Tensor | None:
@@ -241,15 +253,18 @@ def _teacher(o: Outputs, b: Batch, t: TrainConfig) -> torch.Tensor | None:
 
 def text_info(info: dict | None, labels: torch.Tensor, n_images: int, t: TrainConfig,
               word_targets: torch.Tensor | None = None) -> dict[str, torch.Tensor | None]:
-    """``text_relevance``, ``whole`` and ``own_words`` of a :class:`Batch` (keyword arguments) from what
+    """``text_relevance``, ``text_binding``, ``whole`` and ``own_words`` of a :class:`Batch` (keyword arguments) from what
     collate says of its texts (``train.samples.collate``) and the batch's ``labels`` (images first);
     all None when it says nothing."""
-    out: dict[str, torch.Tensor | None] = {"text_relevance": None, "whole": None, "own_words": None}
+    out: dict[str, torch.Tensor | None] = {"text_relevance": None, "text_binding": None, "whole": None,
+                                           "own_words": None}
     if info is None:
         return out
     device = labels.device
     if info.get("relevance") is not None:
         out["text_relevance"] = info["relevance"].to(device)
+    if info.get("binding") is not None:
+        out["text_binding"] = info["binding"].to(device)
     short = info["short"].to(device)
     if t.short_query_losses == "nce":
         out["whole"] = torch.cat([torch.ones(n_images, dtype=torch.bool, device=device), ~short])

@@ -161,6 +161,15 @@ class PhraseIndex:
 
     def described(self, text: str, classes: list[int]) -> list[bool]:
         """:meth:`describes` for each of ``classes``, the text's phrases parsed once."""
+        return [d for d, _ in self.matches(text, classes)]
+
+    def matches(self, text: str, classes: list[int]) -> list[tuple[bool, bool]]:
+        """For each of ``classes``: (whether ``text`` describes it, whether its captions hold every content
+        word of ``text`` at all). Words present but not described: the words are bound to other things
+        ("a red circle" and a picture of a red square and a blue circle), ``TrainConfig.binding_negatives``."""
         qs = content_phrases(text)
-        return [bool(qs) and all(w in self.words[k] for q in qs for w in q)  # cheap screen: every word present
-                and all(any(_in_order(q, p) for p in self.phrases[k]) for q in qs) for k in classes]
+        out = []
+        for k in classes:
+            present = bool(qs) and all(w in self.words[k] for q in qs for w in q)  # cheap screen first
+            out.append((present and all(any(_in_order(q, p) for p in self.phrases[k]) for q in qs), present))
+        return out

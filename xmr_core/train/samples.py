@@ -102,7 +102,8 @@ def collate(items: list, phrase_index: PhraseIndex | None = None,
     """Classes -> one batch: images, their labels, encoded captions, their labels; and when the items
     carry their texts (``ClassSamples.texts_travel``) a dict: ``short``, (captions,) bool, which texts
     are short queries; ``relevance``, with a ``phrase_index`` (``TrainConfig.phrase_positives``), a
-    (captions, images) bool matrix: which of the batch's pictures each text describes (else None);
+    (captions, images) bool matrix: which of the batch's pictures each text describes (else None), and
+    ``binding``, beside it: the pictures whose captions hold each of the text's words, bound to other things;
     ``words``, with a ``words_index`` (the words head's column of each word), a (captions, words)
     multi-hot of each text's own words (``TrainConfig.short_query_words = "own"``; else None); ``texts``,
     the texts themselves, in the batch's order (the teacher's targets, ``train/teacher.py``)."""
@@ -113,7 +114,7 @@ def collate(items: list, phrase_index: PhraseIndex | None = None,
     if len(items[0]) < 5:
         return imgs, il, txts, tl
     info: dict = {"short": torch.tensor([s for it in items for s in it[4]], dtype=torch.bool), "relevance": None,
-                  "words": None, "texts": [t for it in items for t in it[3]]}
+                  "binding": None, "words": None, "texts": [t for it in items for t in it[3]]}
     if words_index is not None:
         texts = [t for it in items for t in it[3]]
         info["words"] = torch.zeros(len(texts), len(words_index))
@@ -123,8 +124,13 @@ def collate(items: list, phrase_index: PhraseIndex | None = None,
     if phrase_index is not None:
         texts = [(t, it[2]) for it in items for t in it[3]]
         classes = il.tolist()
-        info["relevance"] = torch.tensor([[k == c or d for c, d in zip(classes, phrase_index.described(t, classes))]
-                                          for t, k in texts])
+        found = [phrase_index.matches(t, classes) for t, _ in texts]
+        info["relevance"] = torch.tensor([[k == c or d for c, (d, _) in zip(classes, row)]
+                                          for (_, k), row in zip(texts, found)])
+        # every word of the text in the picture's captions, bound to other things: "a red circle" and a
+        # picture of a red square and a blue circle (TrainConfig.binding_negatives)
+        info["binding"] = torch.tensor([[k != c and w and not d for c, (d, w) in zip(classes, row)]
+                                        for (_, k), row in zip(texts, found)])
     return imgs, il, txts, tl, info
 
 
