@@ -150,9 +150,9 @@ def test_cli_evaluate_truncated_and_malicious_model(demo_run, tmp_path):
     torch.save({"w": Boom()}, bad / "model.pt")
     _clean_failure(_cli("evaluate", "--run", str(bad), env=env), "refused for safety")
     assert not (tmp_path / "pwned").exists()
-    # a config that does not match the weights
+    # a config that does not match the weights (the head's size: every backbone has one)
     cfg = json.loads((path / "config.json").read_text())
-    cfg["model"]["width"] = cfg["model"]["width"] * 2
+    cfg["model"]["embedding_size"] = cfg["model"]["embedding_size"] * 2
     (bad / "config.json").write_text(json.dumps(cfg))
     (bad / "model.pt").write_bytes(data)
     _clean_failure(_cli("evaluate", "--run", str(bad), env=env), "does not match")
