@@ -371,16 +371,28 @@ def test_markdown_and_html_in_dataset_text_are_shown_as_text():
 
 
 # ---- 6. stops stop ----------------------------------------------------------------------------------
-def _sigterm_after(args: list[str], env: dict, wait_for: str, timeout: float = 240) -> subprocess.CompletedProcess:
+def _sigterm_after(args: list[str], env: dict, wait_for: str, timeout: float = 240,
+                   by_char: bool = False) -> subprocess.CompletedProcess:
+    """SIGTERM once ``wait_for`` shows on stderr: read by line, or ``by_char`` (a bar's redraw ends with "\r",
+    not a newline: a short stage's bar would otherwise be read only once it closes)."""
     p = subprocess.Popen([sys.executable, "-m", "xmr_core", *args], cwd=ROOT, env=dict(os.environ, **env),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     t0, seen = time.time(), ""
-    while time.time() - t0 < timeout and wait_for not in seen and p.poll() is None:
-        line = p.stderr.readline()
-        seen += line
+    while time.time() - t0 < timeout and wait_for not in seen[-200:] and p.poll() is None:
+        chunk = p.stderr.read(1) if by_char else p.stderr.readline()
+        if not chunk:
+            break
+        seen += chunk
     p.send_signal(signal.SIGTERM)
     out, err = p.communicate(timeout=120)
     return subprocess.CompletedProcess(p.args, p.returncode, out, seen + err)
+
+
+def _last_message(stderr: str) -> str:
+    """The last line on stderr that is not a progress bar's redraw (a bar closed on the way out may be
+    drawn after the stop's one-line message, and a bar's "\r" redraw may precede it on its line)."""
+    lines = [ln[ln.index("interrupted"):] if "interrupted" in ln else ln for ln in stderr.splitlines()]
+    return [ln for ln in lines if ln.strip() and "%|" not in ln][-1]
 
 
 def test_sigterm_during_demo_keeps_the_good_bundle(tmp_path):
@@ -389,9 +401,9 @@ def test_sigterm_during_demo_keeps_the_good_bundle(tmp_path):
     for f in ("config.json", "model.pt", "metrics.json"):
         (out / f).write_text("the good bundle")
     env = {"XMR_DATA_DIR": str(tmp_path / "data"), "XMR_RELEVANCE": "word-vectors"}
-    r = _sigterm_after(["demo", "--fast", "--force", "--out", str(out)], env, "step")
+    r = _sigterm_after(["demo", "--fast", "--force", "--out", str(out)], env, "step 1/", by_char=True)
     assert r.returncode not in (0, None) and "Traceback" not in r.stderr, r.stderr[-2000:]
-    last = [ln for ln in r.stderr.splitlines() if ln.strip()][-1]
+    last = _last_message(r.stderr)
     assert last.startswith("interrupted") and "as it was" in last, last
     assert {p.name: p.read_text() for p in out.iterdir()} == {f: "the good bundle" for f in
                                                               ("config.json", "model.pt", "metrics.json")}
@@ -403,7 +415,7 @@ def test_sigterm_during_evaluate_is_one_line_and_non_zero(run, tmp_path):
     shutil.rmtree(run / "embeddings", ignore_errors=True)
     r = _sigterm_after(["evaluate", "--run", str(run)], env, "embed")
     assert r.returncode == 130 and "Traceback" not in r.stderr, r.stderr[-2000:]
-    last = [ln for ln in r.stderr.splitlines() if ln.strip()][-1]
+    last = _last_message(r.stderr)
     assert last.startswith("interrupted (SIGTERM)") and ("kept" in last or "nothing was written" in last), last
     assert not list(run.rglob(".*.tmp-*"))
 

@@ -34,8 +34,14 @@ def progress_bar(**kwargs: Any):
 
 
 def set_fraction(bar: Any, frac: float, msg: str = "") -> None:
-    """Move a 0..100 % bar to ``frac`` with a message; redrawn only as the bar's interval allows."""
+    """Move a 0..100 % bar to ``frac`` with a message; redrawn only as the bar's interval allows, except
+    for its first move off 0 %, drawn at once (a log then shows that the stage is under way, e.g. its first
+    training step, not only the bar's last state)."""
+    was = bar.n
     bar.n = int(round(max(0.0, min(1.0, frac)) * 100))
     if msg:
         bar.set_postfix_str(msg[:60], refresh=False)
+    if was == 0 < bar.n < 100:
+        bar.refresh()
+        return
     bar.update(0)  # rate-limited by mininterval, unlike refresh()
