@@ -120,7 +120,12 @@ def test_an_embed_killed_mid_way_resumes_from_its_finished_shards(fast, tmp_path
     assert counts == {"skipped": 3, "embedded": len(order) - 3}
     assert all(((folder / n).stat().st_mtime_ns == t) for n, t in stamps.items())  # kept, not recomputed
     path = shards.embed_split_sharded(r, shard_items=SHARD)  # every shard there: merges only
-    _same(load_embeddings(path), ref)
+    got = load_embeddings(path)
+    # the shards embedded here run in this test's process, not in the CLI's: with the Lite0 demo's fp32
+    # kernels the last bits may differ (measured: 1e-7), so this compares closely, not bit for bit
+    assert np.allclose(np.asarray(got.images), ref.images, atol=1e-5)
+    assert np.allclose(np.asarray(got.captions), ref.captions, atol=1e-5)
+    assert got.caption_ids.tolist() == ref.caption_ids.tolist() and got.image_ids.tolist() == ref.image_ids.tolist()
 
 
 def test_a_damaged_shard_is_embedded_again(fast, tmp_path):
