@@ -253,8 +253,8 @@ def _teacher(o: Outputs, b: Batch, t: TrainConfig) -> torch.Tensor | None:
 
 def text_info(info: dict | None, labels: torch.Tensor, n_images: int, t: TrainConfig,
               word_targets: torch.Tensor | None = None) -> dict[str, torch.Tensor | None]:
-    """``text_relevance``, ``text_binding``, ``whole`` and ``own_words`` of a :class:`Batch` (keyword arguments) from what
-    collate says of its texts (``train.samples.collate``) and the batch's ``labels`` (images first);
+    """``text_relevance``, ``text_binding``, ``whole`` and ``own_words`` of a :class:`Batch` (keyword
+    arguments) from what collate says of its texts (``train.samples.collate``) and the batch's ``labels`` (images first);
     all None when it says nothing."""
     out: dict[str, torch.Tensor | None] = {"text_relevance": None, "text_binding": None, "whole": None,
                                            "own_words": None}

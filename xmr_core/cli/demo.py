@@ -24,7 +24,8 @@ FAST_IMAGES = 400       # --fast: 200 train / 100 val / 100 test (data/demo-400)
 
 # The second demo bundle (checkpoints/demo-paper): the same data, the paper's InceptionResNet-V1 trained from
 # scratch on the `demo-irv1` recipe's schedule, with the paper's own losses only (softmax over the training
-# classes + center loss), on a narrow network (width 0.25) so the bundle stays a few MB. The Compare page shows it beside ours on the same query.
+# classes + center loss), on a narrow network (width 0.25) so the bundle stays a few MB. The Compare page
+# shows it beside ours on the same query.
 PAPER_LOSSES = {"softmax_weight": 1.0, "center_loss_factor": 0.01, "center_loss_alpha": 0.95,
                 "contrastive_weight": 0.0, "words_weight": 0.0}
 PAPER_WIDTH = 0.25
