@@ -104,6 +104,35 @@ def test_frozen_features_then_rest_equals_the_whole_network():
         assert torch.allclose(net.forward_from_frozen(net.frozen_features(x)), net.forward_features(x), atol=1e-5)
 
 
+def test_global_pooling_kinds_on_both_backbones():
+    """ModelConfig.pool: avg (the paper's), max, avgmax, on the trunk's last feature map of either backbone."""
+    import torch.nn.functional as F
+
+    from xmr_core.network.pooling import global_pool
+
+    x = torch.randn(2, 5, 3, 4)
+    assert torch.equal(global_pool(x, "avg"), x.mean(dim=(2, 3))) and torch.equal(global_pool(x, "max"), x.amax(dim=(2, 3)))
+    assert torch.allclose(global_pool(x, "avgmax"), (x.mean(dim=(2, 3)) + x.amax(dim=(2, 3))) / 2)
+    with pytest.raises(ValueError, match="pool"):
+        global_pool(x, "sum")
+    with pytest.raises(ValueError, match="pool"):
+        ModelConfig(pool="sum")
+    net = build_network(replace(LITE, pool="max")).eval()
+    img = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        t = net.trunk
+        fmap = F.relu6(t._bn1(t._conv_head(t.stem_and_blocks(img))))
+        assert torch.allclose(net.forward_features(img), fmap.amax(dim=(2, 3)), atol=1e-5)
+    small = ModelConfig(input_size=160, width=0.125)  # a 3 x 3 last map (at 80 px it is 1 x 1)
+    avg = build_network(small).eval()
+    mx = build_network(replace(small, pool="max")).eval()
+    mx.load_state_dict(avg.state_dict())  # pooling has no weights: the same network read two ways
+    with torch.no_grad():
+        same = torch.rand(2, 3, 160, 160)
+        a, m = avg.forward_features(same), mx.forward_features(same)
+    assert a.shape == m.shape and (m >= a - 1e-6).all() and not torch.allclose(m, a)
+
+
 def test_pretrained_needs_the_lite_backbone():
     with pytest.raises(ValueError, match="efficientnet_lite0"):
         ModelConfig(pretrained=True)
@@ -132,14 +161,15 @@ def tiny(tmp_path_factory):
     (ModelConfig(input_size=80, width=0.125, standardize=True), TR),
     (LITE, replace(TR, optimizer="adamw", trunk_lr_mult=0.3)),
     (LITE, replace(TR, cache_frozen=True, words_weight=1.0, words_loss="softmax")),
-], ids=["inception_resnet_v1", "efficientnet_lite0", "efficientnet_lite0-cached"])
+    (replace(LITE, pool="max"), TR),
+], ids=["inception_resnet_v1", "efficientnet_lite0", "efficientnet_lite0-cached", "efficientnet_lite0-max-pool"])
 def test_two_steps_with_each_backbone(tiny, tmp_path, mcfg, tcfg):
     spec, images = tiny
     enc = replace(ENC, canvas=mcfg.input_size)
     res = train(tmp_path / "run", spec, images, enc, mcfg, tcfg, progress=False)
     assert res.steps == 2
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert cfg["model"]["backbone"] == mcfg.backbone
+    assert cfg["model"]["backbone"] == mcfg.backbone and cfg["model"]["pool"] == mcfg.pool
     if tcfg.cache_frozen:  # the cached step keeps freed memory where glibc allows (hardware.keep_freed_memory)
         from xmr_core.hardware import keep_freed_memory
 
@@ -151,6 +181,7 @@ def test_two_steps_with_each_backbone(tiny, tmp_path, mcfg, tcfg):
         assert len(cfg["backbone_weights"]["sha256"]) == 64
     run = load_run(tmp_path / "run")
     assert type(run.embedder.model).__name__ == type(build_network(mcfg, load_pretrained=False)).__name__
+    assert run.embedder.cfg.pool == mcfg.pool  # the bundle's network pools as it was trained
     v = run.embedder.embed_texts(["a red circle"])
     assert v.shape == (1, mcfg.embedding_size) and abs(float((v ** 2).sum()) - 1) < 1e-4
 

@@ -294,12 +294,13 @@ def test_softmax_weight_zero_drops_the_class_softmax(tiny_ds, tmp_path):
 
 
 def test_phrase_positives_and_short_query_losses_train_and_resume_exactly(tiny_ds, tmp_path):
-    """Short queries with phrase positives and nce-only short-query losses, with a DataLoader worker:
+    """Short queries with phrase positives (read through the demo's lexicon), swapped captions and nce-only
+    short-query losses, with a DataLoader worker:
     training runs, and a resumed run ends with the same weights and centres as an uninterrupted one."""
     spec, images = tiny_ds
     t = replace(TR, val_every=0, short_queries=0.5, phrase_positives=True, short_query_losses="nce",
                 words_weight=1.0, words_hidden=8, workers=1,  # the MLP words head's state resumes too
-                binding_negatives=4.0)
+                binding_negatives=4.0, phrase_lexicon=True, swap_negatives=0.5)  # swapped captions resume too
     full = train(tmp_path / "full", spec, images, ENC, MOD, t, progress=False)
     assert full.steps == 12 and all(torch.isfinite(torch.tensor(row["loss"])) for row in full.log)
     train(tmp_path / "part", spec, images, ENC, MOD, replace(t, max_steps=5), progress=False)

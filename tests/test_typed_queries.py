@@ -44,7 +44,16 @@ def test_demo_queries_relevance_from_scenes():
     syn = [q for q in qs if q.kind == "one thing, synonyms"]
     assert all(q.relevant.any() for q in qs) and all(not q.relevant[-1] for q in qs)
     # synonyms are never the canonical words; the set is deterministic for the seed
-    assert all(q.text != "red circle" for q in syn)
+    from xmr_core.data.demo import COLOURS, SHAPES, demo_lexicon
+    from xmr_core.text.short_queries import Lexicon
+
+    read = Lexicon(demo_lexicon())
+    for q in syn:  # a listed colour word and a listed shape word (whole words, "scarlet disc"), neither the name
+        colour, shape = read.canonical(q.text).split()
+        assert q.text in {f"{c} {w}" for c in COLOURS[colour][1] if c != colour for w in SHAPES[shape] if w != shape}
+        truth = [s is not None and any((t["colour"], t["shape"]) == (colour, shape) for t in s["things"])
+                 for s in SCENES]
+        assert q.relevant.tolist() == truth
     assert [q.text for q in demo_queries(SCENES, seed=0)] == [q.text for q in qs]
 
 
@@ -189,6 +198,134 @@ def test_phrase_index_knows_which_pictures_a_text_describes():
     assert all(own.describes(short_query(cap, random.Random(s)), 0) for s in range(200))
 
 
+def test_a_lexicon_reads_synonyms_as_one_word():
+    """phrase_lexicon: synonyms (longest entry first) read as their canonical word, a repeated word at its last
+    place; binding still holds (the words must stand in one phrase)."""
+    from xmr_core.text.short_queries import Lexicon, PhraseIndex, content_phrases
+
+    lex = Lexicon({"crimson": "red", "Scarlet": "red", "disc": "circle", "round shape": "circle", "round": "circle",
+                   "dot": "circle", "navy": "blue"})
+    assert lex.canonical("A  Crimson round shape") == "a red circle"  # "round shape" before "round"
+    assert lex.canonical("a scarlet rounded disc") == "a red rounded circle"  # whole words only
+    assert content_phrases("a round red circle", lex) == [("red", "circle")]
+    assert content_phrases("a round red circle") == [("round", "red", "circle")]
+    caps = [["a scarlet disc on the left and a navy star"], ["a red star and a blue dot"], ["a red circle"]]
+    plain, read = PhraseIndex(caps), PhraseIndex(caps, lex)
+    assert not plain.describes("a crimson dot", 0) and read.describes("a crimson dot", 0)
+    assert read.describes("a red circle", 2) and read.describes("a blue star", 0)
+    assert read.matches("a crimson dot", [0, 1, 2]) == [(True, True), (False, True), (True, True)]  # 1: apart
+    assert not read.describes("a red dot on the right", 0)  # every content word still counts
+    empty = PhraseIndex(caps, Lexicon({}))
+    assert empty.lexicon is None and empty.phrases == plain.phrases and not Lexicon({})
+
+
+def test_the_demo_lexicon_makes_phrase_positives_agree_with_the_scenes(small_demo, tmp_path):
+    """On the generated demo, read through its own lexicon (written into dataset_demo.json), "a <colour>
+    <shape>" describes exactly the pictures whose scene holds that thing: no other picture of a red circle
+    is taken for a wrong answer because its captions said "scarlet disc"."""
+    import json
+
+    from xmr_core.data.demo import COLOURS, SHAPES, SIZES, dataset_lexicon, dataset_scenes, demo_lexicon
+    from xmr_core.text.short_queries import Lexicon, PhraseIndex
+
+    lex = demo_lexicon()
+    assert dataset_lexicon(small_demo.source) == lex
+    read = Lexicon(lex)
+    for table in (SHAPES, COLOURS, SIZES):
+        for name, entry in table.items():
+            words = entry if table is SHAPES else entry[1]
+            assert all(read.canonical(w) == name for w in words)
+    train = small_demo.split("train")
+    scenes = dataset_scenes(small_demo.source)
+    things = [{(t["colour"], t["shape"]) for t in scenes[im.image_id]["things"]} for im in train.images]
+    caps = [[c.text for c in train.captions_of(im.image_id)] for im in train.images]
+    index, plain = PhraseIndex(caps, read), PhraseIndex(caps)
+    missed = 0
+    for colour in COLOURS:
+        for shape in SHAPES:
+            truth = [(colour, shape) in th for th in things]
+            assert index.described(f"a {colour} {shape}", list(range(len(caps)))) == truth
+            missed += sum(t and not d for t, d in zip(truth, plain.described(f"a {colour} {shape}",
+                                                                             list(range(len(caps))))))
+    assert missed > 0  # without it, some pictures of the thing were missed
+    other = tmp_path / "plain.json"
+    other.write_text(json.dumps({"images": []}))
+    assert dataset_lexicon(other) == {} and dataset_lexicon(tmp_path / "absent.json") == {}
+
+
+def test_swapped_captions_trade_two_nouns():
+    """swap_negatives: two one-thing phrases trade their nouns; the words stay the same; None with nothing to
+    swap; deterministic for the RNG."""
+    import re
+    from collections import Counter
+
+    from xmr_core.text.short_queries import swapped_caption
+
+    cap = "There is a small red circle on the left and a blue star at the top"
+    assert swapped_caption(cap, random.Random(0)) == "there is a small red star on the left and a blue circle at the top"
+    assert swapped_caption("a man in a red shirt and a dog", random.Random(0)) == "a dog in a red shirt and a man"
+    assert swapped_caption("a red circle", random.Random(0)) is None
+    assert swapped_caption("a red circle and a blue circle", random.Random(0)) is None  # same nouns
+    assert swapped_caption("two shapes on beige: a red circle", random.Random(0)) is None  # "two shapes": not one
+    three = "a picture of a small red circle, a large black box plus a green star on beige"
+    outs = {swapped_caption(three, random.Random(k)) for k in range(30)}
+    assert len(outs) == 3 and three.lower() not in outs
+    words = lambda text: Counter(re.findall(r"[a-z]+", text))  # noqa: E731 - the same words, punctuation aside
+    assert all(words(o) == words(three.lower()) for o in outs)
+    assert swapped_caption(three, random.Random(5)) == swapped_caption(three, random.Random(5))
+
+
+def test_swapped_captions_are_wrong_answers_of_the_contrastive_term_only():
+    """The negatives join the contrastive term as texts of no class (a positive of no picture); the other
+    terms never see them."""
+    from xmr_core.config import TrainConfig
+    from xmr_core.losses import Batch, CenterLoss, Outputs, info_nce, training_losses
+
+    torch.manual_seed(0)
+    emb = torch.randn(6, 8)  # 2 images, then 4 captions (2 a class)
+    labels = torch.tensor([0, 1, 0, 0, 1, 1])
+    negs = torch.randn(3, 8)
+    t = TrainConfig(contrastive_weight=1.0, softmax_weight=0.0, center_loss_factor=0.0, swap_negatives=1.0)
+    out = Outputs(emb, None, None)
+    with_negs = training_losses(out, Batch(labels, 2, CenterLoss(2, 8), None, negatives=negs), t)
+    without = training_losses(out, Batch(labels, 2, CenterLoss(2, 8), None), t)
+    e = torch.nn.functional.normalize(emb, dim=1)
+    ref = info_nce(e[:2], torch.cat([e[2:], torch.nn.functional.normalize(negs, dim=1)]), labels[:2],
+                   torch.tensor([0, 0, 1, 1, -1, -1, -1]), t.temperature)
+    assert torch.allclose(with_negs["nce"], ref) and with_negs["nce"] > without["nce"]
+    def nce(negatives):
+        return training_losses(out, Batch(labels, 2, CenterLoss(2, 8), None, negatives=negatives), t)["nce"]
+
+    # swapped captions that picture 0 sits on cost more than ones pointing away from it
+    assert nce(emb[0:1].repeat(3, 1)) > nce(-emb[0:1].repeat(3, 1))
+    with pytest.raises(Exception, match="cache-frozen"):
+        TrainConfig(swap_negatives=0.5, cache_frozen=True)
+    with pytest.raises(Exception, match="contrastive"):
+        TrainConfig(swap_negatives=0.5, contrastive_weight=0.0)
+
+
+def test_swapped_captions_in_the_batch(small_demo, small_encoder):
+    """ClassSamples paints one swapped caption for a class that has two things to swap (share 1.0); collate
+    gathers them after the batch's captions, and keeps the labels of the captions alone."""
+    from xmr_core.config import ModelConfig, TrainConfig
+    from xmr_core.text.short_queries import swapped_caption
+    from xmr_core.train.samples import ClassSamples, collate
+
+    train = small_demo.split("train")
+    samples = ClassSamples(train, small_encoder, ModelConfig(input_size=80, width=0.25),
+                           TrainConfig(captions_per_class=2, swap_negatives=1.0, contrastive_weight=1.0))
+    items = [samples[(0, k)] for k in range(12)]
+    for it in items:
+        caps = [c.text for c in train.captions_of(train.images[it[2]].image_id)]
+        can = any(swapped_caption(c, random.Random(0)) is not None for c in caps)
+        assert it[5].shape == ((1 if can else 0), 3, 80, 80)
+    assert any(len(it[5]) for it in items) and not all(len(it[5]) for it in items)  # one-thing scenes have none
+    imgs, il, txts, tl, info = collate(items)
+    assert len(tl) == len(txts) == 24 and info["negatives"].shape[0] == sum(len(it[5]) for it in items)
+    again = [samples[(0, k)] for k in range(12)]
+    assert all(torch.equal(a[5], b[5]) for a, b in zip(items, again))  # deterministic for (seed, epoch, class)
+
+
 def test_phrase_positives_in_the_batch(small_demo, small_encoder):
     """The batch carries which pictures each text describes: its own always, others by PhraseIndex; and
     which hold its words bound to other things (binding negatives)."""
@@ -228,6 +365,17 @@ def test_phrase_positives_in_the_batch(small_demo, small_encoder):
         TrainConfig(phrase_positives=True, cache_frozen=True)
     with pytest.raises(Exception, match="phrase_positives"):
         TrainConfig(binding_negatives=4.0)
+    with pytest.raises(Exception, match="phrase_positives"):
+        TrainConfig(phrase_lexicon=True)
+    lexed = ClassSamples(train, small_encoder, mcfg, TrainConfig(captions_per_class=2, short_queries=0.5,
+                                                                 phrase_positives=True, phrase_lexicon=True))
+    assert lexed.phrase_index.lexicon is not None and samples.phrase_index.lexicon is None
+    items = [lexed[(0, k)] for k in range(8)]
+    _, il, _, tl, info = collate(items, lexed.phrase_index)
+    texts = [t for it in items for t in it[3]]
+    for j, t in enumerate(texts):  # relevance read through the lexicon
+        assert info["relevance"][j].tolist() == [c == int(tl[j]) or lexed.phrase_index.describes(t, c)
+                                                 for c in il.tolist()]
     with pytest.raises(Exception, match="cache-frozen"):
         TrainConfig(short_query_words="own", cache_frozen=True)
 

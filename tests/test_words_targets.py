@@ -51,3 +51,34 @@ def test_words_phrases_add_adjacent_pairs_after_the_words(tmp_path):
     only, yo = word_targets(ds, 2000, 0.3, phrases=True, singles=False)
     assert only == pairs and (yo == yb[:, len(words):]).all()
     assert word_targets(ds, len(words) + 3, 0.3, phrases=True)[0] == both[:len(words) + 3]  # one cap for both
+
+
+def test_words_lexicon_reads_synonyms_as_one_word_and_pairs_within_a_phrase(tmp_path):
+    """``words_lexicon``: the demo's captions read through its lexicon give canonical targets (no synonym is a
+    column of its own), and each colour-shape pair is a target of exactly the pictures whose scene holds that
+    thing (every caption names every thing); pairs never cross a phrase ("circle blue" in "a red circle and a
+    blue star" is not one)."""
+    import pytest
+
+    from xmr_core.config import TrainConfig
+    from xmr_core.data import load_dataset
+    from xmr_core.data.demo import COLOURS, SHAPES, dataset_lexicon, dataset_scenes, demo_lexicon, generate_demo
+    from xmr_core.text.short_queries import Lexicon
+    from xmr_core.train.samples import word_targets
+
+    path = generate_demo(tmp_path, n_images=120, seed=1, image_size=32, n_val=10, n_test=10)
+    ds = load_dataset(path).split("train")
+    lex = Lexicon(dataset_lexicon(path))
+    words, y = word_targets(ds, 2000, 0.3, phrases=True, lexicon=lex)
+    assert not set(words) & set(demo_lexicon())  # no synonym, trait or size word as written
+    assert set(COLOURS) | set(SHAPES) <= set(words)
+    scenes = dataset_scenes(path)
+    things = [{(t["colour"], t["shape"]) for t in scenes[im.image_id]["things"]} for im in ds.images]
+    bound = [w for w in words if len(w.split()) == 2 and w.split()[0] in COLOURS and w.split()[1] in SHAPES]
+    assert len(bound) >= 20
+    for w in bound:
+        assert y[:, words.index(w)].bool().tolist() == [tuple(w.split()) in th for th in things]
+    crossing = {f"{s} {c}" for s in SHAPES for c in COLOURS}  # "circle blue": a shape, then the next thing's colour
+    assert not crossing & set(words)
+    with pytest.raises(Exception, match="own"):
+        TrainConfig(words_lexicon=True, short_query_words="own")

@@ -171,6 +171,9 @@ class ModelConfig:
                         lo=0, hi=50)
     scales: tuple = opt((0.17, 0.10, 0.20), "residual scales (paper 0.17/0.10/0.20)", flag=None, lo=0, hi=10)
     standardize: bool = opt(False, "per-image standardisation of inputs (facenet's prewhiten; ours)")
+    pool: str = opt("avg", "global pooling of the trunk's last feature map: avg (paper; each thing counts by its "
+                           "area) | max (each channel at its strongest place: a thing anywhere counts in full; "
+                           "ours) | avgmax (their mean)", choices=("avg", "max", "avgmax"))
 
     def __post_init__(self) -> None:
         check_fields(self)  # the backbone's name, freeze_blocks 0..16 (Lite0 has 16 blocks), sizes
@@ -245,6 +248,14 @@ class TrainConfig:
                                         "the batch whose captions hold each of its phrases (text/short_queries."
                                         "PhraseIndex): \"a red circle\" is not pushed away from other red "
                                         "circles (ours; off = only its own picture)")
+    swap_negatives: float = opt(0.0, "share of classes that add one of their captions with the nouns of two phrases "
+                                     "swapped (\"a red square and a blue circle\" for \"a red circle and a blue "
+                                     "square\") as a wrong answer of the contrastive term only: colour bound to "
+                                     "shape on both sides (ours, after NegCLIP; 0 = off)", lo=0, hi=1)
+    phrase_lexicon: bool = opt(False, "with phrase_positives: read captions and texts with the dataset's synonyms "
+                                      "as one word (its JSON's lexicon; the demo's generator writes its own): "
+                                      "\"a crimson dot\" describes a picture captioned \"a red circle\" (ours; off "
+                                      "= words as written; a dataset without a lexicon reads the same either way)")
     binding_negatives: float = opt(1.0, "with phrase_positives: how many times a picture counts among a text's "
                                         "wrong answers in the contrastive term when its captions hold every "
                                         "word of the text bound to other things (\"a red square and a blue "
@@ -264,6 +275,10 @@ class TrainConfig:
     words_phrases: bool = opt(False, "caption-words head also predicts pairs of adjacent content words (\"red "
                                      "circle\", the words over words_max_df dropped first): which colour goes "
                                      "with which shape (ours; off = single words)")
+    words_lexicon: bool = opt(False, "caption-words head reads captions through the dataset's lexicon (synonyms as "
+                                     "one word, phrase_lexicon), its pairs (words_phrases) within one phrase: "
+                                     "\"a scarlet disc\" and \"a red circle\" share the targets red, circle and "
+                                     "red circle (ours; off = words as written)")
     words_singles: bool = opt(True, "caption-words head predicts single words; off (with words_phrases) it "
                                     "predicts only adjacent word pairs, which bind a colour to its shape "
                                     "(ours; on = single words)")
@@ -300,10 +315,25 @@ class TrainConfig:
                     raise ConfigValueError("TrainConfig", name, getattr(self, name),
                                            f"{name} reads each step's caption texts; --cache-frozen holds only "
                                            f"their fixed paintings (turn one of them off)")
+        if self.swap_negatives and self.cache_frozen:
+            raise ConfigValueError("TrainConfig", "swap_negatives", self.swap_negatives,
+                                   "swapped captions are painted at each step; --cache-frozen holds the "
+                                   "captions' fixed paintings (set one of them to 0)")
+        if self.swap_negatives and not self.contrastive_weight:
+            raise ConfigValueError("TrainConfig", "swap_negatives", self.swap_negatives,
+                                   "swapped captions are wrong answers of the contrastive term; it is off "
+                                   "(set contrastive_weight, or swap_negatives to 0)")
         if self.short_queries and self.cache_frozen:
             raise ConfigValueError("TrainConfig", "short_queries", self.short_queries,
                                    "short queries are painted at each step; --cache-frozen holds the "
                                    "captions' fixed paintings (set one of them to 0)")
+        if self.words_lexicon and self.short_query_words != "class":
+            raise ConfigValueError("TrainConfig", "words_lexicon", self.words_lexicon,
+                                   "short_query_words=\"own\" reads a query's words as written (turn one off)")
+        if self.phrase_lexicon and not self.phrase_positives:
+            raise ConfigValueError("TrainConfig", "phrase_lexicon", self.phrase_lexicon,
+                                   "the lexicon is read by the phrase index of phrase_positives (turn it on, "
+                                   "or phrase_lexicon off)")
         if self.binding_negatives != 1.0 and not self.phrase_positives:
             raise ConfigValueError("TrainConfig", "binding_negatives", self.binding_negatives,
                                    "binding negatives are found by the phrase index of phrase_positives "

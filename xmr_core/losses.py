@@ -197,6 +197,8 @@ class Batch:
     own_words: torch.Tensor | None = None  # (N, words): a sample's words-head target where it is not its
     # class's (the own words of short queries, TrainConfig.short_query_words = "own"); None: all its class's
     teacher: torch.Tensor | None = None  # (N, d) unit targets from the CCA teacher (train/teacher.py)
+    negatives: torch.Tensor | None = None  # (M, d) embeddings of swapped captions: wrong answers of every
+    # picture in the contrastive term only, no class of their own (TrainConfig.swap_negatives)
 
 
 def _softmax(o: Outputs, b: Batch, t: TrainConfig) -> torch.Tensor | None:
@@ -219,8 +221,16 @@ def _contrastive(o: Outputs, b: Batch, t: TrainConfig) -> torch.Tensor | None:
     weight = None
     if b.text_binding is not None and t.binding_negatives != 1.0:  # (images, captions): 1 or the binding weight
         weight = 1.0 + (t.binding_negatives - 1.0) * b.text_binding.t().float()
-    return info_nce(e[:b.n_images], e[b.n_images:], b.labels[:b.n_images], b.labels[b.n_images:], t.temperature,
-                    rel, weight)
+    texts, labels = e[b.n_images:], b.labels[b.n_images:]
+    if b.negatives is not None and len(b.negatives):  # label -1: a positive of no picture
+        m = len(b.negatives)
+        texts = torch.cat([texts, F.normalize(b.negatives, dim=1)])
+        labels = torch.cat([labels, labels.new_full((m,), -1)])
+        if rel is not None:
+            rel = torch.cat([rel, rel.new_zeros(rel.shape[0], m)], dim=1)
+        if weight is not None:
+            weight = torch.cat([weight, weight.new_ones(weight.shape[0], m)], dim=1)
+    return info_nce(e[:b.n_images], texts, b.labels[:b.n_images], labels, t.temperature, rel, weight)
 
 
 def _hardest(o: Outputs, b: Batch, t: TrainConfig) -> torch.Tensor | None:

@@ -115,6 +115,25 @@ def _scene(rng: random.Random) -> tuple[str, list[Thing]]:
     return rng.choice(list(BACKGROUNDS)), things
 
 
+def demo_lexicon() -> dict[str, str]:
+    """The generator's own synonyms, each word or phrase it may write -> one canonical word (a shape's,
+    colour's or size's name; a position's or background's name), for reading captions with synonyms as
+    one word (``text.short_queries.Lexicon``, ``TrainConfig.phrase_lexicon``). Written into
+    ``dataset_demo.json`` as ``lexicon``: any dataset JSON may carry one."""
+    out: dict[str, str] = {}
+    for name, words in SHAPES.items():
+        out.update({w: name for w in words + SHAPE_TRAITS[name]})
+    for name, (_, words) in COLOURS.items():
+        out.update({w: name for w in words + COLOUR_TRAITS[name]})
+    for name, (_, words) in SIZES.items():
+        out.update({w: name for w in words})
+    for name, (_, _, words) in POSITIONS.items():
+        out.update({w: name for w in words})
+    for name, (_, words) in BACKGROUNDS.items():
+        out.update({w: f"{name} background" for w in words})
+    return {k: v for k, v in sorted(out.items()) if k != v}
+
+
 def _polygon(cx: float, cy: float, r: float, n: int, rot: float) -> list[tuple[float, float]]:
     return [(cx + r * math.cos(rot + 2 * math.pi * k / n), cy + r * math.sin(rot + 2 * math.pi * k / n))
             for k in range(n)]
@@ -299,7 +318,7 @@ def generate_demo(out_dir: str | Path | None = None, n_images: int = 3000, seed:
             "scene": {"background": background, "things": [t.__dict__ for t in things], **scene},
         })
     meta = {"dataset": "demo", "version": DEMO_VERSION, "seed": seed, "n_images": n_images,
-            "image_size": image_size, "images": items}
+            "image_size": image_size, "lexicon": demo_lexicon(), "images": items}
     if twins or colour_twins:
         meta.update(twins=twins, colour_twins=colour_twins)
     if swap_twins:
@@ -335,7 +354,8 @@ def ensure_demo(n_images: int = 3000, seed: int = 0, out_dir: str | Path | None 
             head = json.loads(path.read_text())
             ok = ((head.get("version"), head.get("seed"), head.get("n_images"), head.get("twins", 0.0),
                    head.get("colour_twins", 0.0), head.get("swap_twins", 0.0))
-                  == (DEMO_VERSION, seed, n_images, twins, colour_twins, swap_twins))
+                  == (DEMO_VERSION, seed, n_images, twins, colour_twins, swap_twins)
+                  and head.get("lexicon") == demo_lexicon())  # written before the lexicon: the same images again
         except (OSError, ValueError, RecursionError):  # unreadable, malformed (JSONDecodeError), too deep
             ok = False
     if not ok:
@@ -345,10 +365,8 @@ def ensure_demo(n_images: int = 3000, seed: int = 0, out_dir: str | Path | None 
     return path
 
 
-def dataset_scenes(source: str | Path) -> dict[str, dict]:
-    """Each image's generated ``scene`` (background and things) by image id, for a dataset that
-    has them: ``demo`` / ``demo:N`` (generated on first use) or a Karpathy-layout JSON written by
-    :func:`generate_demo`. ``{}`` for any other dataset (real photos have no scene)."""
+def _dataset_json(source: str | Path) -> dict:
+    """A dataset's JSON (``demo`` / ``demo:N`` generated on first use, or a ``.json`` file), or ``{}``."""
     src = str(source)
     if src == "demo" or src.startswith("demo:"):
         path = ensure_demo(int(src.split(":", 1)[1]) if ":" in src else 3000)
@@ -357,7 +375,21 @@ def dataset_scenes(source: str | Path) -> dict[str, dict]:
     else:
         return {}
     data = read_json(path, max_bytes=MAX_DATASET_BYTES)
-    items = data.get("images") if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
+def dataset_lexicon(source: str | Path) -> dict[str, str]:
+    """A dataset JSON's ``lexicon`` (word or phrase -> canonical word: :func:`demo_lexicon` for the demo),
+    its string entries only; ``{}`` for a dataset without one (real captions: their words as written)."""
+    lex = _dataset_json(source).get("lexicon")
+    return {k: v for k, v in lex.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(lex, dict) else {}
+
+
+def dataset_scenes(source: str | Path) -> dict[str, dict]:
+    """Each image's generated ``scene`` (background and things) by image id, for a dataset that
+    has them: ``demo`` / ``demo:N`` (generated on first use) or a Karpathy-layout JSON written by
+    :func:`generate_demo`. ``{}`` for any other dataset (real photos have no scene)."""
+    items = _dataset_json(source).get("images")
     out: dict[str, dict] = {}
     for it in items if isinstance(items, list) else []:
         if isinstance(it, dict) and isinstance(it.get("scene"), dict) and isinstance(it.get("filename"), str):

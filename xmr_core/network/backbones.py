@@ -20,6 +20,7 @@ from torch import nn
 
 from ..config import BACKBONES, ModelConfig
 from .efficientnet import FEATURE_DIM, N_BLOCKS, EfficientNetLite0, imagenet_state_dict
+from .pooling import global_pool
 
 
 class EfficientNetLite0Net(nn.Module):
@@ -71,7 +72,7 @@ class EfficientNetLite0Net(nn.Module):
         t = self.trunk
         h = t.stem_and_blocks(h, N_BLOCKS, start=max(0, self.n_frozen))  # start 0 = with the stem
         h = F.relu6(t._bn1(t._conv_head(h)))
-        return h.mean(dim=(2, 3))
+        return global_pool(h, self.cfg.pool)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != 3:

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ModelConfig
+from .pooling import global_pool
 
 MIN_INPUT_SIZE = 75  # smallest side the stride-2 stages accept (facenet / Inception)
 
@@ -216,7 +217,9 @@ class InceptionResNetV1(nn.Module):
         x = self.mixed_7a(x)
         x = self.repeat_3(x)
         x = self.block8(x)
-        return self.avgpool_1a(x).flatten(1)
+        if self.cfg.pool == "avg":  # the paper's
+            return self.avgpool_1a(x).flatten(1)
+        return global_pool(x, self.cfg.pool)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) -> (N, embedding_size) pre-normalisation embedding."""

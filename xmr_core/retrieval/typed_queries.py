@@ -68,7 +68,9 @@ def demo_queries(scenes: Sequence[dict | None], seed: int = 0, per_kind: int = 6
     colours, shapes, sizes, positions = _demo_vocab()
     things = [[(t["colour"], t["shape"], t["size"], t["position"]) for t in (s or {}).get("things", [])]
               for s in scenes]
-    rng = random.Random(seed)
+    # one RNG a kind of draw, so mending one kind never moves another's queries (round six's synonym fix
+    # moved the unseen phrasings while they shared one)
+    syn_rng, unseen_rng = random.Random(f"{seed}:synonyms"), random.Random(f"{seed}:unseen phrasing")
 
     def rel(pred: Callable[[list[tuple]], bool]) -> np.ndarray:
         return np.array([pred(ts) for ts in things], bool)
@@ -84,8 +86,11 @@ def demo_queries(scenes: Sequence[dict | None], seed: int = 0, per_kind: int = 6
     for c, s in pairs:
         r = rel(lambda ts, c=c, s=s: any(t[:2] == (c, s) for t in ts))
         add("one thing", _article(f"{c} {s}"), r)
-        add("one thing, synonyms", f"{rng.choice(colours[c][1][1:])} {rng.choice(shapes[s][1][1:])}", r)
-        add("one thing, unseen phrasing", rng.choice(_UNSEEN)(c, s), r)
+        # another word the captions use for each (never the name: "crimson disc"); before issue 25's sixth
+        # round the shape was a letter of its second synonym ("scarlet s"), DEMO.md "Typed queries"
+        add("one thing, synonyms", f"{syn_rng.choice([w for w in colours[c][1] if w != c])} "
+                                   f"{syn_rng.choice([w for w in shapes[s] if w != s])}", r)
+        add("one thing, unseen phrasing", unseen_rng.choice(_UNSEEN)(c, s), r)
     for c, s, z, p in sorted({t for ts in things for t in ts}):
         add("one thing + size", _article(f"{z} {c} {s}"), rel(lambda ts, k=(c, s, z): any(t[:3] == k for t in ts)))
         add("one thing + position", f"{_article(f'{c} {s}')} {positions[p][2][0]}",

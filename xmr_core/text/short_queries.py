@@ -21,7 +21,7 @@ from __future__ import annotations
 import random
 import re
 
-__all__ = ["phrases", "short_query", "content_phrases", "PhraseIndex"]
+__all__ = ["phrases", "short_query", "swapped_caption", "content_phrases", "PhraseIndex", "Lexicon"]
 
 _SPLIT = re.compile(r"\s*(?:[,:;]|\band\b|\bplus\b|\bnext to\b|\bwith\b)\s*")
 _ARTICLES = {"a", "an", "the", "one", "two", "three"}
@@ -116,6 +116,39 @@ def short_query(caption: str, rng: random.Random, two_things: float = 0.3, dropo
     return cut(rng.choice(ps))
 
 
+def swapped_caption(caption: str, rng: random.Random) -> str | None:
+    """The caption with the nouns of two of its phrases swapped, a text that names the same words bound to
+    other things: "a small red circle on the left and a blue star" -> "a small red star on the left and a
+    blue circle" (a hard negative of the caption's picture, ``TrainConfig.swap_negatives``; after NegCLIP's
+    swapped captions, Yuksekgonul et al. 2023). Each phrase's noun is the last word of its noun phrase
+    (:func:`noun_end`), of phrases that start with "a", "an" or "the" (one thing). Lower-cased; None when no two
+    such phrases have different nouns. Nothing demo-specific:
+    "a man in a red shirt and a dog" -> "a dog in a red shirt and a man"."""
+    text = caption.lower()
+    spans, at = [], 0
+    for p in phrases(text):
+        i = text.find(p, at)
+        if i < 0:
+            continue
+        words = p.split()
+        end = noun_end(words)
+        if words[0] in ("a", "an", "the") and end >= 2:  # one thing ("two shapes" is not swapped)
+            spans.append((i, p, words, end - 1))
+        at = i + len(p)
+    pairs = [(a, b) for a in range(len(spans)) for b in range(a + 1, len(spans))
+             if spans[a][2][spans[a][3]] != spans[b][2][spans[b][3]]]
+    if not pairs:
+        return None
+    a, b = rng.choice(pairs)
+    na, nb = spans[a][2][spans[a][3]], spans[b][2][spans[b][3]]
+    out = text
+    for k, noun in ((b, na), (a, nb)):  # the later span first: the earlier one's offset stays right
+        i, p, words, j = spans[k]
+        new = " ".join(words[:j] + [noun] + words[j + 1:])
+        out = out[:i] + new + out[i + len(p):]
+    return out
+
+
 # ---- which images a text describes, from the words of their captions (phrase positives) ------------
 # Words that carry no content of their own: a phrase is matched on the others ("a red circle on the
 # left" -> red circle left).
@@ -123,12 +156,48 @@ _FUNCTION = _ARTICLES | _TRAILING | {"there", "this", "that", "which", "who", "s
                                      "for", "up", "down", "out", "over", "under", "it", "be", "being"}
 
 
-def content_phrases(text: str) -> list[tuple[str, ...]]:
+class Lexicon:
+    """A dataset's synonyms as one word each: ``{"crimson": "red", "round shape": "circle", ...}`` (a dataset
+    JSON's ``lexicon``, :func:`xmr_core.data.demo.dataset_lexicon`; the demo's generator writes its own).
+
+    :meth:`canonical` rewrites a text with every listed word or phrase replaced by its canonical word,
+    longest first, so "a scarlet round shape" and "a red disc" both read "a red circle". Without a lexicon
+    a phrase's words must appear literally: a short query "a crimson dot" then counts every other picture
+    of a red circle, captioned "red circle" or "scarlet disc", among its wrong answers (DEMO.md "Typed
+    queries", round six)."""
+
+    def __init__(self, table: dict[str, str]):
+        self.table = {" ".join(k.lower().split()): " ".join(v.lower().split()) for k, v in table.items()
+                      if isinstance(k, str) and isinstance(v, str) and k.strip()}
+        keys = sorted(self.table, key=lambda k: (-len(k.split()), -len(k), k))
+        self._re = re.compile(r"\b(?:" + "|".join(re.escape(k) for k in keys) + r")\b") if keys else None
+
+    def __bool__(self) -> bool:
+        return bool(self.table)
+
+    def canonical(self, text: str) -> str:
+        """``text`` lower-cased, its words single-spaced, each lexicon entry replaced by its canonical form."""
+        text = " ".join(text.lower().split())
+        return self._re.sub(lambda m: self.table[m.group(0)], text) if self._re else text
+
+
+def _last_of_each(words: tuple[str, ...]) -> tuple[str, ...]:
+    """Each word at its last place only: "a round red circle" read through a lexicon is "circle red circle",
+    and matches "red circle" (a descriptive word beside the word it stands for says nothing more)."""
+    return tuple(w for i, w in enumerate(words) if w not in words[i + 1:])
+
+
+def content_phrases(text: str, lexicon: Lexicon | None = None) -> list[tuple[str, ...]]:
     """The text's phrases (:func:`phrases`; the whole text when it has none), each as its content words
-    in order; phrases left with no content word are dropped."""
+    in order; phrases left with no content word are dropped. With a ``lexicon``, synonyms are read as
+    their canonical word first (:class:`Lexicon`) and a repeated word counts at its last place."""
+    if lexicon:
+        text = lexicon.canonical(text)
     out = []
     for p in phrases(text) or [text.lower()]:
         words = tuple(w for w in re.findall(r"[a-z0-9']+", p) if w not in _FUNCTION)
+        if lexicon:
+            words = _last_of_each(words)
         if words:
             out.append(words)
     return out
@@ -148,11 +217,13 @@ class PhraseIndex:
     circle" (the words are there, bound to other things). A short query is cut from its own
     caption's phrases (:func:`short_query`), so it always describes its own class. The rule only
     reads captions, so it is the same on the demo and on real data ("a dog" describes every picture
-    whose caption has a phrase with "dog" in it).
+    whose caption has a phrase with "dog" in it). With a ``lexicon`` (:class:`Lexicon`), captions and
+    texts are read with synonyms as one word: "a crimson dot" describes a picture captioned "a red circle".
     """
 
-    def __init__(self, captions: list[list[str]]):
-        self.phrases = [sorted({p for c in caps for p in content_phrases(c)}) for caps in captions]
+    def __init__(self, captions: list[list[str]], lexicon: Lexicon | None = None):
+        self.lexicon = lexicon if lexicon else None  # synonyms read as one word (TrainConfig.phrase_lexicon)
+        self.phrases = [sorted({p for c in caps for p in content_phrases(c, self.lexicon)}) for caps in captions]
         self.words = [frozenset(w for p in ps for w in p) for ps in self.phrases]
 
     def describes(self, text: str, k: int) -> bool:
@@ -167,7 +238,7 @@ class PhraseIndex:
         """For each of ``classes``: (whether ``text`` describes it, whether its captions hold every content
         word of ``text`` at all). Words present but not described: the words are bound to other things
         ("a red circle" and a picture of a red square and a blue circle), ``TrainConfig.binding_negatives``."""
-        qs = content_phrases(text)
+        qs = content_phrases(text, self.lexicon)
         out = []
         for k in classes:
             present = bool(qs) and all(w in self.words[k] for q in qs for w in q)  # cheap screen first

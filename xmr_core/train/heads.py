@@ -40,3 +40,12 @@ def as_outputs(out: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]) -> O
     """``TrainModule``'s (possibly autocast) outputs, in fp32, for the losses."""
     emb, logits, words = out
     return Outputs(emb.float(), logits.float(), words.float() if words is not None else None)
+
+
+def split_negatives(out: Outputs, n: int) -> tuple[Outputs, torch.Tensor | None]:
+    """The batch's first ``n`` rows (photos and captions) and the embeddings of the rows after them, the swapped
+    captions (``TrainConfig.swap_negatives``): they leave every term but the contrastive one (None: no rows)."""
+    if out.emb.shape[0] == n:
+        return out, None
+    cut = lambda x: x[:n] if x is not None else None  # noqa: E731
+    return Outputs(out.emb[:n], cut(out.logits), cut(out.words)), out.emb[n:]

@@ -26,7 +26,7 @@ from ..bundle.run import save_weights, write_bundle_meta
 from ..text.encoder import TextEncoder
 from .checkpoint import Position, Stop, load_state, save_state
 from .distributed import barrier, gather, world
-from .heads import TrainModule, as_outputs
+from .heads import TrainModule, as_outputs, split_negatives
 from .log import EpochMeter, Reporter, write_log
 from .optim import make_optimizer, set_lr
 from .resume import read_saved, saved_configs, saved_source
@@ -233,8 +233,14 @@ def _encoder(run_dir: Path, ds: Dataset, enc_cfg: EncodingConfig, resume: bool, 
 
 def _build(ds: Dataset, model_cfg: ModelConfig, t: TrainConfig, device: torch.device) -> tuple:
     """The network with its heads, the class centres, the optimiser, the words head's words and targets."""
-    words_vocab, words_y = (word_targets(ds, t.words_vocab, t.words_max_df, t.words_phrases, t.words_singles)
-                            if t.words_weight else ([], None))
+    lexicon = None
+    if t.words_lexicon:
+        from ..data.demo import dataset_lexicon
+        from ..text.short_queries import Lexicon
+
+        lexicon = Lexicon(dataset_lexicon(ds.source))
+    words_vocab, words_y = (word_targets(ds, t.words_vocab, t.words_max_df, t.words_phrases, t.words_singles,
+                                         lexicon) if t.words_weight else ([], None))
     if words_y is not None:
         words_y = words_y.to(device)
     if t.cache_frozen and not model_cfg.freeze_blocks:
@@ -340,15 +346,17 @@ def _run_epoch(r: _Run, pos: Position, stop: Stop, rep: Reporter) -> tuple[int, 
 def _step(r: _Run, step: int, imgs: torch.Tensor, il: torch.Tensor, txts: torch.Tensor,
           tl: torch.Tensor, info: dict | None = None) -> dict[str, float]:
     """One optimiser step; returns the loss terms."""
-    x = torch.cat([imgs, txts]).to(r.device, non_blocking=True)
+    negs = info.get("negatives") if info is not None else None  # swapped captions (TrainConfig.swap_negatives)
+    x = torch.cat([imgs, txts] + ([negs] if negs is not None else [])).to(r.device, non_blocking=True)
     y = torch.cat([il, tl]).to(r.device, non_blocking=True)
     if r.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     set_lr(r.opt, r.t, step, r.total_steps)
     with torch.autocast(r.device.type, dtype=r.amp or torch.float32, enabled=r.amp is not None):
         out = as_outputs(r.net(x))
+    out, neg_emb = split_negatives(out, len(y))
     batch = Batch(y, imgs.shape[0], r.centers, r.word_targets,
-                  **text_info(info, y, imgs.shape[0], r.t, r.word_targets))
+                  **text_info(info, y, imgs.shape[0], r.t, r.word_targets), negatives=neg_emb)
     if r.teacher is not None and info is not None:
         batch.teacher = r.teacher.targets(il, info["texts"]).to(r.device)
     losses = training_losses(out, batch, r.t)

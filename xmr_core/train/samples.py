@@ -15,7 +15,7 @@ from ..data import Dataset
 from ..data.images import read_image
 from ..network.inference import preprocess_images
 from ..text.encoder import TextEncoder
-from ..text.short_queries import PhraseIndex, short_query
+from ..text.short_queries import Lexicon, PhraseIndex, content_phrases, short_query, swapped_caption
 from ..text.tokenize import tokenize
 
 
@@ -49,9 +49,14 @@ class ClassSamples(torch.utils.data.Dataset):
         self.images = [im.path for im in ds.images]
         self.caps = [[c.text for c in ds.captions_of(im.image_id)] for im in ds.images]
         self.encoder, self.mcfg, self.tcfg = encoder, mcfg, tcfg
-        self.phrase_index = PhraseIndex(self.caps) if tcfg.phrase_positives else None
+        self.phrase_index = None
+        if tcfg.phrase_positives:
+            from ..data.demo import dataset_lexicon
+
+            lexicon = Lexicon(dataset_lexicon(ds.source)) if tcfg.phrase_lexicon else None
+            self.phrase_index = PhraseIndex(self.caps, lexicon)
         self.texts_travel = (tcfg.phrase_positives or tcfg.short_query_losses != "all"
-                             or tcfg.short_query_words != "class" or tcfg.teacher_weight > 0)
+                             or tcfg.short_query_words != "class" or tcfg.teacher_weight > 0 or tcfg.swap_negatives > 0)
         self.words_index: dict[str, int] | None = None  # the words head's columns, for own-words targets
 
     def __len__(self) -> int:
@@ -82,9 +87,23 @@ class ClassSamples(torch.utils.data.Dataset):
         size = t.crop or m.input_size
         x_img = preprocess_images(np.stack([np.ascontiguousarray(v) for v in views]), size, m.standardize)
         x_txt = preprocess_images(enc, size, m.standardize)
+        if t.swap_negatives > 0:  # one caption with two nouns swapped: a wrong answer (TrainConfig.swap_negatives)
+            return x_img, x_txt, k, chosen, [False] * len(chosen) if t.crop else short, self._swapped(caps, rng)
         if self.texts_travel:  # collate asks which pictures they describe, and which are short queries
             return x_img, x_txt, k, chosen, [False] * len(chosen) if t.crop else short
         return x_img, x_txt, k
+
+    def _swapped(self, caps: list[str], rng: random.Random) -> torch.Tensor:
+        """(0 or 1, 3, size, size): with probability ``swap_negatives``, one of the class's captions with the
+        nouns of two phrases swapped (``text.short_queries.swapped_caption``), painted; the first caption that
+        has two to swap, in a random order."""
+        size = self.mcfg.input_size
+        if rng.random() < self.tcfg.swap_negatives:
+            for c in rng.sample(caps, len(caps)):
+                neg = swapped_caption(c, rng)
+                if neg is not None:
+                    return preprocess_images(self.encoder.encode_batch([neg]), size, self.mcfg.standardize)
+        return torch.zeros(0, 3, size, size)
 
     def _crop(self, a: np.ndarray, c: int, rng: random.Random, text: bool) -> np.ndarray:
         h, w = a.shape[:2]
@@ -104,6 +123,8 @@ def collate(items: list, phrase_index: PhraseIndex | None = None,
     are short queries; ``relevance``, with a ``phrase_index`` (``TrainConfig.phrase_positives``), a
     (captions, images) bool matrix: which of the batch's pictures each text describes (else None), and
     ``binding``, beside it: the pictures whose captions hold each of the text's words, bound to other things;
+    ``negatives``, when the items carry them (``TrainConfig.swap_negatives``), the painted swapped captions
+    (negatives, 3, H, W), wrong answers of every picture, else None;
     ``words``, with a ``words_index`` (the words head's column of each word), a (captions, words)
     multi-hot of each text's own words (``TrainConfig.short_query_words = "own"``; else None); ``texts``,
     the texts themselves, in the batch's order (the teacher's targets, ``train/teacher.py``)."""
@@ -114,7 +135,8 @@ def collate(items: list, phrase_index: PhraseIndex | None = None,
     if len(items[0]) < 5:
         return imgs, il, txts, tl
     info: dict = {"short": torch.tensor([s for it in items for s in it[4]], dtype=torch.bool), "relevance": None,
-                  "binding": None, "words": None, "texts": [t for it in items for t in it[3]]}
+                  "binding": None, "words": None, "texts": [t for it in items for t in it[3]],
+                  "negatives": torch.cat([it[5] for it in items]) if len(items[0]) > 5 else None}
     if words_index is not None:
         texts = [t for it in items for t in it[3]]
         info["words"] = torch.zeros(len(texts), len(words_index))
@@ -248,8 +270,8 @@ class BatchList(torch.utils.data.Sampler):
         return len(self.batches)
 
 
-def word_targets(ds: Dataset, n_words: int, max_df: float = 0.10,
-                 phrases: bool = False, singles: bool = True) -> tuple[list[str], torch.Tensor]:
+def word_targets(ds: Dataset, n_words: int, max_df: float = 0.10, phrases: bool = False, singles: bool = True,
+                 lexicon: Lexicon | None = None) -> tuple[list[str], torch.Tensor]:
     """Content-word vocabulary and a (classes, words) multi-hot of each class's caption words.
 
     Words in more than ``max_df`` of captions (10 %: a, the, on, ...) carry no content and are left
@@ -261,19 +283,28 @@ def word_targets(ds: Dataset, n_words: int, max_df: float = 0.10,
     target after the single words, under the same limits: single words say *what* is in a picture but
     not which colour goes with which shape; a pair does, so "a red circle" and a picture with a red
     circle share a target. ``singles=False`` (with ``phrases``) keeps only the pairs.
+
+    ``lexicon`` (``TrainConfig.words_lexicon``): captions read with synonyms as one word first, and the
+    pairs taken within each phrase's content words (``text.short_queries.content_phrases``): "a tiny
+    scarlet round shape on the left" -> small, red, circle, left; red circle, small red, circle left.
     """
-    seqs = [tokenize(c.text) for c in ds.captions]
+    if lexicon:
+        seqs = [tokenize(lexicon.canonical(c.text)) for c in ds.captions]
+    else:
+        seqs = [tokenize(c.text) for c in ds.captions]
     toks = [set(t) for t in seqs]
     df = Counter(w for t in toks for w in t)
     limit = max_df * max(1, len(toks))
+    if lexicon:  # pairs within a phrase, of its content words
+        seqs = [[w for p in content_phrases(c.text, lexicon) for w in p + ("|",)] for c in ds.captions]
     # sorted by (-count, word): set/Counter order depends on the per-process hash seed,
     # and the head's columns must mean the same words in a resumed process
     ranked = sorted(df.items(), key=lambda wn: (-wn[1], wn[0]))
     vocab = [w for w, n in ranked if 2 <= n <= limit][:n_words] if singles or not phrases else []
     if phrases:  # pairs of adjacent content words: "a red circle on the left" -> red circle, circle left
         for q, s in zip(seqs, toks):
-            q = [w for w in q if df[w] <= limit]
-            s.update(f"{a} {b}" for a, b in zip(q, q[1:]))
+            q = [w for w in q if df[w] <= limit]  # "|" ends a phrase (lexicon): no pair across it
+            s.update(f"{a} {b}" for a, b in zip(q, q[1:]) if "|" not in (a, b))
         pairs = Counter(p for t in toks for p in t if " " in p)
         vocab += [p for p, n in sorted(pairs.items(), key=lambda wn: (-wn[1], wn[0]))
                   if 2 <= n <= limit][:max(0, n_words - len(vocab))]
