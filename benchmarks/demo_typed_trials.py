@@ -11,7 +11,8 @@
     python benchmarks/demo_typed_trials.py margins checkpoints/demo
 
 ``trial`` trains the ``demo`` recipe with the overrides (any EncodingConfig / ModelConfig /
-TrainConfig field, and the generator's ``twins`` / ``colour_twins`` / ``swap_twins``: the demo data with that share of
+TrainConfig field, ``pairs_through_lexicon`` (round six: the words head's pairs read through the lexicon, its single
+words as written), and the generator's ``twins`` / ``colour_twins`` / ``swap_twins``: the demo data with that share of
 counterfactual twins, written to ``benchmarks/_work/demo-...``) into ``benchmarks/_work/trials/NAME``, then measures R@K and the typed-query
 benchmark on val and test and appends one JSON line to ``results/demo/short-query-trials.jsonl``.
 ``measure`` adds a row for a bundle already trained (copied first: nothing is written into it).
@@ -55,6 +56,8 @@ def trial(name: str, over: dict) -> dict:
 
         folder = "demo-" + "-".join(f"{k}{v}" for k, v in sorted(gen.items()))
         spec = str(ensure_demo(out_dir=ROOT / "benchmarks" / "_work" / folder, **gen))
+    if over.get("pairs_through_lexicon"):  # round six: the words head's single words as written, its pairs
+        _pairs_through_lexicon()           # (words_phrases) read through the lexicon (no TrainConfig field)
     out = ROOT / "benchmarks" / "_work" / "trials" / name
     load0, t0 = os.getloadavg(), time.time()
     result = train(out, spec, None, enc, mod, tr, recipe_name="demo", overwrite=True)
@@ -67,6 +70,28 @@ def trial(name: str, over: dict) -> dict:
     with open(ROOT / "results" / "demo" / "short-query-trials.jsonl", "a") as f:
         f.write(json.dumps(res) + "\n")
     return res
+
+
+def _pairs_through_lexicon() -> None:
+    """Trial override ``pairs_through_lexicon``: the trainer's words-head targets become the single words as
+    written (``word_targets`` without a lexicon) and, with ``words_phrases``, the pairs within a phrase read
+    through the dataset's lexicon (``word_targets(..., singles=False, lexicon=...)``): "red circle" one target
+    whatever the caption called it, "scarlet" and "disc" still targets of their own."""
+    import torch
+
+    import xmr_core.train.loop as loop
+    from xmr_core.data.demo import dataset_lexicon
+    from xmr_core.text.short_queries import Lexicon
+    from xmr_core.train.samples import word_targets
+
+    def targets(ds, n_words, max_df=0.10, phrases=False, singles=True, lexicon=None):
+        words, y = word_targets(ds, n_words, max_df)
+        if not phrases:
+            return words, y
+        pairs, yp = word_targets(ds, n_words, max_df, True, False, Lexicon(dataset_lexicon(ds.source)))
+        return words + pairs, torch.cat([y, yp], dim=1)
+
+    loop.word_targets = targets
 
 
 def measure(out: Path, spec: str = "demo") -> dict:

@@ -251,6 +251,15 @@ def test_the_demo_lexicon_makes_phrase_positives_agree_with_the_scenes(small_dem
     other = tmp_path / "plain.json"
     other.write_text(json.dumps({"images": []}))
     assert dataset_lexicon(other) == {} and dataset_lexicon(tmp_path / "absent.json") == {}
+    # a demo written before the lexicon is written again on first use (the same images and captions)
+    from xmr_core.data.demo import ensure_demo
+
+    path = ensure_demo(60, out_dir=tmp_path / "old")
+    old = json.loads(path.read_text())
+    old.pop("lexicon")
+    path.write_text(json.dumps(old))
+    assert dataset_lexicon(ensure_demo(60, out_dir=tmp_path / "old")) == lex
+    assert json.loads(path.read_text())["images"] == old["images"]
 
 
 def test_swapped_captions_trade_two_nouns():
