@@ -276,7 +276,7 @@ def run_scope(config: dict[str, Any], dataset: str, split: str, n_images: int, n
                   "gets the nearest shapes, which is expected, not a fault. For real photos, train on real data, "
                   "e.g. `python -m xmr_core train --recipe default --dataset dataset_flickr8k.json --images-dir "
                   f"images --name f8k` (recorded training time: {training_time_note('default')}; with two idle cores "
-                  "add `--threads 2` for a faster step; `--recipe two-cores` is the measured two-thread run, "
+                  "use `--recipe two-cores`, the same run with two threads, "
                   f"recorded: {training_time_note('two-cores')}). Then "
                   "`python -m xmr_core evaluate --run checkpoints/f8k`, and pick `f8k` in the sidebar.")
     return {"trained_on": trained_on, "gallery": gallery, "synthetic": synthetic, "advice": advice}
