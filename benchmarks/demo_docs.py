@@ -2,7 +2,7 @@
 
 Each block between ``<!-- generated:NAME -->`` and ``<!-- /generated -->`` is rewritten from
 ``checkpoints/demo{,-paper}/metrics.json``, ``results/demo/build.json`` and
-``results/demo/short-query-trials.jsonl``; ``tests/test_docs_figures.py`` fails when a committed
+``results/demo/short-query-trials.jsonl``, ``results/regions.jsonl``; ``tests/test_docs_figures.py`` fails when a committed
 page differs from what this writes (a figure changed in a file but not in the docs, or the reverse).
 """
 from __future__ import annotations
@@ -88,7 +88,28 @@ def _trials() -> str:
     return table()
 
 
-BLOCKS = {"demo-test": lambda: _recall_table(_metrics("demo")), "demo-bundles": _bundles, "demo-typed": _typed,
+def _regions() -> str:
+    """``results/regions.jsonl`` (benchmarks/typed_regions.py): one table a measured (run, split)."""
+    out = []
+    for line in (ROOT / "results" / "regions.jsonl").read_text(encoding="utf-8").splitlines():
+        r = json.loads(line)
+        kinds = list(next(iter(r["grids"].values()))["typed"])
+        cpu = r["machine"]
+        out += [f"`{r['run']}`, {r['split']} ({r['images']} images; {cpu['kind']}, {cpu['torch_threads']} "
+                f"thread(s), load {cpu['loadavg'][0]:.2f}): typed P@5 / R@10, full captions' text→image R@1 / 5 / 10",
+                "", "| windows | " + " | ".join(kinds) + " | short queries | full captions t2i | windows' embedding s |",
+                "|---" * (len(kinds) + 4) + "|"]
+        for g, row in r["grids"].items():
+            t2i = row.get("t2i_full_captions") or row.get("t2i_full_captions_with_windows")
+            what = "none (whole pictures)" if g == "0" else f"{g} x {g}"
+            out.append(f"| {what} | " + " | ".join(f"{row['typed'][k][0]:.1f} / {row['typed'][k][1]:.1f}" for k in kinds)
+                       + f" | {row['short_queries']} | {' / '.join(f'{x:.1f}' for x in t2i)}"
+                       + (" (whole)" if g == "0" else " (with windows)") + f" | {row['windows_seconds']:.0f} |")
+        out.append("")
+    return "\n".join(out)
+
+
+BLOCKS = {"demo-regions": _regions, "demo-test": lambda: _recall_table(_metrics("demo")), "demo-bundles": _bundles, "demo-typed": _typed,
           "demo-build": _build_line, "demo-trials": _trials}
 
 

@@ -247,3 +247,55 @@ def test_pretrained_bundle_in_the_query_page(lite_runs, monkeypatch, _navigation
     assert "Top 5 images" in "\n".join(m.value for m in at.markdown)
     cfg = json.loads((lite_runs / "lite" / "config.json").read_text())
     assert "first 6 of 16 blocks frozen" in network_summary(cfg)
+
+
+def test_output_stride_16_keeps_the_weights_and_doubles_the_last_map():
+    """ModelConfig.output_stride 16: the last strided stage runs at stride 1 with the same weights (a state
+    dict moves between the two unchanged), so the last map has twice the side; only Lite0 has it."""
+    from xmr_core.network.efficientnet import LAST_STRIDED_STAGE, LITE0_STAGES
+
+    assert LITE0_STAGES[LAST_STRIDED_STAGE][2] == 2 and all(s[2] == 1 for s in LITE0_STAGES[LAST_STRIDED_STAGE + 1:])
+    n32 = build_network(LITE).eval()
+    n16 = build_network(replace(LITE, output_stride=16)).eval()
+    n16.load_state_dict(n32.state_dict(), strict=True)
+    img = torch.randn(2, 3, 80, 80)
+    with torch.no_grad():
+        m32, m16 = n32.trunk.stem_and_blocks(img), n16.trunk.stem_and_blocks(img)
+        assert m32.shape[-2:] == (3, 3) and m16.shape[-2:] == (5, 5)
+        # the blocks before that stage compute the same map
+        first = sum(s[0] for s in LITE0_STAGES[:LAST_STRIDED_STAGE])
+        assert torch.equal(n32.trunk.stem_and_blocks(img, first), n16.trunk.stem_and_blocks(img, first))
+        assert n16(img).shape == n32(img).shape == (2, LITE.embedding_size)
+    with pytest.raises(ValueError, match="output_stride"):
+        ModelConfig(output_stride=16)  # InceptionResNet-V1
+    with pytest.raises(ValueError, match="output_stride"):
+        replace(LITE, output_stride=8)
+
+
+def test_bilinear_pool_tells_which_colour_is_on_which_shape():
+    """A first-order pool of a map with "red" and "circle" at one place and "blue" and "square" at another equals
+    that of the swapped scene (red square, blue circle); BilinearPool's outer product at each place does not.
+    With ModelConfig.bilinear the head reads both (feature_dim grows by rank^2); only Lite0 has it."""
+    from xmr_core.network.pooling import BilinearPool, global_pool
+
+    red, blue, circle, square = torch.eye(4)
+
+    def scene(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:  # (1, 4 channels, 1, 2 places)
+        return torch.stack([first, second], dim=1).reshape(1, 4, 1, 2)
+    a, b = scene(red + circle, blue + square), scene(red + square, blue + circle)
+    assert torch.equal(global_pool(a, "avg"), global_pool(b, "avg"))
+    pool = BilinearPool(4, 4)
+    with torch.no_grad():
+        pool.a.weight.copy_(torch.eye(4).reshape(4, 4, 1, 1))
+        pool.b.weight.copy_(torch.eye(4).reshape(4, 4, 1, 1))
+        pa, pb = pool(a), pool(b)
+    assert pa.shape == (1, pool.out_dim) == (1, 16)
+    assert not torch.allclose(pa, pb)
+    assert pa[0, 0 * 4 + 2] > pb[0, 0 * 4 + 2]  # red x circle: there in a, not in b
+    net = build_network(replace(LITE, bilinear=8)).eval()
+    assert net.feature_dim == 1280 + 64
+    with torch.no_grad():
+        assert net.forward_features(torch.randn(2, 3, 64, 64)).shape == (2, 1280 + 64)
+        assert net(torch.randn(2, 3, 64, 64)).shape == (2, LITE.embedding_size)
+    with pytest.raises(ValueError, match="bilinear"):
+        ModelConfig(bilinear=8)  # InceptionResNet-V1

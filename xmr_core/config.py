@@ -174,6 +174,19 @@ class ModelConfig:
     pool: str = opt("avg", "global pooling of the trunk's last feature map: avg (paper; each thing counts by its "
                            "area) | max (each channel at its strongest place: a thing anywhere counts in full; "
                            "ours) | avgmax (their mean)", choices=("avg", "max", "avgmax"))
+    # At 80 px ImageNet's stride 32 leaves a 3x3 last map, each place seeing several of a demo scene's things
+    # at once (docs/METHOD.md §2c)
+    output_stride: int = opt(32, "efficientnet_lite0: the last feature map's stride, 32 (ImageNet's) | 16 (its "
+                                 "last strided stage at stride 1, the same weights: twice the map's side; ours)",
+                             choices=(16, 32))
+    # a search setting, kept with the network whose reading of pictures it makes up for (docs/METHOD.md §7c)
+    regions: int = opt(0, "short typed queries are also scored against each picture's half-side windows on an "
+                          "N x N grid, the best of the whole picture and its windows wins (fragment matching; "
+                          "ours); 0 = whole pictures only (paper)", lo=0, hi=8)
+    # a first-order pool reads a picture as a bag of colours and shapes (docs/METHOD.md §2c)
+    bilinear: int = opt(0, "efficientnet_lite0: rank r of a second-order pooled term beside the pool (r*r more "
+                           "features: two learnt projections' outer product averaged over places, which keeps "
+                           "which colour is where the shape is; ours); 0 = none (paper)", lo=0, hi=64)
 
     def __post_init__(self) -> None:
         check_fields(self)  # the backbone's name, freeze_blocks 0..16 (Lite0 has 16 blocks), sizes
@@ -181,9 +194,10 @@ class ModelConfig:
             if self.input_size < 75:
                 raise ConfigValueError("ModelConfig", "input_size", self.input_size,
                                        "InceptionResNet-V1 needs >= 75 px")
-            if self.pretrained or self.freeze_blocks:
+            if self.pretrained or self.freeze_blocks or self.output_stride != 32 or self.bilinear:
                 raise ConfigValueError("ModelConfig", None, None,
-                                       "pretrained / freeze_blocks apply to the efficientnet_lite0 backbone only "
+                                       "pretrained / freeze_blocks / output_stride / bilinear apply to the efficientnet_lite0 "
+                                       "backbone only "
                                        "(InceptionResNet-V1 is trained from scratch, as in the paper)")
 
 

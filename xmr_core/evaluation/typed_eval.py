@@ -1,5 +1,6 @@
 """The typed-query benchmark of a run (``retrieval/typed_queries.py``) on one split's gallery:
-the queries embedded by the run's own text path, ranked by the one ranking rule, scored."""
+the queries embedded by the run's own text path, ranked by the one ranking rule (short ones by the best of each
+picture and its windows where the run has regions, ``retrieval/regions.py``), scored."""
 from __future__ import annotations
 
 from typing import Any
@@ -21,7 +22,10 @@ def typed_query_metrics(run: Any, emb: SplitEmbeddings, source: str, relevance: 
     """
     from ..data.demo import dataset_scenes
     from ..retrieval.index import ExactIndex
+    from ..retrieval.regions import is_short, region_topk
     from ..retrieval.typed_queries import SEARCH_K, demo_queries, phrase_queries, score_queries
+    from ..text.tokenize import tokenize
+    from .split_regions import split_regions
 
     if getattr(run, "embedder", None) is None:  # an embeddings run cannot embed a typed query
         return None
@@ -45,6 +49,14 @@ def typed_query_metrics(run: Any, emb: SplitEmbeddings, source: str, relevance: 
     index = ExactIndex(emb.images.shape[1])
     index.add(emb.images)
     _, ranked = index.search(vecs, SEARCH_K)
+    regions = split_regions(run, emb)
+    if regions is not None:  # short queries ranked by the best of each picture and its windows, as the app does
+        words = [len(tokenize(str(t))) for t in emb.caption_text]
+        short = np.array([is_short(len(tokenize(q.text)), words) for q in queries], bool)
+        if short.any():
+            ranked[short] = region_topk(vecs[short], emb.images, regions, SEARCH_K)[1]
     out = score_queries(queries, ranked)
+    if regions is not None:
+        out["regions"] = {"grid": int(round(np.sqrt(regions.shape[1]))), "short_queries": int(short.sum())}
     out.update(ground_truth=truth, n_queries=len(queries), n_images=len(emb.images))
     return out

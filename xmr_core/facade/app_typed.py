@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 
 HEADLINE = "one thing"  # the kind the Query page quotes ("a red circle", "a dog")
-SHORT = 0.5  # a query under half the training captions' median length is "much shorter"
 
 
 def typed_rows(m: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -40,9 +39,11 @@ def typed_headline(m: dict[str, Any] | None) -> str | None:
     if kind is None:
         return None
     v = kinds[kind]
+    grid = (t.get("regions") or {}).get("grid")
+    how = f"; short queries also matched to each picture's {grid} x {grid} windows" if grid else ""
     return (f"Typed queries ({kind}, {v['n']} of them, e.g. “{(t.get('examples') or ['?'])[0]}”): "
             f"P@5 {v['P@5']:.0f} % of the top 5 relevant, R@10 {v['R@10']:.0f} % "
-            f"(relevant = {t.get('ground_truth', '?')}; every kind on the Overview).")
+            f"(relevant = {t.get('ground_truth', '?')}{how}; every kind on the Overview).")
 
 
 def typed_examples(m: dict[str, Any] | None) -> list[str]:
@@ -52,12 +53,30 @@ def typed_examples(m: dict[str, Any] | None) -> list[str]:
 
 def length_note(n_words: int, caption_words: np.ndarray) -> str | None:
     """A line when a query is much shorter than the captions the run learned from (or None)."""
+    from ..retrieval.regions import is_short
+
+    if not is_short(n_words, caption_words):
+        return None
     w = np.asarray(caption_words, float)
-    w = w[np.isfinite(w)]
-    if not w.size or n_words <= 0:
-        return None
-    med = float(np.median(w))
-    if n_words >= SHORT * med:
-        return None
+    med = float(np.median(w[np.isfinite(w)]))
     return (f"This query has {n_words} word{'s' * (n_words != 1)}; this dataset's captions have about {med:.0f}. "
             "Short queries are answered less well than full captions: see its typed-query scores.")
+
+
+def region_search(ex: Any, sentence: str, vec: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """A short query on a run with regions (``ModelConfig.regions``): (distances, image rows, a note) of its top
+    ``k`` by the best of each picture and its windows (``retrieval/regions.py``), as the typed-query benchmark
+    ranks them; None for other queries and runs (the whole pictures' index answers)."""
+    from ..evaluation.split_regions import split_regions
+    from ..retrieval.regions import is_short, region_topk
+    from ..text.tokenize import tokenize
+
+    grid = getattr(getattr(ex.run, "model_cfg", None), "regions", 0)
+    if not grid or not is_short(len(tokenize(sentence)), ex.caption_stats()["words"]):
+        return None
+    if getattr(ex, "_regions", None) is None:  # embedded once a gallery (and cached in the run)
+        ex._regions = split_regions(ex.run, ex.emb)
+    s, ids = region_topk(vec[None], ex.emb.images, ex._regions, k)
+    dist = np.sqrt(np.maximum(2.0 - 2.0 * s[0], 0.0))  # Euclidean on unit vectors, as every hit reports
+    return dist, ids[0], (f"A short query: each picture is scored by the best of itself and its {grid * grid} "
+                          "windows, so a thing that shares its picture with others is found too.")

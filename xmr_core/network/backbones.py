@@ -20,7 +20,7 @@ from torch import nn
 
 from ..config import BACKBONES, ModelConfig
 from .efficientnet import FEATURE_DIM, N_BLOCKS, EfficientNetLite0, imagenet_state_dict
-from .pooling import global_pool
+from .pooling import BilinearPool, global_pool
 
 
 class EfficientNetLite0Net(nn.Module):
@@ -29,15 +29,16 @@ class EfficientNetLite0Net(nn.Module):
     def __init__(self, cfg: ModelConfig, load_pretrained: bool = True):
         super().__init__()
         self.cfg = cfg
-        trunk = EfficientNetLite0()
+        trunk = EfficientNetLite0(output_stride=cfg.output_stride)
         if cfg.pretrained and load_pretrained:
             trunk.load_state_dict(imagenet_state_dict(), strict=True)
         trunk._fc = None  # the ImageNet classifier is not part of the embedding network
         self.trunk = trunk
         self.n_frozen = int(cfg.freeze_blocks)
-        self.feature_dim = FEATURE_DIM
+        self.bilinear = BilinearPool(FEATURE_DIM, cfg.bilinear) if cfg.bilinear else None
+        self.feature_dim = FEATURE_DIM + (self.bilinear.out_dim if self.bilinear else 0)
         self.dropout = nn.Dropout(1.0 - cfg.dropout_keep)
-        self.last_linear = nn.Linear(FEATURE_DIM, cfg.embedding_size, bias=False)
+        self.last_linear = nn.Linear(self.feature_dim, cfg.embedding_size, bias=False)
         self.last_bn = nn.BatchNorm1d(cfg.embedding_size, eps=0.001, momentum=0.1, affine=True)
         for p in self.frozen_parameters():
             p.requires_grad_(False)
@@ -72,7 +73,9 @@ class EfficientNetLite0Net(nn.Module):
         t = self.trunk
         h = t.stem_and_blocks(h, N_BLOCKS, start=max(0, self.n_frozen))  # start 0 = with the stem
         h = F.relu6(t._bn1(t._conv_head(h)))
-        return global_pool(h, self.cfg.pool)
+        if self.bilinear is None:
+            return global_pool(h, self.cfg.pool)
+        return torch.cat([global_pool(h, self.cfg.pool), self.bilinear(h)], dim=1)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != 3:

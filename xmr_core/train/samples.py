@@ -29,6 +29,14 @@ def choose_captions(caps: list, n: int, rng: random.Random) -> list:
     return rng.sample(caps, n) if len(caps) >= n else [caps[i % len(caps)] for i in range(n)]
 
 
+def lexicon_of(ds: Dataset) -> Lexicon:
+    """The dataset's synonyms as one word (``text.short_queries.Lexicon``): what its JSON lists, or the demo
+    generator's own (``data.demo.dataset_lexicon``)."""
+    from ..data.demo import dataset_lexicon
+
+    return Lexicon(dataset_lexicon(ds.source))
+
+
 def with_short_queries(chosen: list[str], share: float, rng: random.Random, keep_head: bool = False) -> list[str]:
     """Each chosen caption replaced, with probability ``share``, by a short query cut from it
     (``text/short_queries.py``; ``keep_head``: cut to noun phrases); no draw at all when ``share`` is 0,
@@ -51,10 +59,7 @@ class ClassSamples(torch.utils.data.Dataset):
         self.encoder, self.mcfg, self.tcfg = encoder, mcfg, tcfg
         self.phrase_index = None
         if tcfg.phrase_positives:
-            from ..data.demo import dataset_lexicon
-
-            lexicon = Lexicon(dataset_lexicon(ds.source)) if tcfg.phrase_lexicon else None
-            self.phrase_index = PhraseIndex(self.caps, lexicon)
+            self.phrase_index = PhraseIndex(self.caps, lexicon_of(ds) if tcfg.phrase_lexicon else None)
         self.texts_travel = (tcfg.phrase_positives or tcfg.short_query_losses != "all"
                              or tcfg.short_query_words != "class" or tcfg.teacher_weight > 0 or tcfg.swap_negatives > 0)
         self.words_index: dict[str, int] | None = None  # the words head's columns, for own-words targets
@@ -87,11 +92,13 @@ class ClassSamples(torch.utils.data.Dataset):
         size = t.crop or m.input_size
         x_img = preprocess_images(np.stack([np.ascontiguousarray(v) for v in views]), size, m.standardize)
         x_txt = preprocess_images(enc, size, m.standardize)
+        if not self.texts_travel:
+            return x_img, x_txt, k
+        # collate asks which pictures the texts describe, and which are short queries
+        item = (x_img, x_txt, k, chosen, [False] * len(chosen) if t.crop else short)
         if t.swap_negatives > 0:  # one caption with two nouns swapped: a wrong answer (TrainConfig.swap_negatives)
-            return x_img, x_txt, k, chosen, [False] * len(chosen) if t.crop else short, self._swapped(caps, rng)
-        if self.texts_travel:  # collate asks which pictures they describe, and which are short queries
-            return x_img, x_txt, k, chosen, [False] * len(chosen) if t.crop else short
-        return x_img, x_txt, k
+            item += (self._swapped(caps, rng),)
+        return item
 
     def _swapped(self, caps: list[str], rng: random.Random) -> torch.Tensor:
         """(0 or 1, 3, size, size): with probability ``swap_negatives``, one of the class's captions with the
@@ -295,16 +302,17 @@ def word_targets(ds: Dataset, n_words: int, max_df: float = 0.10, phrases: bool 
     toks = [set(t) for t in seqs]
     df = Counter(w for t in toks for w in t)
     limit = max_df * max(1, len(toks))
-    if lexicon:  # pairs within a phrase, of its content words
-        seqs = [[w for p in content_phrases(c.text, lexicon) for w in p + ("|",)] for c in ds.captions]
+    # where pairs are taken: the whole caption, or (lexicon) each phrase's content words, no pair across two
+    segments = ([list(content_phrases(c.text, lexicon)) for c in ds.captions] if lexicon else [[q] for q in seqs])
     # sorted by (-count, word): set/Counter order depends on the per-process hash seed,
     # and the head's columns must mean the same words in a resumed process
     ranked = sorted(df.items(), key=lambda wn: (-wn[1], wn[0]))
     vocab = [w for w, n in ranked if 2 <= n <= limit][:n_words] if singles or not phrases else []
     if phrases:  # pairs of adjacent content words: "a red circle on the left" -> red circle, circle left
-        for q, s in zip(seqs, toks):
-            q = [w for w in q if df[w] <= limit]  # "|" ends a phrase (lexicon): no pair across it
-            s.update(f"{a} {b}" for a, b in zip(q, q[1:]) if "|" not in (a, b))
+        for segs, s in zip(segments, toks):
+            for q in segs:
+                q = [w for w in q if df[w] <= limit]
+                s.update(f"{a} {b}" for a, b in zip(q, q[1:]))
         pairs = Counter(p for t in toks for p in t if " " in p)
         vocab += [p for p, n in sorted(pairs.items(), key=lambda wn: (-wn[1], wn[0]))
                   if 2 <= n <= limit][:max(0, n_words - len(vocab))]
