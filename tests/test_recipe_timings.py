@@ -70,9 +70,9 @@ def test_demo_button_minutes_come_from_the_recorded_build(monkeypatch):
     from xmr_core.facade.app_support import demo_minutes
 
     monkeypatch.setattr(hw, "cpu_has_native_bf16", lambda: True)
-    assert demo_minutes(False) == 5  # 241 s (results/demo/build.json), rounded up
+    assert demo_minutes(False) == 5  # 284 s (results/demo/build.json), rounded up
     monkeypatch.setattr(hw, "cpu_has_native_bf16", lambda: False)
-    assert demo_minutes(False) == 7  # the Intel Xeon's estimate: 1.7 x 241 s = 410 s
+    assert demo_minutes(False) == 9  # the Intel Xeon's estimate: 1.7 x 284 s = 483 s
     assert "estimated" in recorded_time("demo", native_bf16=False).source
     monkeypatch.setitem(RECIPES, "demo", replace(RECIPES["demo"], timings=(Timing(601, "x", False, "d", "s"),)))
     assert demo_minutes(False) == 11

@@ -64,7 +64,8 @@ def length_note(n_words: int, caption_words: np.ndarray) -> str | None:
 
 
 def region_search(ex: Any, sentence: str, vec: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, str] | None:
-    """A short query on a run with regions (``ModelConfig.regions``): (distances, image rows, a note) of its top
+    """A short query on a run with regions (``ModelConfig.regions``): (distances, image rows, a note), each array
+    (1, k) as an index answers, of its top
     ``k`` by the best of each picture and its windows (``retrieval/regions.py``), as the typed-query benchmark
     ranks them; None for other queries and runs (the whole pictures' index answers)."""
     from ..evaluation.split_regions import split_regions
@@ -76,7 +77,7 @@ def region_search(ex: Any, sentence: str, vec: np.ndarray, k: int) -> tuple[np.n
         return None
     if getattr(ex, "_regions", None) is None:  # embedded once a gallery (and cached in the run)
         ex._regions = split_regions(ex.run, ex.emb)
-    s, ids = region_topk(vec[None], ex.emb.images, ex._regions, k)
-    dist = np.sqrt(np.maximum(2.0 - 2.0 * s[0], 0.0))  # Euclidean on unit vectors, as every hit reports
-    return dist, ids[0], (f"A short query: each picture is scored by the best of itself and its {grid * grid} "
+    s, ids = region_topk(vec[None], ex.emb.images, ex._regions, k)  # (1, k) each, as the index answers
+    dist = np.sqrt(np.maximum(2.0 - 2.0 * s, 0.0))  # Euclidean on unit vectors, as every hit reports
+    return dist, ids, (f"A short query: each picture is scored by the best of itself and its {grid * grid} "
                           "windows, so a thing that shares its picture with others is found too.")
