@@ -96,14 +96,15 @@ def _regions() -> str:
         kinds = list(next(iter(r["grids"].values()))["typed"])
         cpu = r["machine"]
         out += [f"`{r['run']}`, {r['split']} ({r['images']} images; {cpu['kind']}, {cpu['torch_threads']} "
-                f"thread(s), load {cpu['loadavg'][0]:.2f}): typed P@5 / R@10, full captions' text→image R@1 / 5 / 10",
-                "", "| windows | " + " | ".join(kinds) + " | short queries | full captions t2i | windows' embedding s |",
+                f"thread(s), load {cpu['loadavg'][0]:.2f}): typed P@5 / R@10, full captions' text→image "
+                "R@1 / 5 / 10", "",
+                "| windows | " + " | ".join(kinds) + " | short queries | full captions t2i | windows' embedding s |",
                 "|---" * (len(kinds) + 4) + "|"]
         for g, row in r["grids"].items():
             t2i = row.get("t2i_full_captions") or row.get("t2i_full_captions_with_windows")
             what = "none (whole pictures)" if g == "0" else f"{g} x {g}"
-            out.append(f"| {what} | " + " | ".join(f"{row['typed'][k][0]:.1f} / {row['typed'][k][1]:.1f}" for k in kinds)
-                       + f" | {row['short_queries']} | {' / '.join(f'{x:.1f}' for x in t2i)}"
+            typed = " | ".join(f"{row['typed'][k][0]:.1f} / {row['typed'][k][1]:.1f}" for k in kinds)
+            out.append(f"| {what} | {typed} | {row['short_queries']} | {' / '.join(f'{x:.1f}' for x in t2i)}"
                        + (" (whole)" if g == "0" else " (with windows)") + f" | {row['windows_seconds']:.0f} |")
         out.append("")
     return "\n".join(out)

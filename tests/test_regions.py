@@ -87,7 +87,7 @@ def test_the_demo_answers_short_queries_by_its_windows(demo_copy):
 
     run = load_run(demo_copy)
     grid = run.model_cfg.regions
-    assert grid == recipe("demo").model.regions > 0, "checkpoints/demo predates regions: python -m benchmarks.demo_build"
+    assert grid == recipe("demo").model.regions > 0, "checkpoints/demo predates regions: rebuild it (demo_build)"
     emb = split_embeddings(run, None, "val")
     with_windows = typed_query_metrics(run, emb, run.dataset_spec)
     cache = emb.path.with_name(f"{emb.path.stem}.regions{grid}.npz")

@@ -216,10 +216,14 @@ def _typed_section(m: dict[str, Any]) -> str:
     t = m.get("typed_queries")
     if not t:
         return ""
+    r = t.get("regions")
+    win = (f"\nThe {r['short_queries']} under half the split's median caption length were also matched to each "
+           f"image's {r['grid']} x {r['grid']} half-side windows, best of the whole and its windows "
+           "(docs/METHOD.md §7c).") if r else ""
     return f"""## Typed queries (what a person types)
 
 {t['n_queries']} short queries against the {t['n_images']} images; relevant: {t['ground_truth']}.
-P@5: relevant among the top 5 over min(5, relevant); R@10: among the top 10 over min(10, relevant).
+P@5: relevant among the top 5 over min(5, relevant); R@10: among the top 10 over min(10, relevant).{win}
 
 {typed_table(t)}
 
