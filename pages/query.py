@@ -142,7 +142,9 @@ with tab_txt:
             st.error(f"Cannot search with this sentence: {err}")
         else:
             n_words = len(res.layout.tokens) if res.layout is not None else len(tokenize(sentence))
-            short = length_note(n_words, ex.caption_stats()["words"])
+            # a run that matches short queries to windows says so in res.notes instead (docs/METHOD.md §7c)
+            windows = getattr(getattr(ex.run, "model_cfg", None), "regions", 0)
+            short = None if windows else length_note(n_words, ex.caption_stats()["words"])
             for note in res.notes + ([short] if short else []):
                 st.warning(note)
             left, right = st.columns([1, 2])
