@@ -13,7 +13,7 @@ from pages._shared import (TRAIL, caption_hits, download_results, explorer, expl
 from xmr_core.facade.app_support import (UPLOAD_TYPES, annotate_encoding, handle_image_query, handle_text_query, md_text,
                                   pop_step, run_scope)
 from xmr_core.bundle.kinds import no_encoder
-from xmr_core.facade.app_typed import length_note, typed_examples, typed_headline
+from xmr_core.facade.app_typed import length_note, regions_of, typed_examples, typed_headline
 from xmr_core.text.tokenize import tokenize
 
 through_app()
@@ -143,8 +143,7 @@ with tab_txt:
         else:
             n_words = len(res.layout.tokens) if res.layout is not None else len(tokenize(sentence))
             # a run that matches short queries to windows says so in res.notes instead (docs/METHOD.md §7c)
-            windows = getattr(getattr(ex.run, "model_cfg", None), "regions", 0)
-            short = None if windows else length_note(n_words, ex.caption_stats()["words"])
+            short = None if regions_of(ex.run) else length_note(n_words, ex.caption_stats()["words"])
             for note in res.notes + ([short] if short else []):
                 st.warning(note)
             left, right = st.columns([1, 2])

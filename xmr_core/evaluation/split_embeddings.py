@@ -129,6 +129,12 @@ def embeddings_path(run, ds: Dataset, spec: str, split: str) -> Path:
     return Path(run.path) / "embeddings" / f"{dataset_key(spec, ds.name)}-{split}.npz"
 
 
+def read_side(run) -> int:
+    """The longest side a split's pictures are decoded at before the run's own resize (twice its input, at least
+    256 px; a CCAEncoder has its own input size)."""
+    return max(2 * (getattr(run.embedder, "image_size", None) or run.model_cfg.input_size), 256)
+
+
 def embed_dataset(run, ds: Dataset, batch_size: int | None = None, progress: Progress | None = None,
                   workers: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """(image vectors, caption vectors) of ``ds`` with the run's model, streamed in chunks.
@@ -142,7 +148,7 @@ def embed_dataset(run, ds: Dataset, batch_size: int | None = None, progress: Pro
     chunk = bs * max(1, 256 // bs)  # progress about every 256 items
     n_i, n_c = len(ds.images), len(ds.captions)
     total = n_i + n_c
-    side = max(2 * (getattr(emb, "image_size", None) or run.model_cfg.input_size), 256)  # CCAEncoder: its own
+    side = read_side(run)
     img_vecs = np.empty((n_i, emb.dim), np.float32)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         def load(a: int):

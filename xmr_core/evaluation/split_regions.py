@@ -9,7 +9,12 @@ import numpy as np
 
 from ..data.images import read_image
 from ..files import atomic_file, notice
-from .split_embeddings import SplitEmbeddings
+from .split_embeddings import SplitEmbeddings, read_side
+
+
+def regions_of(run: Any) -> int:
+    """The run's window grid for short queries (``ModelConfig.regions``); 0 for none or a run without a model config."""
+    return int(getattr(getattr(run, "model_cfg", None), "regions", 0) or 0)
 
 
 def split_regions(run: Any, emb: SplitEmbeddings, grid: int | None = None, progress: Any = None) -> np.ndarray | None:
@@ -17,8 +22,7 @@ def split_regions(run: Any, emb: SplitEmbeddings, grid: int | None = None, progr
     None for a run without regions (``grid`` None: the run's ``ModelConfig.regions``) or without a network."""
     from ..retrieval.regions import embed_regions
 
-    cfg = getattr(run, "model_cfg", None)
-    grid = (getattr(cfg, "regions", 0) if grid is None else grid) or 0
+    grid = regions_of(run) if grid is None else grid
     if grid <= 0 or getattr(run, "embedder", None) is None:
         return None
     ids = [str(i) for i in emb.image_ids]
@@ -32,8 +36,7 @@ def split_regions(run: Any, emb: SplitEmbeddings, grid: int | None = None, progr
                     return vecs
         except Exception as e:  # noqa: BLE001 - truncated zip, bad header, missing keys: recomputed
             notice(f"{path}: cached window embeddings unreadable ({type(e).__name__}); recomputing them")
-    side = max(2 * cfg.input_size, 256)  # as the whole pictures are read (split_embeddings.embed_dataset)
-    pics = [read_image(p, max_side=side) for p in emb.image_paths]
+    pics = [read_image(p, max_side=read_side(run)) for p in emb.image_paths]  # as the whole pictures are read
     vecs = embed_regions(run.embedder, pics, grid, progress=progress)
     if path is not None:
         with atomic_file(path) as f:

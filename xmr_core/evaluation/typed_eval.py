@@ -25,7 +25,7 @@ def typed_query_metrics(run: Any, emb: SplitEmbeddings, source: str, relevance: 
     from ..retrieval.regions import is_short, region_topk
     from ..retrieval.typed_queries import SEARCH_K, demo_queries, phrase_queries, score_queries
     from ..text.tokenize import tokenize
-    from .split_regions import split_regions
+    from .split_regions import regions_of, split_regions
 
     if getattr(run, "embedder", None) is None:  # an embeddings run cannot embed a typed query
         return None
@@ -57,6 +57,6 @@ def typed_query_metrics(run: Any, emb: SplitEmbeddings, source: str, relevance: 
             ranked[short] = region_topk(vecs[short], emb.images, regions, SEARCH_K)[1]
     out = score_queries(queries, ranked)
     if regions is not None:
-        out["regions"] = {"grid": int(round(np.sqrt(regions.shape[1]))), "short_queries": int(short.sum())}
+        out["regions"] = {"grid": regions_of(run), "short_queries": int(short.sum())}
     out.update(ground_truth=truth, n_queries=len(queries), n_images=len(emb.images))
     return out

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from ..evaluation.split_regions import regions_of  # the run's window grid (0: none), for the pages
+
 HEADLINE = "one thing"  # the kind the Query page quotes ("a red circle", "a dog")
 
 
@@ -63,21 +65,22 @@ def length_note(n_words: int, caption_words: np.ndarray) -> str | None:
             "Short queries are answered less well than full captions: see its typed-query scores.")
 
 
-def region_search(ex: Any, sentence: str, vec: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, str] | None:
-    """A short query on a run with regions (``ModelConfig.regions``): (distances, image rows, a note), each array
-    (1, k) as an index answers, of its top
-    ``k`` by the best of each picture and its windows (``retrieval/regions.py``), as the typed-query benchmark
-    ranks them; None for other queries and runs (the whole pictures' index answers)."""
+def sentence_search(ex: Any, sentence: str, vec: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """How a typed sentence (embedded: ``vec``) searches the split's images: (distances, image rows, notes), the
+    arrays (1, k) as an index answers. A short query on a run with regions (``ModelConfig.regions``) is ranked by
+    the best of each picture and its windows (``retrieval/regions.py``), as the typed-query benchmark ranks it,
+    with a note saying so; any other query by the whole pictures' index."""
     from ..evaluation.split_regions import split_regions
     from ..retrieval.regions import is_short, region_topk
     from ..text.tokenize import tokenize
 
-    grid = getattr(getattr(ex.run, "model_cfg", None), "regions", 0)
+    grid = regions_of(ex.run)
     if not grid or not is_short(len(tokenize(sentence)), ex.caption_stats()["words"]):
-        return None
-    if getattr(ex, "_regions", None) is None:  # embedded once a gallery (and cached in the run)
+        d, ids = ex.image_index.search(vec[None], k)
+        return d, ids, []
+    if getattr(ex, "_regions", None) is None:  # read (or embedded) once a gallery, then kept with the Explorer
         ex._regions = split_regions(ex.run, ex.emb)
-    s, ids = region_topk(vec[None], ex.emb.images, ex._regions, k)  # (1, k) each, as the index answers
+    s, ids = region_topk(vec[None], ex.emb.images, ex._regions, k)
     dist = np.sqrt(np.maximum(2.0 - 2.0 * s, 0.0))  # Euclidean on unit vectors, as every hit reports
-    return dist, ids, (f"A short query: each picture is scored by the best of itself and its {grid * grid} "
-                          "windows, so a thing that shares its picture with others is found too.")
+    return dist, ids, [f"A short query: each picture is scored by the best of itself and its {grid * grid} "
+                       "windows, so a thing that shares its picture with others is found too."]

@@ -220,19 +220,16 @@ def run_composed(ex: Explorer, terms: list[Term] | tuple[Term, ...], target: str
         raise QueryError("every weight is 0: give at least one term a non-zero weight")
     parts = [_embed_term(ex, t) for t in terms]
     vec = compose([p.vector for p in parts], [t.weight for t in terms])
-    index = ex.image_index if target == "images" else ex.caption_index
-    d, ids = index.search(vec[None], int(k))
     live = [t for t in terms if float(t.weight)]
-    windows = None
     if target == "images" and len(live) == 1 and live[0].kind == "sentence" and float(live[0].weight) > 0:
-        from .app_typed import region_search  # one sentence is the typed query: searched as it is (§7c)
+        from .app_typed import sentence_search  # one sentence is the typed query: searched as it is (§7c)
 
-        windows = region_search(ex, str(live[0].value), vec, int(k))
-    if windows is not None:
-        d, ids, _ = windows
+        d, ids, more = sentence_search(ex, str(live[0].value), vec, int(k))
+    else:
+        d, ids = (ex.image_index if target == "images" else ex.caption_index).search(vec[None], int(k))
+        more = []
     labels, notes = _labels(ex, parts, terms, target, ids[0])
-    if windows is not None:
-        notes = [*notes, windows[2]]
+    notes = [*notes, *more]
     hits = (ex._image_hits(ids[0], d[0], labels) if target == "images"
             else ex._caption_hits(ids[0], d[0], labels))
     return vec, hits, [p.note for p in parts if p.note] + notes

@@ -228,14 +228,12 @@ class Explorer:
 
         Raises ``EncodingError`` (a message for the user) for an empty or all-OOV sentence.
         """
-        from .app_typed import region_search
+        from .app_typed import sentence_search
 
         t0 = time.perf_counter()
         vec, encoded, layout, notes = self.encode_sentence(sentence)
-        d, ids = self.image_index.search(vec[None], k)
-        if (by_regions := region_search(self, sentence, vec, k)) is not None:  # a short query, a run with regions
-            d, ids, note = by_regions
-            notes = [*notes, note]
+        d, ids, more = sentence_search(self, sentence, vec, k)  # windows for a short query on a run with regions
+        notes = [*notes, *more]
         q_sem = self.sentence_embedder([sentence])[0]
         rel = self.relevance.profiles @ q_sem  # text-side relevance of each image to the typed sentence
         results = self._image_hits(ids[0], d[0], [("related" if rel[i] >= self.threshold else "unrelated", rel[i])
