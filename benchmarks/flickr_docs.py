@@ -190,6 +190,30 @@ def readme_table() -> str:
     return "\n".join(rows)
 
 
+def budget_table(beside: tuple[str, ...] = ()) -> str:
+    """Runs trained under a wall-time budget (``--budget-min``, xmr_core/train/budget.py): what each measured
+    when it planned, the epochs it kept, its projected and its actual whole-run time, its val R@K; then the
+    runs ``beside`` (asked for their epochs, no budget) and the CCA reference, to read them against."""
+    rows = ["| run | budget | measured: a step / a validation | epochs asked → kept | projected | whole run | "
+            "val R@1 / 5 / 10 image→text | text→image | rsum |", "|---|---|---|---|---|---|---|---|---|"]
+    rs = runs()
+    for name, r in rs.items():
+        b = (r["config"] or {}).get("budget")
+        if not b:
+            continue
+        m = r["metrics"]
+        rows.append(f"| `{name}` | {b['budget_min']:g} min | {b['step_s']:.2f} s / {b['val_s']:.0f} s | "
+                    f"{b['epochs_asked']} → {b['epochs']} | {b['projected_min']:.1f} min (all {b['epochs_asked']}: "
+                    f"{b['projected_asked_min']:.1f}) | {_train_minutes(r)} | {_rk(m, 'i2t')} | {_rk(m, 't2i')} | "
+                    f"{m['rsum']:.1f} |")
+    for name in (*beside, "cca-reference"):
+        r, m = rs[name], rs[name]["metrics"]
+        epochs = (r["config"] or {}).get("train", {}).get("epochs", "")
+        rows.append(f"| `{name}` | | | {epochs} | | {_train_minutes(r)} | {_rk(m, 'i2t')} | {_rk(m, 't2i')} | "
+                    f"{m['rsum']:.1f} |")
+    return "\n".join(rows)
+
+
 ALLOCATOR_FILE = ROOT / "benchmarks" / "results-issue20-allocator.json"
 
 
@@ -306,6 +330,7 @@ def which_side_table() -> str:
 
 
 BLOCKS = {"f8k-runs": runs_table, "f8k-cca-inputs": cca_inputs_table, "f8k-which-side": which_side_table, "f8k-cores": cores_table, "f8k-readme": readme_table, "f8k-screens": screens_table,
+          "f8k-budget": lambda: budget_table(("f8k-lr3e3-e9", _default_run())),
           "f8k-curve": lambda: curve(_default_run()),
           "f8k-curve-two-cores": lambda: curve(_recipe_run("two-cores")),
           "f8k-curve-2t-e32": lambda: curve("f8k-wcca36-tm3-2t-e32"),  # the two-core recipe before the rate was raised

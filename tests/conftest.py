@@ -37,3 +37,19 @@ def small_encoder(small_demo):
 
     cfg = EncodingConfig(canvas=96, superpixel=3, gap=3, margin=3, w2v_epochs=5)
     return TextEncoder.fit([c.text for c in small_demo.split("train").captions], cfg)
+
+
+@pytest.fixture
+def tiny_ddp_train():
+    """``tiny_ddp_train(spec, images, out, port, *flags)``: the command line of a two-process CPU DDP run
+    (torchrun) of the demo recipe shrunk to the tiny test set's sizes (80 px, width 0.125)."""
+    import sys
+
+    def cmd(spec: str, images: str, out: Path, port: int, *flags: str) -> list[str]:
+        return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
+                "-m", "xmr_core", "train", "--dataset", spec, "--images-dir", images, "--recipe", "demo",
+                "--input-size", "80", "--width", "0.125", "--canvas", "80", "--superpixel", "2",
+                "--batch-size", "16", "--classes-per-batch", "4", "--captions-per-class", "3", "--val-every", "0",
+                "--threads", "1", "--device", "cpu", "--out", str(out), *flags]
+
+    return cmd

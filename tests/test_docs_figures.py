@@ -102,3 +102,16 @@ def test_collect_refuses_to_overwrite_a_collected_run_without_replace(tmp_path, 
     ref.write_text('{"i2t": {}, "seconds": 3}', encoding="utf-8")
     with pytest.raises(SystemExit, match="already holds"):
         flickr_docs.record_reference(ref, "r1", "note", 1, "cmd")
+
+
+def test_the_budget_prose_quotes_its_run():
+    """README's and RESULTS.md's sentences on the time budget (issue 20) give f8k-budget35's own figures."""
+    r = flickr_docs.runs()["f8k-budget35"]
+    b = r["config"]["budget"]
+    kept = f"kept {b['epochs']} of the {b['epochs_asked']} epochs"
+    whole, rsum = f"{r['run']['seconds'] / 60:.1f} min", f"rsum {r['metrics']['rsum']:.1f}"
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert f"{kept} and finished in {whole} at {rsum}" in readme
+    results = " ".join((ROOT / "docs" / "RESULTS.md").read_text(encoding="utf-8").split())
+    assert f"The budget held ({whole[:-4]} min against {b['budget_min']:g}, projected {b['projected_min']:.1f})" in results
+    assert f"{b['epochs']} epochs reach {rsum}" in results

@@ -61,6 +61,7 @@ def test_query_page_estimate_comes_from_the_recorded_figure(monkeypatch):
         advice = run_scope(DEMO_CONFIG, "demo", "test", 100, 500)["advice"]
         assert want in advice and "--recipe default" in advice, advice
         assert "--recipe two-cores" in advice and training_time_note("two-cores", native) in advice
+        assert "--budget-min 60" in advice  # a CPU slower than the recorded one can still fit the hour
     for src in ("pages/query.py", "xmr_core/facade/app_support.py"):  # no hand-written duration left in either
         assert not re.search(r"\d+\s*(min|minutes|h)\b.{0,20}(core|CPU)", (ROOT / src).read_text()), src
 

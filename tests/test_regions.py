@@ -115,7 +115,7 @@ def test_the_query_page_search_uses_windows_for_short_queries_only(demo_copy):
     ex = Explorer(demo_copy, split="val")
     res = ex.text_query("a red circle", k=5)
     assert any("windows" in n for n in res.notes)
-    _, ids = region_topk(res.vector, ex.emb.images, ex._regions, 5)
+    _, ids = region_topk(res.vector, ex.emb.images, ex.regions, 5)
     assert [h.image_row for h in res.results] == ids[0].tolist()
     cap = str(ex.emb.caption_text[0])
     full = ex.text_query(cap, k=5)

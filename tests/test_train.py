@@ -166,15 +166,10 @@ def test_nan_loss_stops_with_message(tiny_ds, tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_ddp_two_cpu_processes(tiny_ds, tmp_path):
+def test_ddp_two_cpu_processes(tiny_ds, tmp_path, tiny_ddp_train):
     spec, images = tiny_ds
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29731",
-           "-m", "xmr_core", "train", "--dataset", spec, "--images-dir", images, "--recipe", "demo",
-           "--input-size", "80", "--width", "0.125", "--canvas", "80", "--superpixel", "2", "--epochs", "1",
-           "--batch-size", "16", "--classes-per-batch", "4", "--captions-per-class", "3", "--val-every", "0",
-           "--threads", "1", "--device", "cpu", "--out", str(out)]
-    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(tiny_ddp_train(spec, images, out, 29731, "--epochs", "1"), cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["world_size"] == 2

@@ -314,6 +314,10 @@ class TrainConfig:
     compile: bool = opt(False, "torch.compile the model (CUDA only)")
     val_every: int = opt(1, "validate R@K every N epochs (0 = never)", lo=0, hi=100_000)
     val_images: int = opt(200, "val images for the periodic R@K (a subsample, for speed)", lo=2, hi=1_000_000)
+    # the epochs a recipe was timed with on one CPU can take twice as long on another (train/budget.py)
+    budget_min: float = opt(0.0, "whole-run wall-time budget in minutes (0 = none: train all epochs): the run "
+                                 "times its first steps and a validation, then trains the most epochs up to "
+                                 "--epochs that fit, its LR schedule set to that length (ours)", lo=0, hi=1_000_000)
     max_steps: int = opt(0, "stop after N optimiser steps (0 = no limit; for tests)", lo=0, hi=10**9)
     device: str = opt("auto", "auto | cpu | cuda | cuda:N", pattern=r"auto|cpu|cuda(:\d{1,2})?",
                       pattern_help="auto, cpu, cuda or cuda:N")

@@ -70,7 +70,6 @@ def sentence_search(ex: Any, sentence: str, vec: np.ndarray, k: int) -> tuple[np
     arrays (1, k) as an index answers. A short query on a run with regions (``ModelConfig.regions``) is ranked by
     the best of each picture and its windows (``retrieval/regions.py``), as the typed-query benchmark ranks it,
     with a note saying so; any other query by the whole pictures' index."""
-    from ..evaluation.split_regions import split_regions
     from ..retrieval.regions import is_short, region_topk
     from ..text.tokenize import tokenize
 
@@ -78,9 +77,7 @@ def sentence_search(ex: Any, sentence: str, vec: np.ndarray, k: int) -> tuple[np
     if not grid or not is_short(len(tokenize(sentence)), ex.caption_stats()["words"]):
         d, ids = ex.image_index.search(vec[None], k)
         return d, ids, []
-    if getattr(ex, "_regions", None) is None:  # read (or embedded) once a gallery, then kept with the Explorer
-        ex._regions = split_regions(ex.run, ex.emb)
-    s, ids = region_topk(vec[None], ex.emb.images, ex._regions, k)
+    s, ids = region_topk(vec[None], ex.emb.images, ex.regions, k)
     dist = np.sqrt(np.maximum(2.0 - 2.0 * s, 0.0))  # Euclidean on unit vectors, as every hit reports
     return dist, ids, [f"A short query: each picture is scored by the best of itself and its {grid * grid} "
                        "windows, so a thing that shares its picture with others is found too."]

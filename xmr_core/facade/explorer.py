@@ -82,14 +82,12 @@ class Explorer:
         self.caption_index = gallery_index(self.emb.captions, self.emb.images, stem and f"{stem}.captions.faiss",
                                            f"{key}:{self.emb.captions.shape}")
         self.caption_sem, self.sentence_embedder = caption_semantics(self.run, self.emb)
-        kind = getattr(self.sentence_embedder, "kind", "word-vectors")
-        self.relevance_kind = kind
-        self.relevance = caption_relevance(self.caption_sem, self.emb.caption_image, len(self.emb.images),
-                                           kind=kind)
+        self.relevance_kind = kind = getattr(self.sentence_embedder, "kind", "word-vectors")
+        self.relevance = caption_relevance(self.caption_sem, self.emb.caption_image, len(self.emb.images), kind=kind)
         stored = stored_threshold(self.metrics(), kind)  # calibrated on this split's captions by evaluate
         self.threshold = stored if stored is not None else DEFAULT_THRESHOLDS.get(kind, 0.8)
         self.threshold_source = "calibrated" if stored is not None else "default"
-        self._tsne = None
+        self._tsne = self._regions = None
         self._gap: dict[str, Any] | None = None
         self._hits: dict[int, np.ndarray] = {}
         self._caption_stats: dict[str, np.ndarray] | None = None
@@ -233,13 +231,12 @@ class Explorer:
         t0 = time.perf_counter()
         vec, encoded, layout, notes = self.encode_sentence(sentence)
         d, ids, more = sentence_search(self, sentence, vec, k)  # windows for a short query on a run with regions
-        notes = [*notes, *more]
         q_sem = self.sentence_embedder([sentence])[0]
         rel = self.relevance.profiles @ q_sem  # text-side relevance of each image to the typed sentence
         results = self._image_hits(ids[0], d[0], [("related" if rel[i] >= self.threshold else "unrelated", rel[i])
                                                   for i in ids[0]])
         return QueryResult("text", vec, results, time.perf_counter() - t0, encoded=encoded, layout=layout,
-                           notes=notes)
+                           notes=[*notes, *more])
 
     def image_query(self, src: Any, k: int = 10, name: str = "uploaded image") -> QueryResult:
         """An image (bytes, file, path or PIL) -> the top-k test captions.
@@ -249,10 +246,9 @@ class Explorer:
         from PIL import Image
 
         from ..data.images import read_image, to_rgb
-
-        t0 = time.perf_counter()
         from .encoding import need_encoder
 
+        t0 = time.perf_counter()
         need_encoder(self.run, "image")  # before decoding: an embeddings run says why at once
         img = to_rgb(src) if isinstance(src, Image.Image) else read_image(src, name=name, max_side=512)
         vec = self.encode_image(img)
@@ -285,6 +281,14 @@ class Explorer:
             self._tsne = split_map(self.run, self.emb, self.split)
         return self._tsne
 
+    @property
+    def regions(self) -> np.ndarray:
+        """Each picture's window embeddings (``ModelConfig.regions``; split_regions.py), read or made once."""
+        if self._regions is None:
+            from ..evaluation.split_regions import split_regions
+            self._regions = split_regions(self.run, self.emb)
+        return self._regions
+
     def place(self, vectors: np.ndarray) -> np.ndarray:
         """Put new vectors (queries) on the existing map (openTSNE transform)."""
         return self.tsne.place(np.atleast_2d(vectors).astype(np.float32))
@@ -293,8 +297,7 @@ class Explorer:
         """A pandas DataFrame of the map: x, y, modality, row, image_row, label text, path."""
         import pandas as pd
 
-        c = self.tsne.coords
-        ni = self.n_images
+        c, ni = self.tsne.coords, self.n_images
         img = pd.DataFrame({"x": c[:ni, 0], "y": c[:ni, 1], "modality": "image", "row": np.arange(ni),
                             "image_row": np.arange(ni), "text": [Path(p).name for p in self.emb.image_paths],
                             "path": self.emb.image_paths})
@@ -326,7 +329,7 @@ class Explorer:
                     for c, dist in zip(ids[0], d[0]) if int(c) != skip_cap][:k]
         for hits in (images, captions):
             for r, h in enumerate(hits):
-                h["rank"] = r + 1
+                h["rank"] = r + 1  # after the query's own item was left out
         return {"images": images, "captions": captions}
 
     def recall_hits(self, k: int = 10) -> np.ndarray:
@@ -335,8 +338,7 @@ class Explorer:
         An image hits when one of its own captions is among its ``k`` nearest captions (image->text
         R@K); a caption hits when its image is among its ``k`` nearest images (text->image R@K).
         """
-        cached = self._hits.get(k)
-        if cached is not None:
+        if (cached := self._hits.get(k)) is not None:
             return cached
         _, cap_ids = self.caption_index.search(self.emb.images, k)
         img_hit = (self.emb.caption_image[cap_ids] == np.arange(self.n_images)[:, None]).any(axis=1)

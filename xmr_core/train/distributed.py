@@ -1,4 +1,4 @@
-"""DDP: this process's rank, the world size, gathering a tensor from every rank."""
+"""DDP: this process's rank, the world size, gathering a tensor from every rank, sharing rank 0's number."""
 from __future__ import annotations
 
 import os
@@ -38,3 +38,12 @@ def init_from_env(device: str) -> None:
 def shutdown() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def broadcast_int(v: int) -> int:
+    """Rank 0's ``v`` on every rank (``v`` itself without DDP)."""
+    if world()[1] == 1:
+        return v
+    t = torch.tensor([v], dtype=torch.int64, device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    dist.broadcast(t, 0)
+    return int(t.item())

@@ -54,6 +54,17 @@ class Reporter:
         elif self.callback is not None:
             self.callback(step, total_steps, {"epoch": epoch + 1, **losses, "samples_per_s": sps})
 
+    def retotal(self, total: int) -> None:
+        """The run's length changed (``budget.decide``)."""
+        if self.bar is not None:
+            self.bar.total = total
+            self.bar.refresh()
+
+    def note(self, text: str) -> None:
+        """A line above the bar (and nothing for a callback: its caller reads ``config.json``)."""
+        if self.bar is not None:
+            self.bar.write(text)
+
     def epoch(self, row: dict[str, Any]) -> None:
         if self.bar is not None:
             self.bar.write(format_row(row))

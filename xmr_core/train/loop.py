@@ -32,7 +32,8 @@ from .optim import make_optimizer, set_lr
 from .resume import read_saved, saved_configs, saved_source
 from .runfolder import RunLock, abandon, clear_derived, prepare, promote
 from .precision import amp_dtype, make_scaler, pick_device, use_channels_last
-from .teacher import CCATeacher, fit_training_reference
+from .teacher import fit_training_reference, teacher_from
+from .budget import StepClock, decide
 from .samples import (BatchList, ClassSamples, class_features, collate, epoch_batches, lexicon_of, twin_groups,
                       word_targets)
 from .validate import validate
@@ -77,6 +78,8 @@ class _Run:
     teacher: Any = None               # TrainConfig.teacher_weight: the CCA teacher (teacher.py)
     class_features: Any = None        # hard batches: one unit vector a class (samples.class_features)
     twin_groups: Any = None           # twin batches: one group id a class (samples.twin_groups)
+    started: float = 0.0              # time.time() at train()'s start (TrainConfig.budget_min counts from it)
+    clock: StepClock | None = None    # TrainConfig.budget_min, until the epochs are chosen (budget.py)
 
     @property
     def state_path(self) -> Path:
@@ -99,7 +102,7 @@ def train(run_dir: str | Path, dataset: str, images_dir: str | None = None,
     ``progress``: True for tqdm, False for silence, or a callable
     ``progress(step, total_steps, info_dict)`` (the app's progress bar).
     """
-    run_dir = Path(run_dir)
+    run_dir, started = Path(run_dir), time.time()
     source = {"spec": str(dataset), "images_dir": images_dir, "train_split": train_split, "val_split": val_split,
               "skip_missing": skip_missing}
     rank = world()[0]
@@ -112,7 +115,10 @@ def train(run_dir: str | Path, dataset: str, images_dir: str | None = None,
         cfgs = (enc_cfg or EncodingConfig(), model_cfg or ModelConfig(), train_cfg or TrainConfig())
         try:
             r, pos = _setup(work, cfgs, source, recipe_name, resume, progress)
-            r.final_dir = run_dir
+            r.final_dir, r.started = run_dir, started
+            # A budget is spent once: a resumed run keeps the epochs its first part chose (config.json)
+            if r.t.budget_min and not (resume and "budget" in saved):
+                r.clock = StepClock()
             return _loop(r, pos, progress)
         finally:
             if work != run_dir:
@@ -158,7 +164,7 @@ def _setup(run_dir: Path, cfgs: tuple[EncodingConfig, ModelConfig, TrainConfig],
         from ..network.efficientnet import weights_provenance
 
         config["backbone_weights"] = weights_provenance()
-    teacher = _teacher(reference, enc_cfg, t, config)
+    teacher = teacher_from(reference, enc_cfg, t, config)
     amp = amp_dtype(t, device, model_cfg.backbone)
     scaler, pos = make_scaler(amp, device), Position()
     if resume and (run_dir / "last.pt").is_file():
@@ -193,23 +199,6 @@ def _reference(run_dir: Path, ds: Dataset, enc_cfg: EncodingConfig, model_cfg: M
                        f"{model_cfg.embedding_size} (the embedding size), so --vector-size must be at most "
                        f"{model_cfg.embedding_size} (got {enc_cfg.vector_size})")
     return fit_training_reference(ds, model_cfg.embedding_size, t.teacher_image_size, progress)
-
-
-def _teacher(reference: tuple[Any, np.ndarray, float] | None, enc_cfg: EncodingConfig, t: TrainConfig,
-             config: dict[str, Any]) -> CCATeacher | None:
-    """The CCA teacher (``teacher_weight``; docs/METHOD.md §3c), recorded in ``config``; None when off.
-    The ``cca`` painted word vectors fitted from the same reference are recorded there too."""
-    if reference is not None and enc_cfg.word_vectors == "cca":
-        config["word_vectors"] = {"kind": f"the CCA reference's 300-d Word2Vec projected onto its {enc_cfg.vector_size} "
-                                          "leading canonical directions (network/cca_fit.py, cca_word_vectors)",
-                                  "image_size": t.teacher_image_size, "fit_seconds": round(reference[2], 1)}
-    if not t.teacher_weight:
-        return None
-    teacher = CCATeacher.from_reference(*reference)
-    config["teacher"] = {"kind": "CCA reference (network/cca_fit.py), fitted on the training split",
-                         "image_size": t.teacher_image_size, "dim": teacher.dim,
-                         "fit_seconds": round(teacher.seconds, 1)}
-    return teacher
 
 
 def _encoder(run_dir: Path, ds: Dataset, enc_cfg: EncodingConfig, resume: bool, rank: int,
@@ -275,7 +264,7 @@ def _loop(r: _Run, pos: Position, progress: Any) -> TrainResult:
     interrupted, t_run = False, time.time()
     try:
         with Stop() as stop:
-            while pos.epoch < t.epochs and not (t.max_steps and pos.step >= t.max_steps):
+            while pos.epoch < r.t.epochs and not (t.max_steps and pos.step >= t.max_steps):
                 n_mine, meter = _run_epoch(r, pos, stop, rep)
                 if stop.flag:
                     interrupted = True
@@ -288,7 +277,7 @@ def _loop(r: _Run, pos: Position, progress: Any) -> TrainResult:
                 if done_epoch:
                     pos.epoch, pos.in_epoch = pos.epoch + 1, 0
                     if r.rank == 0 and r.ds_val is not None and t.val_every and (
-                            pos.epoch % t.val_every == 0 or pos.epoch == t.epochs):
+                            pos.epoch % t.val_every == 0 or pos.epoch == r.t.epochs):
                         row.update(_validate_keeping_work(r, pos, row))
                     pos.log.append(row)
                     rep.epoch(row)
@@ -332,6 +321,9 @@ def _run_epoch(r: _Run, pos: Position, stop: Stop, rep: Reporter) -> tuple[int, 
         losses = _step(r, pos.step, imgs, il, txts, tl, info[0] if info else None)
         pos.step += 1
         pos.in_epoch += 1
+        if r.clock is not None and (step_s := r.clock.tick(pos.in_epoch == 1)) is not None:
+            decide(r, pos, rep, step_s)
+            r.clock = None
         sps = meter.add(losses, (imgs.shape[0] + txts.shape[0]) * r.world)
         rep.step(pos.step, r.total_steps, pos.epoch, losses, sps)
         if stop.flag or (t.max_steps and pos.step >= t.max_steps):

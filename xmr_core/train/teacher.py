@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..config import EncodingConfig, TrainConfig
 from ..data import Dataset
 from ..errors import XmrError
 
@@ -68,3 +69,21 @@ def fit_training_reference(ds: Dataset, dim: int, image_size: int = 160,
         raise XmrError(f"the CCA teacher has {enc.dim} directions; the network's embedding has {dim}")
     enc._trunk = None  # free the trunk
     return enc, feats, time.time() - t0
+
+
+def teacher_from(reference: tuple[Any, np.ndarray, float] | None, enc_cfg: EncodingConfig, t: TrainConfig,
+                 config: dict[str, Any]) -> CCATeacher | None:
+    """The CCA teacher (``teacher_weight``; docs/METHOD.md §3c) from ``fit_training_reference``'s result,
+    recorded in the run's ``config``; None when off. The ``cca`` painted word vectors fitted from the
+    same reference are recorded there too."""
+    if reference is not None and enc_cfg.word_vectors == "cca":
+        config["word_vectors"] = {"kind": f"the CCA reference's 300-d Word2Vec projected onto its {enc_cfg.vector_size} "
+                                          "leading canonical directions (network/cca_fit.py, cca_word_vectors)",
+                                  "image_size": t.teacher_image_size, "fit_seconds": round(reference[2], 1)}
+    if not t.teacher_weight:
+        return None
+    teacher = CCATeacher.from_reference(*reference)
+    config["teacher"] = {"kind": "CCA reference (network/cca_fit.py), fitted on the training split",
+                         "image_size": t.teacher_image_size, "dim": teacher.dim,
+                         "fit_seconds": round(teacher.seconds, 1)}
+    return teacher

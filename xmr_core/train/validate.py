@@ -1,6 +1,8 @@
 """The periodic validation: R@K both ways and the modality gap on a subsample of val."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from ..data import Dataset
@@ -29,3 +31,16 @@ def validate(embedder: Embedder, ds: Dataset, n_images: int, seed: int = 0) -> d
     out["val_cos_img_txt"] = float(gap.get("mean_cos_cross", float("nan")))
     out["val_cos_pair"] = float(gap.get("mean_cos_pair", float("nan")))
     return out
+
+
+def validation_seconds(embedder: Embedder, ds: Dataset, n_images: int, probe: int = 16) -> float:
+    """About what ``validate(embedder, ds, n_images)`` takes: reading and embedding ``probe`` images
+    and their captions, timed the second time and scaled (the first pass builds the kernels for the
+    batch's shapes, once a run; the R@K arithmetic after it is a small share)."""
+    n = min(n_images, len(ds.images))
+    sub = ds.subset([im.image_id for im in ds.images[:min(probe, n)]])
+    for _ in range(2):
+        t0 = time.perf_counter()
+        embedder.embed_images([read_image(im.path, max_side=256) for im in sub.images])
+        embedder.embed_texts([c.text for c in sub.captions])
+    return (time.perf_counter() - t0) * n / max(1, len(sub.images))
