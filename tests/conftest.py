@@ -41,12 +41,13 @@ def small_encoder(small_demo):
 
 @pytest.fixture
 def tiny_ddp_train():
-    """``tiny_ddp_train(spec, images, out, port, *flags)``: the command line of a two-process CPU DDP run
-    (torchrun) of the demo recipe shrunk to the tiny test set's sizes (80 px, width 0.125)."""
+    """``tiny_ddp_train(spec, images, out, *flags)``: the command line of a two-process CPU DDP run
+    (torchrun) of the demo recipe shrunk to the tiny test set's sizes (80 px, width 0.125). ``--standalone``:
+    torchrun takes a free port, so two suites side by side (README: as on each CPU) cannot collide."""
     import sys
 
-    def cmd(spec: str, images: str, out: Path, port: int, *flags: str) -> list[str]:
-        return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
+    def cmd(spec: str, images: str, out: Path, *flags: str) -> list[str]:
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                 "-m", "xmr_core", "train", "--dataset", spec, "--images-dir", images, "--recipe", "demo",
                 "--input-size", "80", "--width", "0.125", "--canvas", "80", "--superpixel", "2",
                 "--batch-size", "16", "--classes-per-batch", "4", "--captions-per-class", "3", "--val-every", "0",

@@ -115,7 +115,7 @@ def test_ddp_ranks_train_the_epochs_rank_0_chose(tiny_ds, tmp_path, tiny_ddp_tra
     """Each rank times its own steps; rank 0's choice is broadcast, so no rank waits for another's step."""
     spec, images = tiny_ds
     out = tmp_path / "ddp"
-    r = subprocess.run(tiny_ddp_train(spec, images, out, 29737, "--epochs", "30", "--budget-min", "0.0001"), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(tiny_ddp_train(spec, images, out, "--epochs", "30", "--budget-min", "0.0001"), cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     cfg = json.loads((out / "config.json").read_text())
     epochs = cfg["train"]["epochs"]

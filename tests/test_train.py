@@ -169,7 +169,7 @@ def test_nan_loss_stops_with_message(tiny_ds, tmp_path, monkeypatch):
 def test_ddp_two_cpu_processes(tiny_ds, tmp_path, tiny_ddp_train):
     spec, images = tiny_ds
     out = tmp_path / "ddp"
-    r = subprocess.run(tiny_ddp_train(spec, images, out, 29731, "--epochs", "1"), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(tiny_ddp_train(spec, images, out, "--epochs", "1"), cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["world_size"] == 2
