@@ -9,6 +9,7 @@ from plotly.subplots import make_subplots
 from pages._shared import explorer, show_error, through_app
 from xmr_core.facade.app_support import dash_missing, gap_rows, network_summary, recall_rows, semantic_rows, train_curve
 from xmr_core.facade.app_typed import typed_rows
+from xmr_core.train.budget import budget_note
 
 through_app()
 
@@ -16,6 +17,8 @@ ex = explorer()
 run = ex.run
 st.title(f"Run `{run.name}`")
 st.caption(f"Network: {network_summary(run.config)}")
+if (budget := budget_note(run.config)) is not None:  # fewer epochs than asked, to fit a time budget
+    st.caption(budget)
 m = ex.metrics()
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("split", f"{ex.dataset_name}/{ex.split}")

@@ -12,7 +12,7 @@ import torch
 
 from xmr_core.config import EncodingConfig, ModelConfig, TrainConfig
 from xmr_core.train import train
-from xmr_core.train.budget import MARGIN, StepClock, plan, validations
+from xmr_core.train.budget import MARGIN, StepClock, budget_note, plan, validations
 from xmr_core.train.optim import lr_factor
 
 ENC = EncodingConfig(canvas=80, superpixel=2, gap=2, margin=2, w2v_epochs=2)
@@ -122,3 +122,11 @@ def test_ddp_ranks_train_the_epochs_rank_0_chose(tiny_ds, tmp_path, tiny_ddp_tra
     assert cfg["world_size"] == 2 and cfg["budget"]["epochs"] == epochs < 30
     assert len((out / "train_log.csv").read_text().splitlines()) == 1 + epochs
     assert "budget 0.0001 min" in r.stdout  # the line above the bar (tqdm.write)
+
+
+def test_the_overview_line_reads_the_record():
+    cfg = json.loads((ROOT / "results" / "flickr8k" / "f8k-budget35" / "config.json").read_text())
+    note = budget_note(cfg)
+    b = cfg["budget"]
+    assert f"{b['budget_min']:g}-min budget" in note and f"{b['epochs']} of the {b['epochs_asked']} asked" in note
+    assert budget_note({"train": {}}) is None and budget_note({"budget": {"epochs": 3}}) is None

@@ -53,6 +53,14 @@ class Plan:
     def record(self) -> dict[str, Any]:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
+    def summary(self) -> str:
+        kept = (f"all {self.epochs} asked epochs fit" if self.epochs == self.epochs_asked else
+                f"{self.epochs} of the {self.epochs_asked} asked epochs were trained (all {self.epochs_asked}: "
+                f"{self.projected_asked_min:.0f} min projected)")
+        return (f"Trained under a {self.budget_min:g}-min budget (--budget-min): a step took {self.step_s:.2f} s "
+                f"and a validation about {self.val_s:.0f} s on its machine, so {kept}; projected "
+                f"{self.projected_min:.0f} min for the whole run.")
+
     def message(self) -> str:
         head = (f"budget {self.budget_min:g} min: a step takes {self.step_s:.2f} s and a validation about "
                 f"{self.val_s:.0f} s here")
@@ -61,6 +69,15 @@ class Plan:
         return (f"{head}; {self.epochs_asked} epochs would take {self.projected_asked_min:.0f} min, so "
                 f"{self.epochs} are trained (projected {self.projected_min:.0f} min), the LR schedule set to "
                 f"that length (--budget-min 0 trains all {self.epochs_asked})")
+
+
+def budget_note(config: dict[str, Any]) -> str | None:
+    """A run's budget in words (the Overview page), from ``config.json``'s ``budget``; None without one."""
+    b = config.get("budget") if isinstance(config, dict) else None
+    try:
+        return Plan(**{k: b[k] for k in Plan.__dataclass_fields__}).summary()
+    except (KeyError, TypeError):  # no budget, or an unreadable record
+        return None
 
 
 def plan(budget_min: float, elapsed_s: float, step: int, epochs_done: int, step_s: float,
