@@ -114,9 +114,9 @@ class StepClock:
         return sum(self.times) / len(self.times) if len(self.times) == PROBE_STEPS else None
 
 
-def decide(r: Any, pos: Any, rep: Any, step_s: float) -> Plan:
+def decide(r: Any, pos: Any, rep: Any, step_s: float) -> Plan | None:
     """Plan (rank 0, every rank then takes its epochs) and set the run to it: ``r.t.epochs``, the
-    schedule's length, the progress bar's total and ``config.json``."""
+    schedule's length, the progress bar's total and ``config.json``. Returns rank 0's plan (None elsewhere)."""
     p = None
     if r.rank == 0:
         val_s = validation_seconds(r.embedder, r.ds_val, r.t.val_images) if r.ds_val is not None else 0.0
