@@ -17,7 +17,7 @@ from typing import Any
 
 from ..files import read_json, write_json_atomic
 from .distributed import broadcast_int
-from .validate import validation_seconds
+from .validate import validates_after, validation_seconds
 
 SKIP_STEPS = 3    # the first steps fault memory in and pick oneDNN kernels: not typical, not timed
 PROBE_STEPS = 20  # timed steps (about 20 s on the default recipe's step)
@@ -27,13 +27,9 @@ MARGIN = 0.95
 
 
 def validations(epochs: int, val_every: int, done: int = 0) -> int:
-    """Periodic validations a run of ``epochs`` still makes after ``done`` epochs (every
-    ``val_every``-th epoch and the last; the loop's rule)."""
-    def upto(e: int) -> int:
-        return 0 if not val_every or e <= 0 else e // val_every + (1 if e % val_every else 0)
-
-    before = done // val_every if val_every else 0  # the ones made so far: every val_every-th
-    return max(0, upto(epochs) - before)
+    """Periodic validations a run of ``epochs`` still makes after ``done`` epochs (the loop's rule,
+    ``validate.validates_after``)."""
+    return sum(validates_after(e, epochs, val_every) for e in range(done + 1, epochs + 1))
 
 
 @dataclass

@@ -36,7 +36,7 @@ from .teacher import fit_training_reference, teacher_from
 from .budget import StepClock, decide
 from .samples import (BatchList, ClassSamples, class_features, collate, epoch_batches, lexicon_of, twin_groups,
                       word_targets)
-from .validate import validate
+from .validate import validate, validates_after
 
 
 @dataclass
@@ -276,8 +276,7 @@ def _loop(r: _Run, pos: Position, progress: Any) -> TrainResult:
                                        "seconds": time.time() - t_run}
                 if done_epoch:
                     pos.epoch, pos.in_epoch = pos.epoch + 1, 0
-                    if r.rank == 0 and r.ds_val is not None and t.val_every and (
-                            pos.epoch % t.val_every == 0 or pos.epoch == r.t.epochs):
+                    if r.rank == 0 and r.ds_val is not None and validates_after(pos.epoch, r.t.epochs, t.val_every):
                         row.update(_validate_keeping_work(r, pos, row))
                     pos.log.append(row)
                     rep.epoch(row)

@@ -12,6 +12,12 @@ from ..retrieval.diagnostics import modality_gap
 from ..retrieval.metrics import evaluate_embeddings
 
 
+def validates_after(epoch: int, epochs: int, val_every: int) -> bool:
+    """Whether a run of ``epochs`` validates after its ``epoch``-th (1-based): every ``val_every``-th epoch
+    and the last; never with ``val_every`` 0 (the loop's rule, and what ``budget.plan`` counts)."""
+    return bool(val_every) and (epoch % val_every == 0 or epoch == epochs)
+
+
 def validate(embedder: Embedder, ds: Dataset, n_images: int, seed: int = 0) -> dict[str, float]:
     """R@K both ways (and modality-gap figures) on up to ``n_images`` images of ``ds``."""
     ids = [im.image_id for im in ds.images]
