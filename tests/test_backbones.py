@@ -299,3 +299,60 @@ def test_bilinear_pool_tells_which_colour_is_on_which_shape():
         assert net(torch.randn(2, 3, 64, 64)).shape == (2, LITE.embedding_size)
     with pytest.raises(ValueError, match="bilinear"):
         ModelConfig(bilinear=8)  # InceptionResNet-V1
+
+
+# ---- captions at their own side (ModelConfig.text_input_size, docs/METHOD.md §2d) ----------------------------------
+@pytest.mark.parametrize("frozen", [6, 0], ids=["6-frozen", "all-trained"])
+def test_parts_of_one_batch_train_as_one_tensor_when_their_sides_agree(frozen):
+    """Photos and captions as two parts of one batch (a list) give the embeddings, BatchNorm's running statistics
+    and the gradients of the batch as one tensor: joint_batch_norm shares the statistics, so nothing about
+    training changes but the captions' side."""
+    torch.manual_seed(0)
+    mcfg = replace(LITE, freeze_blocks=frozen)
+    # in float64, so that equal maths shows as equal numbers (in float32 the summation order of a batch of 6 against
+    # parts of 2 and 4 moves the early blocks' gradients by up to 1e-2 of their largest through the small batch's
+    # BatchNorm backward)
+    a, b = build_network(mcfg).train().double(), build_network(mcfg).train().double()
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(6, 3, 64, 64, dtype=torch.float64)
+    ea, eb = a(x), b([x[:2], x[2:]])
+    assert torch.allclose(ea, eb, atol=1e-10, rtol=1e-10)
+    r = torch.randn_like(ea)  # a loss whose gradient does not cancel under the last BatchNorm (a sum of squares would)
+    (ea * r).sum().backward()
+    (eb * r).sum().backward()
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
+        if pa.grad is not None:
+            assert torch.allclose(pa.grad, pb.grad, atol=1e-9, rtol=1e-9), name  # gradients are O(1-100)
+    for (name, ba), bb in zip(a.named_buffers(), b.buffers()):
+        assert torch.allclose(ba.double(), bb.double(), atol=1e-12, rtol=1e-10), name  # running stats, batch counts
+    moved = a.trunk._blocks[-1]._bn1.running_mean
+    assert moved.abs().max() > 0  # the check is not vacuous: training moved the statistics
+
+
+def test_captions_at_their_own_side_train_and_embed_at_it(tiny, tmp_path, monkeypatch):
+    """text_input_size 48 with 64 px photos: the cache holds captions at 48 px, each step runs the two sides as two
+    parts of one batch, and the bundle's embedder paints queries at 48 px; only Lite0 has the setting."""
+    from xmr_core.config import ConfigValueError
+    from xmr_core.network import inference
+
+    mcfg = replace(LITE, text_input_size=48)
+    spec, images = tiny
+    seen: list = []
+    forward = type(build_network(LITE)).forward_from_frozen_outputs
+    monkeypatch.setattr(type(build_network(LITE)), "forward_from_frozen_outputs",
+                        lambda self, h: seen.append([tuple(v.shape[-2:]) for v in h] if isinstance(h, list)
+                                                    else [tuple(h.shape[-2:])]) or forward(self, h))
+    res = train(tmp_path / "run", spec, images, ENC, mcfg, replace(TR, cache_frozen=True), progress=False)
+    assert res.steps == 2
+    # 64 px photos reach the trainable blocks at 4 x 4 after 6 frozen blocks (stride 16), 48 px captions at 3 x 3
+    assert [(4, 4), (3, 3)] in seen
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["model"]["text_input_size"] == 48
+    sizes: list = []
+    real = inference.preprocess_images
+    monkeypatch.setattr(inference, "preprocess_images", lambda x, size, *a: sizes.append(size) or real(x, size, *a))
+    run = load_run(tmp_path / "run")
+    v = run.embedder.embed_texts(["a red circle"])
+    assert v.shape == (1, 32) and sizes == [48]
+    with pytest.raises(ConfigValueError, match="text_input_size"):
+        ModelConfig(text_input_size=112)  # InceptionResNet-V1

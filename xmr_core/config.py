@@ -167,6 +167,11 @@ class ModelConfig:
     width: float = opt(1.0, "channel width multiplier (paper 1.0; smaller for a CPU)", above=0, hi=4)
     input_size: int = opt(256, "network input side in px (paper 256; InceptionResNet-V1 needs >= 75)",
                          lo=32, hi=1024)
+    # Captions cost 3 of a batch's 4 samples; the canvas is 112 px, so resizing it to a larger photo side adds places
+    # the trainable blocks pay for without adding what is painted (docs/METHOD.md §2d)
+    text_input_size: int = opt(0, "efficientnet_lite0: the painted captions' side in px when it differs from the "
+                                  "photos' (each part of a batch at its own side through the same trunk, BatchNorm's "
+                                  "statistics shared; ours); 0 = input_size (paper: one size)", lo=0, hi=1024)
     blocks: tuple = opt((5, 10, 5), "block35 / block17 / block8 repeats (paper 5/10/5)", flag=None,
                         lo=0, hi=50)
     scales: tuple = opt((0.17, 0.10, 0.20), "residual scales (paper 0.17/0.10/0.20)", flag=None, lo=0, hi=10)
@@ -194,11 +199,18 @@ class ModelConfig:
             if self.input_size < 75:
                 raise ConfigValueError("ModelConfig", "input_size", self.input_size,
                                        "InceptionResNet-V1 needs >= 75 px")
-            if self.pretrained or self.freeze_blocks or self.output_stride != 32 or self.bilinear:
+            if self.pretrained or self.freeze_blocks or self.output_stride != 32 or self.bilinear or self.text_input_size:
                 raise ConfigValueError("ModelConfig", None, None,
-                                       "pretrained / freeze_blocks / output_stride / bilinear apply to the efficientnet_lite0 "
-                                       "backbone only "
+                                       "pretrained / freeze_blocks / output_stride / bilinear / text_input_size apply to "
+                                       "the efficientnet_lite0 backbone only "
                                        "(InceptionResNet-V1 is trained from scratch, as in the paper)")
+        if self.text_input_size and self.text_input_size < 32:
+            raise ConfigValueError("ModelConfig", "text_input_size", self.text_input_size, "must be 0 or >= 32 px")
+
+    @property
+    def text_size(self) -> int:
+        """The painted captions' side at the network's input (``text_input_size``, else ``input_size``)."""
+        return self.text_input_size or self.input_size
 
 
 @dataclass

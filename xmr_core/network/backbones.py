@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import BACKBONES, ModelConfig
-from .efficientnet import FEATURE_DIM, N_BLOCKS, EfficientNetLite0, imagenet_state_dict
+from .efficientnet import FEATURE_DIM, N_BLOCKS, EfficientNetLite0, imagenet_state_dict, joint_batch_norm
 from .pooling import BilinearPool, global_pool
 
 
@@ -68,31 +68,46 @@ class EfficientNetLite0Net(nn.Module):
         with torch.no_grad():
             return self.trunk.stem_and_blocks(x, self.n_frozen)
 
-    def forward_from_frozen(self, h: torch.Tensor) -> torch.Tensor:
-        """Pooled features from the frozen part's output."""
+    def forward_from_frozen(self, h: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+        """Pooled features from the frozen part's output. A list: the parts of one batch at different sides
+        (photos and captions, ``ModelConfig.text_input_size``), BatchNorm's statistics shared as if they were one
+        tensor (``efficientnet.joint_batch_norm``); their features come back concatenated in the list's order."""
         t = self.trunk
-        h = t.stem_and_blocks(h, N_BLOCKS, start=max(0, self.n_frozen))  # start 0 = with the stem
-        h = F.relu6(t._bn1(t._conv_head(h)))
+        start = max(0, self.n_frozen)  # 0 = with the stem
+        if isinstance(h, (list, tuple)):
+            hs = t.stem_and_blocks_many(list(h), N_BLOCKS, start=start)
+            hs = [F.relu6(x) for x in joint_batch_norm(t._bn1, [t._conv_head(x) for x in hs])]
+            return torch.cat([self._pool(x) for x in hs])
+        h = t.stem_and_blocks(h, N_BLOCKS, start=start)
+        return self._pool(F.relu6(t._bn1(t._conv_head(h))))
+
+    def _pool(self, h: torch.Tensor) -> torch.Tensor:
         if self.bilinear is None:
             return global_pool(h, self.cfg.pool)
         return torch.cat([global_pool(h, self.cfg.pool), self.bilinear(h)], dim=1)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"expected a (N, 3, H, W) tensor, got shape {tuple(x.shape)}")
+        _check_input(x)
         return self.forward_from_frozen(self.frozen_features(x))
 
-    def forward_from_frozen_outputs(self, h: torch.Tensor) -> torch.Tensor:
-        """The pre-normalisation embedding from the frozen part's output (a cached one in training)."""
+    def forward_from_frozen_outputs(self, h: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+        """The pre-normalisation embedding from the frozen part's output (a cached one in training; a list: parts of
+        one batch at different sides, see ``forward_from_frozen``)."""
         return self.last_bn(self.last_linear(self.dropout(self.forward_from_frozen(h))))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"expected a (N, 3, H, W) tensor, got shape {tuple(x.shape)}")
-        return self.forward_from_frozen_outputs(self.frozen_features(x))
+    def forward(self, x: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+        if isinstance(x, (list, tuple)):
+            return self.forward_from_frozen_outputs([self.frozen_features(_check_input(v)) for v in x])
+        return self.forward_from_frozen_outputs(self.frozen_features(_check_input(x)))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.forward(x).float(), p=2, dim=1)
+
+
+def _check_input(x: torch.Tensor) -> torch.Tensor:
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"expected a (N, 3, H, W) tensor, got shape {tuple(x.shape)}")
+    return x
 
 
 def build_network(cfg: ModelConfig, load_pretrained: bool = True) -> nn.Module:

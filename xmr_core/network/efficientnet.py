@@ -54,6 +54,29 @@ def _bn(c: int) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(c, eps=1e-3, momentum=0.01)
 
 
+def joint_batch_norm(bn: nn.BatchNorm2d, xs: list[torch.Tensor]) -> list[torch.Tensor]:
+    """``bn`` on the parts of one batch that differ in side (photos and captions each at their own size,
+    ``ModelConfig.text_input_size``). In training: one set of batch statistics over every part's places and one
+    update of the running ones, as ``bn(torch.cat(xs))`` does when the sides agree (a test checks it equal), so the
+    network trains as if the batch were one tensor; in eval each part is normalised alone, which is the same."""
+    if len(xs) == 1 or not bn.training:
+        return [bn(x) for x in xs]
+    c = bn.num_features
+    flat = torch.cat([x.permute(0, 2, 3, 1).reshape(-1, c) for x in xs])  # (places, C): a view in channels_last
+    momentum = bn.momentum
+    if bn.track_running_stats and bn.num_batches_tracked is not None:
+        bn.num_batches_tracked.add_(1)
+        if momentum is None:  # a cumulative moving average, as nn.BatchNorm2d does
+            momentum = 1.0 / float(bn.num_batches_tracked)
+    y = F.batch_norm(flat, bn.running_mean, bn.running_var, bn.weight, bn.bias, True, momentum or 0.0, bn.eps)
+    out, a = [], 0
+    for x in xs:
+        n, _, h, w = x.shape
+        out.append(y[a:a + n * h * w].reshape(n, h, w, c).permute(0, 3, 1, 2))
+        a += n * h * w
+    return out
+
+
 class MBConvBlock(nn.Module):
     """Inverted residual: 1x1 expand -> depthwise kxk -> 1x1 project (ReLU6, no SE)."""
 
@@ -75,6 +98,13 @@ class MBConvBlock(nn.Module):
         h = F.relu6(self._bn1(self._depthwise_conv(h)))
         h = self._bn2(self._project_conv(h))
         return h + x if self.skip else h
+
+    def forward_many(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """``forward`` on the parts of one batch at different sides, BatchNorm's statistics shared (joint_batch_norm)."""
+        hs = [F.relu6(h) for h in joint_batch_norm(self._bn0, [self._expand_conv(x) for x in xs])] if self.expand else xs
+        hs = [F.relu6(h) for h in joint_batch_norm(self._bn1, [self._depthwise_conv(h) for h in hs])]
+        hs = joint_batch_norm(self._bn2, [self._project_conv(h) for h in hs])
+        return [h + x for h, x in zip(hs, xs)] if self.skip else hs
 
 
 class EfficientNetLite0(nn.Module):
@@ -106,6 +136,14 @@ class EfficientNetLite0(nn.Module):
         for block in self._blocks[start:n]:
             x = block(x)
         return x
+
+    def stem_and_blocks_many(self, xs: list[torch.Tensor], n: int = N_BLOCKS, start: int = 0) -> list[torch.Tensor]:
+        """``stem_and_blocks`` on the parts of one batch at different sides (``MBConvBlock.forward_many``)."""
+        if start == 0:
+            xs = [F.relu6(h) for h in joint_batch_norm(self._bn0, [self._conv_stem(x) for x in xs])]
+        for block in self._blocks[start:n]:
+            xs = block.forward_many(xs)
+        return xs
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem_and_blocks(x)

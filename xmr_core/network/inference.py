@@ -327,7 +327,7 @@ class Embedder:
         if self.text_crop:
             c = self.text_crop
             encoded = encoded[:, :c, :c] if encoded.shape[-1] in (1, 3, 4) else encoded[..., :c, :c]
-        size, std = self.cfg.input_size, self.cfg.standardize
+        size, std = self.cfg.text_size, self.cfg.standardize
         return self._embed_batches(n, lambda a, b: preprocess_images(encoded[a:b], size, std),
                                    batch_size, progress)
 
@@ -336,7 +336,7 @@ class Embedder:
         if self.text_encoder is None:
             raise ValueError("this Embedder has no text_encoder; pass one to embed captions")
         sentences = [sentences] if isinstance(sentences, str) else list(sentences)
-        size, std, c = self.cfg.input_size, self.cfg.standardize, self.text_crop
+        size, std, c = self.cfg.text_size, self.cfg.standardize, self.text_crop
 
         def get(a: int, b: int) -> torch.Tensor:
             enc = np.asarray(self.text_encoder.encode_batch(sentences[a:b]))

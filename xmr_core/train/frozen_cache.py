@@ -79,7 +79,7 @@ class CachedClassSamples(torch.utils.data.Dataset):
                     [read_image(p, max_side=max(2 * size, 256)) for p in paths[a:b]], size, std),
                 len(paths), "cache photos", progress, channels_last)
             self.captions = _frozen_outputs(
-                net, batch, lambda a, b: preprocess_images(encoder.encode_batch(flat[a:b]), size, std),
+                net, batch, lambda a, b: preprocess_images(encoder.encode_batch(flat[a:b]), mcfg.text_size, std),
                 len(flat), "cache captions", progress, channels_last)
         finally:
             net.train(was_training)

@@ -334,10 +334,14 @@ def _step(r: _Run, step: int, imgs: torch.Tensor, il: torch.Tensor, txts: torch.
           tl: torch.Tensor, info: dict | None = None) -> dict[str, float]:
     """One optimiser step; returns the loss terms."""
     negs = info.get("negatives") if info is not None else None  # swapped captions (TrainConfig.swap_negatives)
-    x = torch.cat([imgs, txts] + ([negs] if negs is not None else [])).to(r.device, non_blocking=True)
-    y = torch.cat([il, tl]).to(r.device, non_blocking=True)
+    txts = torch.cat([txts] + ([negs] if negs is not None else []))
+    # photos and captions at different sides (ModelConfig.text_input_size) go as two parts of one batch
+    xs = [imgs, txts] if imgs.shape[-2:] != txts.shape[-2:] else [torch.cat([imgs, txts])]
+    xs = [v.to(r.device, non_blocking=True) for v in xs]
     if r.channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
+        xs = [v.contiguous(memory_format=torch.channels_last) for v in xs]
+    x = xs if len(xs) > 1 else xs[0]
+    y = torch.cat([il, tl]).to(r.device, non_blocking=True)
     set_lr(r.opt, r.t, step, r.total_steps)
     with torch.autocast(r.device.type, dtype=r.amp or torch.float32, enabled=r.amp is not None):
         out = as_outputs(r.net(x))

@@ -91,7 +91,7 @@ class ClassSamples(torch.utils.data.Dataset):
             enc = np.stack([self._crop(e, t.crop, rng, text=True) for e in enc])
         size = t.crop or m.input_size
         x_img = preprocess_images(np.stack([np.ascontiguousarray(v) for v in views]), size, m.standardize)
-        x_txt = preprocess_images(enc, size, m.standardize)
+        x_txt = preprocess_images(enc, t.crop or m.text_size, m.standardize)
         if not self.texts_travel:
             return x_img, x_txt, k
         # collate asks which pictures the texts describe, and which are short queries
@@ -104,7 +104,7 @@ class ClassSamples(torch.utils.data.Dataset):
         """(0 or 1, 3, size, size): with probability ``swap_negatives``, one of the class's captions with the
         nouns of two phrases swapped (``text.short_queries.swapped_caption``), painted; the first caption that
         has two to swap, in a random order."""
-        size = self.mcfg.input_size
+        size = self.mcfg.text_size
         if rng.random() < self.tcfg.swap_negatives:
             for c in rng.sample(caps, len(caps)):
                 neg = swapped_caption(c, rng)
