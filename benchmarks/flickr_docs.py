@@ -214,6 +214,28 @@ def budget_table(beside: tuple[str, ...] = ()) -> str:
     return "\n".join(rows)
 
 
+def text_side_table(names: tuple[str, ...]) -> str:
+    """Runs that differ in the captions' side (``ModelConfig.text_input_size``, docs/METHOD.md §2d), screens stopped
+    early among them: the side its config records, its schedule, its logged training rate, its val rsum at epoch 4
+    (every run validated there) and its last validation (R@K, rsum), its whole-run time when it finished."""
+    rows = ["| run | photos / captions px | epochs (schedule) | samples/s (slowest–fastest epoch) | val rsum, epoch 4 | "
+            "last validation: epoch, val R@1 / 5 / 10 image→text, text→image, rsum | whole run |",
+            "|---|---|---|---|---|---|---|"]
+    rs = runs(with_metrics=False)
+    for name in names:
+        r = rs[name]
+        model, train = r["config"]["model"], r["config"]["train"]
+        px = f"{model['input_size']} / {model.get('text_input_size') or model['input_size']}"
+        vals = [row for row in r["log"] if row.get("val_rsum")]
+        at4 = next(float(row["val_rsum"]) for row in vals if row["epoch"] == "4")
+        last = vals[-1]
+        i2t = " / ".join(f"{float(last[f'val_i2t_R@{k}']):.1f}" for k in KS)
+        t2i = " / ".join(f"{float(last[f'val_t2i_R@{k}']):.1f}" for k in KS)
+        rows.append(f"| `{name}` | {px} | {train['epochs']} | {_rate_range(r)} | {at4:.1f} | {last['epoch']}: {i2t}, "
+                    f"{t2i}, {float(last['val_rsum']):.1f} | {_train_minutes(r) if r['metrics'] else 'stopped'} |")
+    return "\n".join(rows)
+
+
 ALLOCATOR_FILE = ROOT / "benchmarks" / "results-issue20-allocator.json"
 
 
@@ -331,6 +353,7 @@ def which_side_table() -> str:
 
 BLOCKS = {"f8k-runs": runs_table, "f8k-cca-inputs": cca_inputs_table, "f8k-which-side": which_side_table, "f8k-cores": cores_table, "f8k-readme": readme_table, "f8k-screens": screens_table,
           "f8k-budget": lambda: budget_table(("f8k-lr3e3-e9", _default_run())),
+          "f8k-text-side": lambda: text_side_table(("f8k-lr3e3-e14", "f8k-t112", "f8k-budget35", "f8k-t112-b35")),
           "f8k-curve": lambda: curve(_default_run()),
           "f8k-curve-two-cores": lambda: curve(_recipe_run("two-cores")),
           "f8k-curve-2t-e32": lambda: curve("f8k-wcca36-tm3-2t-e32"),  # the two-core recipe before the rate was raised

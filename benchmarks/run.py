@@ -35,7 +35,7 @@ import xmr_core  # noqa: F401,E402 - before any benchmark imports torch: sets th
 
 # Cheapest first, so an interrupted run still has the quick cases.
 MODULES = ["bench_encode", "bench_search", "bench_index", "bench_shards", "bench_query", "bench_eval", "bench_eval_floor", "bench_tsne", "bench_map", "bench_scale", "bench_train_step",
-           "bench_backbone_step", "bench_allocator", "bench_two_cores", "bench_photo_size", "bench_memory", "bench_demo"]
+           "bench_backbone_step", "bench_allocator", "bench_two_cores", "bench_photo_size", "bench_text_side", "bench_memory", "bench_demo"]
 
 # Targets of cases in modules that do not set ``target``/``met`` themselves:
 # (module, variant prefix) -> (comparison, value, text).

@@ -329,9 +329,11 @@ def test_parts_of_one_batch_train_as_one_tensor_when_their_sides_agree(frozen):
     assert moved.abs().max() > 0  # the check is not vacuous: training moved the statistics
 
 
-def test_captions_at_their_own_side_train_and_embed_at_it(tiny, tmp_path, monkeypatch):
-    """text_input_size 48 with 64 px photos: the cache holds captions at 48 px, each step runs the two sides as two
-    parts of one batch, and the bundle's embedder paints queries at 48 px; only Lite0 has the setting."""
+@pytest.mark.parametrize("cached", [True, False], ids=["cached", "pixels"])
+def test_captions_at_their_own_side_train_and_embed_at_it(tiny, tmp_path, monkeypatch, cached):
+    """text_input_size 48 with 64 px photos: the cache (or the pixel pipeline) holds captions at 48 px, each step
+    runs the two sides as two parts of one batch, and the bundle's embedder paints queries at 48 px; only Lite0
+    has the setting."""
     from xmr_core.config import ConfigValueError
     from xmr_core.network import inference
 
@@ -342,12 +344,15 @@ def test_captions_at_their_own_side_train_and_embed_at_it(tiny, tmp_path, monkey
     monkeypatch.setattr(type(build_network(LITE)), "forward_from_frozen_outputs",
                         lambda self, h: seen.append([tuple(v.shape[-2:]) for v in h] if isinstance(h, list)
                                                     else [tuple(h.shape[-2:])]) or forward(self, h))
-    res = train(tmp_path / "run", spec, images, ENC, mcfg, replace(TR, cache_frozen=True), progress=False)
+    res = train(tmp_path / "run", spec, images, ENC, mcfg, replace(TR, cache_frozen=cached), progress=False)
     assert res.steps == 2
     # 64 px photos reach the trainable blocks at 4 x 4 after 6 frozen blocks (stride 16), 48 px captions at 3 x 3
     assert [(4, 4), (3, 3)] in seen
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
     assert cfg["model"]["text_input_size"] == 48
+    from xmr_core.facade.app_support import network_summary
+
+    assert "64 px (captions 48 px)" in network_summary(cfg)  # what the Overview page says of the run
     sizes: list = []
     real = inference.preprocess_images
     monkeypatch.setattr(inference, "preprocess_images", lambda x, size, *a: sizes.append(size) or real(x, size, *a))

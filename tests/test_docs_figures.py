@@ -115,3 +115,20 @@ def test_the_budget_prose_quotes_its_run():
     results = " ".join((ROOT / "docs" / "RESULTS.md").read_text(encoding="utf-8").split())
     assert f"The budget held ({whole[:-4]} min against {b['budget_min']:g}, projected {b['projected_min']:.1f})" in results
     assert f"{b['epochs']} epochs reach {rsum}" in results
+
+
+def test_the_text_side_prose_quotes_its_files():
+    """RESULTS.md's sentences on the captions' own side (issue 20) give the benchmark file's step ratio and the
+    screens' own epoch-4 validations."""
+    res = json.loads((ROOT / "benchmarks" / "results-issue20-text-side.json").read_text(encoding="utf-8"))
+    ref, own = sorted(res["rows"], key=lambda r: not r["reference"])
+    results = " ".join((ROOT / "docs" / "RESULTS.md").read_text(encoding="utf-8").split())
+    assert (f"x{own['ratio_to_reference']:.2f} the samples/s ({own['samples_per_s_median']:.0f} against "
+            f"{ref['samples_per_s_median']:.0f}") in results
+    rs = flickr_docs.runs(with_metrics=False)
+
+    def at4(name: str) -> str:
+        return next(f"{float(r['val_rsum']):.1f}" for r in rs[name]["log"] if r["epoch"] == "4" and r["val_rsum"])
+
+    assert (f"reached val rsum {at4('f8k-t112')} and {at4('f8k-t112-b35')} at epoch 4, where the default had "
+            f"{at4('f8k-lr3e3-e14')} (and the 7-epoch budget run {at4('f8k-budget35')})") in results

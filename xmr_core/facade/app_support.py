@@ -157,14 +157,14 @@ def network_summary(config: dict[str, Any]) -> str:
     for a run of another kind, what it is: ``bundle.kinds.describe``)."""
     from ..bundle.kinds import describe
 
-    other = describe(config)
-    if other:
+    if other := describe(config):
         return other
     m = config.get("model", {})
     if m.get("backbone", "inception_resnet_v1") == "inception_resnet_v1":
         return (f"InceptionResNet-V1 (the paper's network), width {m.get('width', 1.0)}, "
                 f"{m.get('input_size', '?')} px, trained from scratch")
-    line = f"EfficientNet-Lite0 trunk, {m.get('input_size', '?')} px, "
+    t = m.get("text_input_size") or 0  # captions at their own side (docs/METHOD.md §2d)
+    line = f"EfficientNet-Lite0 trunk, {m.get('input_size', '?')} px" + (f" (captions {t} px), " if t else ", ")
     w = config.get("backbone_weights")
     if m.get("pretrained") and w:
         line += f"ImageNet weights from `{w.get('package', '?')}` (sha256 {str(w.get('sha256', '?'))[:12]}…)"
