@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from xmr_core.config import ModelConfig
@@ -158,6 +159,30 @@ def test_matches_facenet_forward(facenet):
         r, o = ref(x), ours.embed(x)
     assert r.shape == o.shape == (2, 512)
     assert torch.allclose(r, o, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_training_step_matches_facenet_in_float64(facenet):
+    """A training-mode step (batch statistics, backward) equals facenet-pytorch's, gradients and BatchNorm running
+    statistics included: the branches' first 1x1 convolutions run as one (model._branch_heads) and are the same
+    maths. In float64, so that equal maths shows as equal numbers."""
+    torch.manual_seed(0)
+    ref = facenet.InceptionResnetV1(pretrained=None, classify=False).double().train()
+    ours = InceptionResNetV1(ModelConfig(embedding_size=512, width=1.0, input_size=96, dropout_keep=1.0)).double().train()
+    ref.dropout.p = 0.0  # facenet's dropout (keep 0.6) draws at random: off on both sides
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(3, 3, 96, 96, dtype=torch.float64)
+    r, o = ref(x), ours(x)
+    assert torch.allclose(F.normalize(r), F.normalize(o), atol=1e-10)
+    g = torch.randn_like(r)
+    (F.normalize(r) * g).sum().backward()
+    (F.normalize(o) * g).sum().backward()
+    ref_params = dict(ref.named_parameters())
+    for name, p in ours.named_parameters():
+        assert torch.allclose(p.grad, ref_params[name].grad, atol=1e-9, rtol=1e-7), name
+    ref_buffers = dict(ref.named_buffers())
+    for name, b in ours.named_buffers():
+        assert torch.allclose(b.double(), ref_buffers[name].double(), atol=1e-12), name
 
 
 # ----------------------------------------------------------------------------- preprocessing
