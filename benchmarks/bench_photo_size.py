@@ -72,19 +72,17 @@ def _auto_setting() -> str:
 
 def cases(quick: bool = False) -> list[dict[str, Any]]:
     """samples/s of the cached step per (size, setting), and 160 px's cost relative to 112 px."""
+    from benchmarks._script import alternate
+
     warmup, repeats = (1, 3) if quick else (2, 5)
     threads = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(THREADS)  # the cache is computed on as many threads as the step trains on
     try:
         variants = [_Variant(s, k) for s in SIZES for k in SETTINGS]
         variants += [_Variant(SIZES[1], "fp32-cl", f) for f in DEEPER]
-        for i in range(warmup + repeats):
-            for v in (variants if i % 2 == 0 else variants[::-1]):
-                t = v.step()
-                if i >= warmup:
-                    v.times.append(t)
     finally:
         torch.set_num_threads(threads)
+    alternate(variants, warmup, repeats, THREADS)
     auto = _auto_setting()
     rows = []
     for v in variants:
@@ -102,10 +100,8 @@ def cases(quick: bool = False) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    from benchmarks._script import script_rows
+    from benchmarks._script import print_rate_rows, script_rows
 
     out = script_rows(__doc__, cases)
     if out is not None:
-        for r in out:
-            print(f"{r['case']:<48}{r['variant']:>26}{r['samples_per_s_median']:>9.1f} samples/s  "
-                  f"x{r['ratio_to_reference']:.2f}{'  (auto)' if r['auto_setting'] else ''}")
+        print_rate_rows(out, 48, 26, lambda r: "  (auto)" if r["auto_setting"] else "")

@@ -58,18 +58,11 @@ class _Variant:
 
 def cases(quick: bool = False) -> list[dict[str, Any]]:
     """samples/s of the default recipe's cached step with captions at the photos' side and at 112 px."""
+    from benchmarks._script import alternate
+
     warmup, repeats = (1, 3) if quick else (2, 5)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
-    try:
-        variants = [_Variant(s) for s in TEXT_SIDES]
-        for i in range(warmup + repeats):
-            for v in (variants if i % 2 == 0 else variants[::-1]):
-                t = v.step()
-                if i >= warmup:
-                    v.times.append(t)
-    finally:
-        torch.set_num_threads(threads)
+    variants = [_Variant(s) for s in TEXT_SIDES]
+    alternate(variants, warmup, repeats, THREADS)
     rows = []
     for v in variants:
         sps = [(PHOTOS + CAPTIONS) / t for t in v.times]
@@ -85,10 +78,8 @@ def cases(quick: bool = False) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    from benchmarks._script import script_rows
+    from benchmarks._script import print_rate_rows, script_rows
 
     out = script_rows(__doc__, cases)
     if out is not None:
-        for r in out:
-            print(f"{r['case']:<64}{r['variant']:>34}{r['samples_per_s_median']:>9.1f} samples/s  "
-                  f"x{r['ratio_to_reference']:.2f}")
+        print_rate_rows(out, 64, 34)
