@@ -354,7 +354,7 @@ def which_side_table() -> str:
 BLOCKS = {"f8k-runs": runs_table, "f8k-cca-inputs": cca_inputs_table, "f8k-which-side": which_side_table, "f8k-cores": cores_table, "f8k-readme": readme_table, "f8k-screens": screens_table,
           "f8k-budget": lambda: budget_table(("f8k-lr3e3-e9", _default_run())),
           "f8k-text-side": lambda: text_side_table(
-              ("f8k-lr3e3-e14", "f8k-t112", "f8k-budget35", "f8k-t112-b35", "f8k-lr3e3-e10", "f8k-t192-e10")),
+              ("f8k-lr3e3-e14", "f8k-t112", "f8k-budget35", "f8k-t112-b35", "f8k-lr3e3-e10", "f8k-t192-e10", "f8k-t192-b35")),
           "f8k-curve": lambda: curve(_default_run()),
           "f8k-curve-two-cores": lambda: curve(_recipe_run("two-cores")),
           "f8k-curve-2t-e32": lambda: curve("f8k-wcca36-tm3-2t-e32"),  # the two-core recipe before the rate was raised

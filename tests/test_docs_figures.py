@@ -132,3 +132,31 @@ def test_the_text_side_prose_quotes_its_files():
 
     assert (f"reached val rsum {at4('f8k-t112')} and {at4('f8k-t112-b35')} at epoch 4, where the default had "
             f"{at4('f8k-lr3e3-e14')} (and the 7-epoch budget run {at4('f8k-budget35')})") in results
+
+
+def test_the_192_px_prose_quotes_its_runs():
+    """RESULTS.md's sentence on captions at 192 px gives the two 10-epoch runs' own epoch-4 and final figures and
+    the larger run's whole-run time."""
+    rs = flickr_docs.runs(with_metrics=False)
+
+    def val(name: str, epoch: str) -> str:
+        return next(f"{float(r['val_rsum']):.1f}" for r in rs[name]["log"] if r["epoch"] == epoch and r["val_rsum"])
+
+    results = " ".join((ROOT / "docs" / "RESULTS.md").read_text(encoding="utf-8").split())
+    big, ref = "f8k-t192-e10", "f8k-lr3e3-e10"
+    assert (f"val rsum {val(big, '4')} against {val(ref, '4')} at epoch 4 and {rs[big]['metrics']['rsum']:.1f} against "
+            f"{rs[ref]['metrics']['rsum']:.1f} at epoch 10") in results
+    assert f"{rs[big]['metrics']['rsum']:.1f} in a {rs[big]['run']['seconds'] / 60:.1f}-min whole run" in results
+
+
+def test_the_captions_192_budget_prose_quotes_its_run():
+    """README's sentence on captions-192 under the 35-min budget gives f8k-t192-b35's own epochs, minutes and rsum,
+    and counts the R@K it falls short of the reference on from the two metrics files."""
+    rs = flickr_docs.runs()
+    r, ref = rs["f8k-t192-b35"], rs["cca-reference"]["metrics"]
+    short = sum(r["metrics"][d][f"R@{k}"] < ref[d][f"R@{k}"] for d in ("i2t", "t2i") for k in (1, 5, 10))
+    words = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert (f"kept {r['config']['budget']['epochs']} epochs and finished in {r['run']['seconds'] / 60:.1f} min at rsum "
+            f"{r['metrics']['rsum']:.1f}, level with the reference's {rs['cca-reference']['metrics']['rsum']:.1f} but "
+            f"short of it on {words[short]} of the six R@K") in readme

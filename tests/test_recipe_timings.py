@@ -152,3 +152,15 @@ def test_the_two_cores_record_is_the_committed_run():
     run, cfg, d = _committed_run(rec)
     assert "two" in rec.cpu and (d / "metrics.json").exists()  # an evaluated run, not a screen
     _assert_trained_with(cfg, two)
+
+
+def test_the_captions_192_record_is_the_committed_run():
+    """captions-192 is the default recipe with the captions at 192 px on 10 epochs, nothing else changed; its recorded
+    time is the whole-run time in the run.json it names, a run trained with exactly its settings, evaluated."""
+    big, one = RECIPES["captions-192"], RECIPES["default"]
+    assert big.model == replace(one.model, text_input_size=192) and big.encoding == one.encoding
+    assert big.train == replace(one.train, epochs=10)
+    (rec,) = big.timings
+    run, cfg, d = _committed_run(rec)
+    assert "one core" in rec.cpu and (d / "metrics.json").exists() and rec.seconds == round(run["seconds"])
+    _assert_trained_with(cfg, big, threads=1)  # one thread, as the record says

@@ -277,8 +277,8 @@ def run_scope(config: dict[str, Any], dataset: str, split: str, n_images: int, n
                   "e.g. `python -m xmr_core train --recipe default --dataset dataset_flickr8k.json --images-dir "
                   f"images --name f8k` (recorded training time: {training_time_note('default')}; with two idle cores "
                   "use `--recipe two-cores`, the same run with two threads, "
-                  f"recorded: {training_time_note('two-cores')}; on a slower CPU, `--budget-min 60` times the "
-                  "run's own steps and trains the epochs that fit the hour). Then "
+                  f"recorded: {training_time_note('two-cores')}; on a slower CPU, `--recipe captions-192 --budget-min "
+                  "60`: the run times its own steps and trains the epochs that fit the hour, each worth more). Then "
                   "`python -m xmr_core evaluate --run checkpoints/f8k`, and pick `f8k` in the sidebar.")
     return {"trained_on": trained_on, "gallery": gallery, "synthetic": synthetic, "advice": advice}
 
