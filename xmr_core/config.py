@@ -167,8 +167,8 @@ class ModelConfig:
     width: float = opt(1.0, "channel width multiplier (paper 1.0; smaller for a CPU)", above=0, hi=4)
     input_size: int = opt(256, "network input side in px (paper 256; InceptionResNet-V1 needs >= 75)",
                          lo=32, hi=1024)
-    # Captions cost 3 of a batch's 4 samples; the canvas is 112 px, so resizing it to a larger photo side adds places
-    # the trainable blocks pay for without adding what is painted (docs/METHOD.md §2d)
+    # Captions are 3 of a batch's 4 samples, and the places a caption gets in the trainable blocks set both what its
+    # step costs and how fast they learn to read it: 112 px much slower, 192 px faster an epoch (docs/METHOD.md §2d)
     text_input_size: int = opt(0, "efficientnet_lite0: the painted captions' side in px when it differs from the "
                                   "photos' (each part of a batch at its own side through the same trunk, BatchNorm's "
                                   "statistics shared; ours); 0 = input_size (paper: one size)", lo=0, hi=1024)

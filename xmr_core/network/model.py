@@ -30,7 +30,10 @@ def _branch_heads(x: torch.Tensor, heads: list["BasicConv2d"]) -> list[torch.Ten
     stacked weights, each branch's BatchNorm and ReLU on its own channels after it: the same maths (the modules and
     the state_dict unchanged, facenet's loads as before) in one larger matrix product instead of several narrow ones,
     and one gradient for ``x`` instead of a sum of several (BENCHMARKS.md, bench_train_step)."""
-    y = F.conv2d(x, torch.cat([h.conv.weight for h in heads]))
+    biases = [h.conv.bias for h in heads]  # None in training; set in a copy with BatchNorm folded in (fuse.py)
+    bias = None if all(b is None for b in biases) else torch.cat(
+        [b if b is not None else x.new_zeros(h.conv.out_channels) for b, h in zip(biases, heads)])
+    y = F.conv2d(x, torch.cat([h.conv.weight for h in heads]), bias)
     out, a = [], 0
     for h in heads:
         n = h.conv.out_channels
