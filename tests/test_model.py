@@ -164,8 +164,8 @@ def test_matches_facenet_forward(facenet):
 @pytest.mark.slow
 def test_training_step_matches_facenet_in_float64(facenet):
     """A training-mode step (batch statistics, backward) equals facenet-pytorch's, gradients and BatchNorm running
-    statistics included: the branches' first 1x1 convolutions run as one (model._branch_heads) and are the same
-    maths. In float64, so that equal maths shows as equal numbers."""
+    statistics included (the eval-mode forward test alone would miss a change to training's path). In float64, so
+    that equal maths shows as equal numbers."""
     torch.manual_seed(0)
     ref = facenet.InceptionResnetV1(pretrained=None, classify=False).double().train()
     ours = InceptionResNetV1(ModelConfig(embedding_size=512, width=1.0, input_size=96, dropout_keep=1.0)).double().train()

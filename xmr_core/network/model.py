@@ -25,23 +25,6 @@ def _ch(n: int, width: float) -> int:
 
 # ----------------------------------------------------------------------------- blocks
 
-def _branch_heads(x: torch.Tensor, heads: list["BasicConv2d"]) -> list[torch.Tensor]:
-    """The first (1x1) convolutions of a block's branches, which all read ``x``, as one convolution of their
-    stacked weights, each branch's BatchNorm and ReLU on its own channels after it: the same maths (the modules and
-    the state_dict unchanged, facenet's loads as before) in one larger matrix product instead of several narrow ones,
-    and one gradient for ``x`` instead of a sum of several (BENCHMARKS.md, bench_train_step)."""
-    biases = [h.conv.bias for h in heads]  # None in training; set in a copy with BatchNorm folded in (fuse.py)
-    bias = None if all(b is None for b in biases) else torch.cat(
-        [b if b is not None else x.new_zeros(h.conv.out_channels) for b, h in zip(biases, heads)])
-    y = F.conv2d(x, torch.cat([h.conv.weight for h in heads]), bias)
-    out, a = [], 0
-    for h in heads:
-        n = h.conv.out_channels
-        out.append(h.relu(h.bn(y[:, a:a + n])))
-        a += n
-    return out
-
-
 class BasicConv2d(nn.Module):
     """Conv (no bias) + BatchNorm(eps=0.001, momentum=0.1) + ReLU, as facenet."""
 
@@ -77,8 +60,7 @@ class Block35(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h0, h1, h2 = _branch_heads(x, [self.branch0, self.branch1[0], self.branch2[0]])
-        out = torch.cat((h0, self.branch1[1:](h1), self.branch2[1:](h2)), 1)
+        out = torch.cat((self.branch0(x), self.branch1(x), self.branch2(x)), 1)
         out = self.conv2d(out)
         return self.relu(out * self.scale + x)
 
@@ -100,8 +82,8 @@ class Block17(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h0, h1 = _branch_heads(x, [self.branch0, self.branch1[0]])
-        out = self.conv2d(torch.cat((h0, self.branch1[1:](h1)), 1))
+        out = torch.cat((self.branch0(x), self.branch1(x)), 1)
+        out = self.conv2d(out)
         return self.relu(out * self.scale + x)
 
 
@@ -125,8 +107,8 @@ class Block8(nn.Module):
             self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h0, h1 = _branch_heads(x, [self.branch0, self.branch1[0]])
-        out = self.conv2d(torch.cat((h0, self.branch1[1:](h1)), 1))
+        out = torch.cat((self.branch0(x), self.branch1(x)), 1)
+        out = self.conv2d(out)
         out = out * self.scale + x
         return out if self.noReLU else self.relu(out)
 
@@ -173,8 +155,7 @@ class Mixed_7a(nn.Module):
         self.out_channels = c384 + 2 * c256 + channels  # 1792 at width 1.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h0, h1, h2 = _branch_heads(x, [self.branch0[0], self.branch1[0], self.branch2[0]])
-        return torch.cat((self.branch0[1:](h0), self.branch1[1:](h1), self.branch2[1:](h2), self.branch3(x)), 1)
+        return torch.cat((self.branch0(x), self.branch1(x), self.branch2(x), self.branch3(x)), 1)
 
 
 # ----------------------------------------------------------------------------- network
