@@ -17,6 +17,7 @@ from __future__ import annotations
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ class _Variant:
     def __init__(self, text_side: int):
         torch.manual_seed(0)
         r = recipe("default")
-        self.cfg = r.model.__class__(**{**r.model.__dict__, "text_input_size": text_side})
+        self.cfg = replace(r.model, text_input_size=text_side)
         self.net = build_network(self.cfg).train().to(memory_format=torch.channels_last)
         self.opt = torch.optim.Adam([p for p in self.net.parameters() if p.requires_grad], lr=1e-4)
         g = torch.Generator().manual_seed(0)

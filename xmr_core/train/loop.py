@@ -334,9 +334,10 @@ def _step(r: _Run, step: int, imgs: torch.Tensor, il: torch.Tensor, txts: torch.
           tl: torch.Tensor, info: dict | None = None) -> dict[str, float]:
     """One optimiser step; returns the loss terms."""
     negs = info.get("negatives") if info is not None else None  # swapped captions (TrainConfig.swap_negatives)
-    txts = torch.cat([txts] + ([negs] if negs is not None else []))
-    # photos and captions at different sides (ModelConfig.text_input_size) go as two parts of one batch
-    xs = [imgs, txts] if imgs.shape[-2:] != txts.shape[-2:] else [torch.cat([imgs, txts])]
+    texts = [txts] + ([negs] if negs is not None else [])
+    # photos and captions at different sides (ModelConfig.text_input_size) go as two parts of one batch; else one
+    # tensor, copied once
+    xs = [torch.cat([imgs, *texts])] if imgs.shape[-2:] == txts.shape[-2:] else [imgs, torch.cat(texts)]
     xs = [v.to(r.device, non_blocking=True) for v in xs]
     if r.channels_last:
         xs = [v.contiguous(memory_format=torch.channels_last) for v in xs]
